@@ -1,0 +1,5 @@
+"""Callbacks that drive and observe regularization during `fit`."""
+
+from keras_regkit.callbacks.schedulers import StrengthScheduler
+
+__all__ = ["StrengthScheduler"]

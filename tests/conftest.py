@@ -1,0 +1,29 @@
+"""Test setup: quiet TensorFlow, seeded runs, backend-aware markers.
+
+The suite runs twice in CI: once on the TensorFlow backend (everything), once
+with `KERAS_BACKEND=jax` (tests marked `jax`). Tests marked `tf` need the
+TensorFlow backend and are skipped on the other run.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+
+def pytest_collection_modifyitems(config, items):
+    backend = keras.backend.backend()
+    skip_tf = pytest.mark.skip(reason=f"needs TensorFlow backend ({backend=})")
+    for item in items:
+        if "tf" in item.keywords and backend != "tensorflow":
+            item.add_marker(skip_tf)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()

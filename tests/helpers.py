@@ -1,0 +1,43 @@
+"""Small shared pieces for tests: a trace counter and a tiny model."""
+
+import keras
+import numpy as np
+
+
+@keras.saving.register_keras_serializable(package="regkit_tests")
+class TraceCounter(keras.layers.Layer):
+    """Identity layer that counts how often its `call` is traced.
+
+    Python code in `call` only runs while a backend traces the step, so the
+    count of non-symbolic calls is the number of traces (and eager calls).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.traces = 0
+
+    def call(self, x):
+        if not isinstance(x, keras.KerasTensor):
+            self.traces += 1
+        return x
+
+
+def dense_conv_model(kernel_regularizer, seed=0):
+    """A small Conv2D + Dense model whose kernels carry `kernel_regularizer`."""
+    inputs = keras.Input((6, 6, 1))
+    x = TraceCounter(name="trace_counter")(inputs)
+    x = keras.layers.Conv2D(
+        2, 3, kernel_regularizer=kernel_regularizer, name="conv"
+    )(x)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(
+        3, kernel_regularizer=kernel_regularizer, name="dense"
+    )(x)
+    return keras.Model(inputs, outputs)
+
+
+def toy_data(n=32, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 6, 6, 1)).astype("float32")
+    y = rng.normal(size=(n, 3)).astype("float32")
+    return x, y
