@@ -302,6 +302,17 @@ class Exponential(Schedule):
                 "without limit)",
                 end,
             )
+        if end is not None and self.start != 0 and rate != 1:
+            moving_up = (rate > 1) == (self.start > 0)
+            if (end < self.start) if moving_up else (end > self.start):
+                side = ">=" if moving_up else "<="
+                raise _invalid(
+                    "Exponential",
+                    "end",
+                    f"a bound the value moves toward (end {side} start="
+                    f"{self.start!r} for rate={rate!r})",
+                    end,
+                )
         self.end = end
         if not isinstance(staircase, bool):
             raise _invalid("Exponential", "staircase", "a bool", staircase)
