@@ -118,38 +118,38 @@ class StrengthScheduler(keras.callbacks.Callback):
         self.log_constants = log_constants
         self.verbose = verbose
         self.strengths = {}
-        self._step = 0
+        self._step_strengths = {}
         self._epoch_start_step = 0
 
     def on_train_begin(self, logs=None):
         self.strengths = collect_strengths(self.model)
         if keras.backend.backend() == "jax":
             _expose_to_jax_state(self.model, self.strengths)
-        optimizer = getattr(self.model, "optimizer", None)
-        iterations = 0 if optimizer is None else optimizer.iterations
-        self._step = int(keras.ops.convert_to_numpy(iterations))
-        self._epoch_start_step = self._step
         self._step_strengths = {
             path: s
             for path, s in self.strengths.items()
             if s.unit == "step" and not s.is_constant
         }
-        self._update("step", self._step)
+        self._epoch_start_step = self._iterations()
+        self._update("step", self._epoch_start_step)
+
+    def _iterations(self):
+        """The optimizer's step count (read once per epoch, on the host)."""
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None or not self._step_strengths:
+            return 0
+        return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
     def on_epoch_begin(self, epoch, logs=None):
-        self._epoch_start_step = self._step
-        for path, changed in self._update("epoch", epoch):
+        self._epoch_start_step = self._iterations()
+        for path, value in self._update("epoch", epoch):
             if self.verbose:
-                value = self.strengths[path].current
                 print(f"Epoch {epoch + 1}: StrengthScheduler set {path} to "
                       f"{value:.6g}.")
 
     def on_train_batch_begin(self, batch, logs=None):
         if self._step_strengths:
             self._update("step", self._epoch_start_step + batch)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._step = self._epoch_start_step + batch + 1
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

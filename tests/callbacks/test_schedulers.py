@@ -346,3 +346,13 @@ def test_mirrored_strategy_two_logical_cpus():
     assert result["strength"] == pytest.approx([0.0, 0.005, 0.01])
     assert result["penalty"][0] == pytest.approx(0.0, abs=1e-7)
     assert result["penalty"][2] > result["penalty"][1] > 0
+
+
+def test_keeps_keras_async_batch_dispatch():
+    # Keras dispatches batch-end callbacks asynchronously (no device sync per
+    # step) only when no callback overrides the batch-end hooks.
+    scheduler_cls = callbacks.StrengthScheduler
+    for hook in ("on_train_batch_end", "on_batch_end"):
+        assert getattr(scheduler_cls, hook) is getattr(
+            keras.callbacks.Callback, hook
+        )
