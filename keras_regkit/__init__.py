@@ -2,13 +2,25 @@
 
 Regularizers, layers and callbacks whose strengths can follow a schedule
 during `model.fit`, built on `keras.ops` so they run on every backend and
-compile under XLA.
+compile under XLA. Subpackages load on first use, so `import keras_regkit`
+is cheap and the command line can quiet TensorFlow before Keras starts.
 """
+
+import importlib
 
 __version__ = "0.1.0"
 
-from keras_regkit import callbacks
-from keras_regkit import regularizers
-from keras_regkit import schedules
+_SUBPACKAGES = ("callbacks", "lab", "regularizers", "schedules")
 
-__all__ = ["callbacks", "regularizers", "schedules", "__version__"]
+
+def __getattr__(name):
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"keras_regkit.{name}")
+    raise AttributeError(f"module 'keras_regkit' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted((*globals(), *_SUBPACKAGES))
+
+
+__all__ = [*_SUBPACKAGES, "__version__"]

@@ -1,0 +1,252 @@
+"""Data sets for the lab: bundled digits, TFDS names, `.npz` files, folders.
+
+Every loader returns a `LabData`: float32 images in [0, 1] with a channel
+axis, integer labels, and fixed train/validation/test splits drawn from the
+seed. Problems with the input raise `LabError` with one clear line.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from keras_regkit.lab.errors import LabError
+
+SOURCES = (
+    "digits (default)",
+    "tfds:NAME",
+    "a .npz file with arrays x and y",
+    "a folder of images, one sub-folder per class",
+)
+
+
+@dataclasses.dataclass
+class LabData:
+    """Train/validation/test splits of an image classification data set."""
+
+    name: str
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    num_classes: int
+
+    @property
+    def input_shape(self):
+        return tuple(self.x_train.shape[1:])
+
+    def describe(self):
+        return (
+            f"{self.name}: {len(self.x_train)} train / {len(self.x_val)} "
+            f"validation / {len(self.x_test)} test images of shape "
+            f"{self.input_shape}, {self.num_classes} classes"
+        )
+
+
+def _as_images(x, source):
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise LabError(
+            f"{source}: images must have shape (N, H, W) or (N, H, W, C); "
+            f"got {x.shape}."
+        )
+    if x.shape[-1] not in (1, 3, 4):
+        raise LabError(
+            f"{source}: images need 1, 3 or 4 channels in the last axis; "
+            f"got shape {x.shape}."
+        )
+    if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
+        raise LabError(f"{source}: images must be numeric; got {x.dtype}.")
+    x = x.astype("float32")
+    if x.size and (x.max() > 1.0 or x.min() < 0.0):
+        low, high = float(x.min()), float(x.max())
+        x = (x - low) / max(high - low, 1e-12)
+    return x
+
+
+def _as_labels(y, n, source):
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] > 1:
+        y = y.argmax(axis=1)  # one-hot
+    y = y.reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else y
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise LabError(
+            f"{source}: labels must be integer class ids of shape (N,) or "
+            f"one-hot of shape (N, classes); got {y.dtype} {y.shape}."
+        )
+    if len(y) != n:
+        raise LabError(
+            f"{source}: {n} images but {len(y)} labels; they must match."
+        )
+    if len(y) and y.min() < 0:
+        raise LabError(f"{source}: labels must be >= 0; got {y.min()}.")
+    return y.astype("int64")
+
+
+def _split(name, x, y, seed, train_size, test=None):
+    """Stratified-enough shuffled split: 20% test, 20% validation."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(x))
+    x, y = x[order], y[order]
+    if test is None:
+        n_test = max(1, len(x) // 5)
+        x_test, y_test, x, y = x[:n_test], y[:n_test], x[n_test:], y[n_test:]
+    else:
+        x_test, y_test = test
+    n_val = max(1, len(x) // 4)
+    x_val, y_val, x_train, y_train = x[:n_val], y[:n_val], x[n_val:], y[n_val:]
+    if train_size is not None:
+        if train_size > len(x_train):
+            raise LabError(
+                f"--train-size {train_size} is larger than the {len(x_train)} "
+                f"training images {name} has after the validation split."
+            )
+        x_train, y_train = x_train[:train_size], y_train[:train_size]
+    if len(x_train) < 2:
+        raise LabError(f"{name}: too few images to train on ({len(x_train)}).")
+    num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    return LabData(
+        name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes
+    )
+
+
+def load_digits_data(seed=0, train_size=None):
+    """scikit-learn's bundled 8x8 digits (1,797 real images, no download)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = _as_images(digits.images / 16.0, "digits")
+    y = _as_labels(digits.target, len(x), "digits")
+    return _split("digits", x, y, seed, train_size)
+
+
+def load_npz(path, seed=0, train_size=None):
+    try:
+        with np.load(path, allow_pickle=False) as arrays:
+            keys = set(arrays.files)
+            if {"x", "y"} <= keys:
+                x = _as_images(arrays["x"], path)
+                y = _as_labels(arrays["y"], len(x), path)
+                return _split(path, x, y, seed, train_size)
+            if {"x_train", "y_train", "x_test", "y_test"} <= keys:
+                x = _as_images(arrays["x_train"], path)
+                y = _as_labels(arrays["y_train"], len(x), path)
+                x_test = _as_images(arrays["x_test"], path)
+                y_test = _as_labels(arrays["y_test"], len(x_test), path)
+                return _split(path, x, y, seed, train_size, (x_test, y_test))
+    except LabError:
+        raise
+    except (OSError, ValueError) as error:
+        raise LabError(f"cannot read {path} as a .npz file: {error}") from None
+    raise LabError(
+        f"{path}: a .npz data set needs arrays 'x' and 'y' (or 'x_train', "
+        f"'y_train', 'x_test', 'y_test'); it has {sorted(keys)}."
+    )
+
+
+def load_folder(path, seed=0, train_size=None, image_size=(32, 32)):
+    import keras
+
+    try:
+        dataset = keras.utils.image_dataset_from_directory(
+            path,
+            labels="inferred",
+            label_mode="int",
+            image_size=image_size,
+            shuffle=False,
+            batch_size=None,
+            verbose=False,
+        )
+    except ValueError as error:
+        raise LabError(f"cannot read images from {path}: {error}") from None
+    images, labels = [], []
+    for image, label in dataset:
+        images.append(np.asarray(image))
+        labels.append(int(label))
+    if not images:
+        raise LabError(f"{path}: no images found.")
+    x = _as_images(np.stack(images) / 255.0, path)
+    y = _as_labels(np.array(labels), len(x), path)
+    return _split(path, x, y, seed, train_size)
+
+
+def _to_arrays(tfds, dataset):
+    images, labels = [], []
+    for image, label in tfds.as_numpy(dataset.batch(1024)):
+        images.append(image)
+        labels.append(label)
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def load_tfds(name, seed=0, train_size=None):
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        raise LabError(
+            "tfds: data sets need tensorflow-datasets: pip install "
+            "'keras-regkit[lab]'."
+        ) from None
+    if name not in tfds.list_builders():
+        raise LabError(
+            f"tfds:{name} is not a TensorFlow Datasets name; see "
+            "tfds.list_builders() for the names this installation knows."
+        )
+    try:
+        builder = tfds.builder(name)
+        splits = set(builder.info.splits) or {"train", "test"}
+        wanted = ["train", "test"] if "test" in splits else ["train"]
+        loaded = tfds.load(name, split=wanted, as_supervised=True)
+        arrays = [_to_arrays(tfds, part) for part in loaded]
+    except Exception as error:  # tfds raises many kinds; report one line.
+        first = str(error).strip().splitlines()[0] if str(error) else ""
+        raise LabError(
+            f"tfds:{name} could not be loaded ({type(error).__name__}: "
+            f"{first})."
+        ) from None
+    x = _as_images(arrays[0][0], f"tfds:{name}")
+    y = _as_labels(arrays[0][1], len(x), f"tfds:{name}")
+    test = None
+    if len(arrays) > 1:
+        x_test = _as_images(arrays[1][0], f"tfds:{name}")
+        test = (x_test, _as_labels(arrays[1][1], len(x_test), f"tfds:{name}"))
+    return _split(f"tfds:{name}", x, y, seed, train_size, test)
+
+
+def load_dataset(spec="digits", seed=0, train_size=None, image_size=(32, 32)):
+    """Loads the data set named by `spec` (what `--dataset` takes).
+
+    Args:
+        spec: `"digits"`, `"tfds:NAME"`, a path to a `.npz` file, or a folder
+            with one sub-folder of images per class.
+        seed: int, fixes the shuffle and the splits.
+        train_size: int or None: keep only this many training images (a
+            small training set makes overfitting visible).
+        image_size: (height, width) images in a folder are resized to.
+
+    Returns:
+        A `LabData`.
+
+    Raises:
+        LabError: the spec names nothing readable, or the data has the wrong
+            shapes.
+    """
+    if train_size is not None and train_size < 2:
+        raise LabError(f"--train-size must be >= 2; got {train_size}.")
+    if spec == "digits":
+        return load_digits_data(seed, train_size)
+    if spec.startswith("tfds:"):
+        return load_tfds(spec[len("tfds:"):], seed, train_size)
+    if spec.endswith(".npz"):
+        if not os.path.isfile(spec):
+            raise LabError(f"--dataset {spec}: no such file.")
+        return load_npz(spec, seed, train_size)
+    if os.path.isdir(spec):
+        return load_folder(spec, seed, train_size, image_size)
+    raise LabError(
+        f"--dataset {spec!r} is not a data set. Allowed: "
+        f"{'; '.join(SOURCES)}."
+    )

@@ -1,0 +1,275 @@
+"""Recipes: what the lab changes about the model, as serialized Keras configs.
+
+A recipe is a JSON (or YAML) mapping. Apart from `name` and `description`,
+every value is the ordinary serialized form of a Keras or keras_regkit
+object (what `keras.saving.serialize_keras_object` writes, or its short
+`{"class_name": ..., "config": ...}` form), so there is no second config
+language:
+
+- `kernel_regularizer`: a regularizer put on every Conv2D and Dense kernel;
+- `augment`: layers applied to the input, inside the model;
+- `block`: layers applied after each convolution block (one copy each);
+- `head`: layers applied before the classifier;
+- `callbacks`: callbacks by class name and constructor arguments;
+- `optimizer`: an optimizer config (default: Adam, 1e-3).
+
+Example (YAML):
+
+    recipes:
+      - name: strong_l2
+        kernel_regularizer: {class_name: L2, config: {l2: 0.01}}
+      - l2            # a built-in recipe, by name
+"""
+
+import copy
+import json
+import os
+import re
+from importlib import resources
+
+from keras_regkit.lab.errors import LabError
+
+KEYS = {
+    "name",
+    "description",
+    "kernel_regularizer",
+    "augment",
+    "block",
+    "head",
+    "callbacks",
+    "optimizer",
+}
+LAYER_KEYS = ("augment", "block", "head")
+DEFAULT_RECIPES = (
+    "baseline",
+    "l2",
+    "scheduled_l1l2",
+    "dropout",
+    "augmentation",
+    "early_stopping",
+    "combined",
+)
+
+
+def builtin_names():
+    """Names of the recipes shipped in `keras_regkit/lab/recipes/`."""
+    folder = resources.files("keras_regkit.lab") / "recipes"
+    return sorted(
+        entry.name[: -len(".json")]
+        for entry in folder.iterdir()
+        if entry.name.endswith(".json")
+    )
+
+
+def builtin(name):
+    """The built-in recipe `name`, as a dict."""
+    if name not in builtin_names():
+        raise LabError(
+            f"unknown recipe {name!r}. Built-in recipes: "
+            f"{', '.join(builtin_names())}; or give a .json/.yaml file."
+        )
+    path = resources.files("keras_regkit.lab") / "recipes" / f"{name}.json"
+    return validate(json.loads(path.read_text()), source=f"recipe {name!r}")
+
+
+def _read_file(path):
+    if not os.path.isfile(path):
+        raise LabError(f"--recipes {path}: no such file.")
+    try:
+        with open(path) as f:
+            text = f.read()
+        if path.endswith((".yaml", ".yml")):
+            import yaml
+
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except (OSError, ValueError) as error:  # yaml.YAMLError is a ValueError
+        first = str(error).strip().splitlines()[0]
+        raise LabError(f"cannot read recipes from {path}: {first}") from None
+    except Exception as error:
+        if type(error).__module__.startswith("yaml"):
+            first = str(error).strip().splitlines()[0]
+            raise LabError(
+                f"cannot read recipes from {path}: {first}"
+            ) from None
+        raise
+
+
+def load(spec=None):
+    """Recipes for `--recipes`: built-in names (comma-separated) or a file.
+
+    Args:
+        spec: None (the default recipes), `"l2,dropout"`, or a path to a
+            `.json` / `.yaml` file holding a list of recipes (or a mapping
+            with key `recipes`); a list entry may be a built-in name.
+
+    Returns:
+        A list of validated recipe dicts with unique names.
+
+    Raises:
+        LabError: unknown name, unreadable file or malformed recipe.
+    """
+    if spec is None:
+        entries = list(DEFAULT_RECIPES)
+        source = "default recipes"
+    elif spec.endswith((".json", ".yaml", ".yml")):
+        entries = _read_file(spec)
+        source = spec
+        if isinstance(entries, dict) and "recipes" in entries:
+            entries = entries["recipes"]
+        if isinstance(entries, dict):
+            entries = [entries]
+        if not isinstance(entries, list) or not entries:
+            raise LabError(
+                f"{spec}: expected a non-empty list of recipes (or a mapping "
+                "with key 'recipes')."
+            )
+    else:
+        entries = [name.strip() for name in spec.split(",") if name.strip()]
+        source = "--recipes"
+        if not entries:
+            raise LabError("--recipes: give at least one recipe name.")
+    recipes = []
+    for entry in entries:
+        if isinstance(entry, str):
+            recipes.append(builtin(entry))
+        else:
+            recipes.append(validate(entry, source=source))
+    names = [r["name"] for r in recipes]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise LabError(f"{source}: recipe names must be unique; {duplicates} "
+                       "appear more than once.")
+    return recipes
+
+
+def validate(recipe, source="recipe"):
+    """Checks a recipe's shape and that every config builds; returns a copy."""
+    if not isinstance(recipe, dict):
+        raise LabError(f"{source}: a recipe must be a mapping; got {recipe!r}.")
+    name = recipe.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise LabError(f"{source}: every recipe needs a non-empty 'name'.")
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise LabError(
+            f"{source}: recipe name {name!r} may use only letters, digits, "
+            "'_', '-' and '.' (it names report files)."
+        )
+    where = f"recipe {name!r}"
+    unknown = sorted(set(recipe) - KEYS)
+    if unknown:
+        raise LabError(
+            f"{where}: unknown key(s) {unknown}; allowed: {sorted(KEYS)}."
+        )
+    recipe = copy.deepcopy(recipe)
+    recipe.setdefault("description", "")
+    for key in LAYER_KEYS + ("callbacks",):
+        value = recipe.setdefault(key, [])
+        if not isinstance(value, list):
+            raise LabError(f"{where}: '{key}' must be a list; got {value!r}.")
+    # Build everything once now, so a bad config fails before any training.
+    build_components(recipe)
+    return recipe
+
+
+def _describe_error(error):
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def _layer(config, where):
+    import keras
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise LabError(
+            f"{where}: a layer must be a serialized Keras layer "
+            f"({{'class_name': ..., 'config': {{...}}}}); got {config!r}."
+        )
+    # A short config ({"class_name": "Dropout", ...}) names a Keras layer.
+    short = getattr(keras.layers, str(config["class_name"]), None)
+    custom = {config["class_name"]: short} if isinstance(short, type) else {}
+    try:
+        return keras.layers.deserialize(
+            copy.deepcopy(config), custom_objects=custom
+        )
+    except Exception as error:
+        raise LabError(f"{where}: {_describe_error(error)}") from None
+
+
+def _callback(config, where):
+    import keras
+
+    from keras_regkit import callbacks as regkit_callbacks
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise LabError(
+            f"{where}: a callback must be {{'class_name': ..., 'config': "
+            f"{{...}}}}; got {config!r}."
+        )
+    class_name = config["class_name"]
+    cls = getattr(regkit_callbacks, class_name, None) or getattr(
+        keras.callbacks, class_name, None
+    )
+    if not isinstance(cls, type):
+        raise LabError(
+            f"{where}: unknown callback {class_name!r}; use a class from "
+            "keras_regkit.callbacks or keras.callbacks."
+        )
+    try:
+        return cls(**config.get("config", {}))
+    except Exception as error:
+        raise LabError(f"{where}: {_describe_error(error)}") from None
+
+
+def build_components(recipe):
+    """Fresh objects for one training run of `recipe`.
+
+    Returns:
+        dict with `kernel_regularizer` (a factory: each call gives a new
+        regularizer), `augment`, `head` (lists of layers), `block` (a factory
+        giving a fresh list of layers per block), `callbacks` and `optimizer`.
+    """
+    import keras
+
+    from keras_regkit import regularizers
+
+    where = f"recipe {recipe['name']!r}"
+    reg_config = recipe.get("kernel_regularizer")
+
+    def make_regularizer():
+        if reg_config is None:
+            return None
+        try:
+            return regularizers.get(copy.deepcopy(reg_config))
+        except Exception as error:
+            raise LabError(
+                f"{where}: kernel_regularizer: {_describe_error(error)}"
+            ) from None
+
+    make_regularizer()  # validate now
+
+    def make_block():
+        return [_layer(c, f"{where}: block") for c in recipe["block"]]
+
+    optimizer_config = recipe.get("optimizer")
+    if optimizer_config is None:
+        optimizer = keras.optimizers.Adam(1e-3)
+    else:
+        try:
+            optimizer = keras.optimizers.deserialize(
+                copy.deepcopy(optimizer_config)
+            )
+        except Exception as error:
+            raise LabError(
+                f"{where}: optimizer: {_describe_error(error)}"
+            ) from None
+    return {
+        "kernel_regularizer": make_regularizer,
+        "augment": [_layer(c, f"{where}: augment") for c in recipe["augment"]],
+        "block": make_block,
+        "head": [_layer(c, f"{where}: head") for c in recipe["head"]],
+        "callbacks": [
+            _callback(c, f"{where}: callbacks") for c in recipe["callbacks"]
+        ],
+        "optimizer": optimizer,
+    }

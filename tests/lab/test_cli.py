@@ -1,0 +1,216 @@
+"""End-to-end tests of `keras-regkit lab` on real (digits) and tiny data."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from keras_regkit.lab import recipes as recipes_lib
+from keras_regkit.lab.cli import main
+
+pytestmark = pytest.mark.slow
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _text(path):
+    with open(path) as f:
+        return f.read()
+
+
+def _json(path):
+    return json.loads(_text(path))
+
+
+def _assert_png(path):
+    from PIL import Image
+
+    with open(path, "rb") as f:
+        assert f.read(8) == PNG_MAGIC
+    with Image.open(path) as image:
+        image.verify()
+        assert image.size[0] > 100 and image.size[1] > 100
+
+
+def _assert_report(out, names):
+    files = set(os.listdir(out))
+    assert {"report.md", "report.html", "summary.json", "summary.csv",
+            "histories.json", "histories.csv", "recipes.json",
+            "gaps.png", "curves"} <= files
+    assert not any(".partial" in f for f in os.listdir(os.path.dirname(out)))
+    summary = _json(os.path.join(out, "summary.json"))
+    assert [r["name"] for r in summary["results"]] == names
+    for row in summary["results"]:
+        for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
+            assert 0.0 <= row[key] <= 1.0
+        assert row["gap"] == pytest.approx(
+            row["train_accuracy"] - row["test_accuracy"]
+        )
+        assert 1 <= row["best_epoch"] <= row["epochs_run"]
+        assert row["params"] > 0
+    with open(os.path.join(out, "summary.csv"), newline="") as f:
+        assert [r["name"] for r in csv.DictReader(f)] == names
+    histories = _json(os.path.join(out, "histories.json"))
+    assert set(histories) == set(names)
+    for history in histories.values():
+        assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history)
+    with open(os.path.join(out, "histories.csv")) as f:
+        rows = list(csv.DictReader(f))
+    assert {r["recipe"] for r in rows} == set(names)
+    assert _json(os.path.join(out, "recipes.json"))
+    _assert_png(os.path.join(out, "gaps.png"))
+    markdown = _text(os.path.join(out, "report.md"))
+    html = _text(os.path.join(out, "report.html"))
+    for name in names:
+        _assert_png(os.path.join(out, "curves", f"{name}.png"))
+        assert f"curves/{name}.png" in markdown
+        assert f"curves/{name}.png" in html
+    assert "gaps.png" in markdown
+
+
+def test_default_recipes_on_digits(tmp_path, capsys):
+    out = str(tmp_path / "report")
+    status = main(["lab", "--epochs", "2", "--out", out, "--train-size", "200"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    names = list(recipes_lib.DEFAULT_RECIPES)
+    for name in names:
+        assert name in printed
+    for header in ("train acc", "val acc", "test acc", "gap", "best epoch",
+                   "params", "time"):
+        assert header in printed
+    _assert_report(out, names)
+    summary = _json(os.path.join(out, "summary.json"))
+    # The scheduled recipe logged its strength into the history.
+    history = _json(os.path.join(out, "histories.json"))
+    assert any(k.startswith("regkit/") for k in history["scheduled_l1l2"])
+    assert summary["meta"]["dataset"] == "digits"
+
+
+def test_same_seed_same_result(tmp_path):
+    rows = []
+    for run in range(2):
+        out = str(tmp_path / f"r{run}")
+        assert main(["lab", "--recipes", "l2", "--epochs", "2", "--out", out,
+                     "--train-size", "120"]) == 0
+        result = _json(os.path.join(out, "summary.json"))["results"]
+        rows.append([{k: v for k, v in r.items() if k != "wall_time"}
+                     for r in result])
+    assert rows[0] == rows[1]
+
+
+def test_npz_dataset(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(60, 10, 10, 3)).astype("uint8")
+    y = rng.integers(0, 3, size=(60,))
+    path = tmp_path / "tiny.npz"
+    np.savez(path, x=x, y=y)
+    out = str(tmp_path / "out")
+    assert main(["lab", "--dataset", str(path), "--recipes", "baseline,l2",
+                 "--epochs", "1", "--out", out, "--no-jit"]) == 0
+    _assert_report(out, ["baseline", "l2"])
+    meta = _json(os.path.join(out, "summary.json"))["meta"]
+    assert meta["jit"] is False
+
+
+def test_image_folder_dataset(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cats", "dogs"):
+        folder = tmp_path / "images" / label
+        folder.mkdir(parents=True)
+        for i in range(8):
+            pixels = rng.integers(0, 255, size=(12, 12, 3)).astype("uint8")
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    out = str(tmp_path / "out")
+    assert main(["lab", "--dataset", str(tmp_path / "images"), "--recipes",
+                 "baseline", "--epochs", "1", "--out", out,
+                 "--image-size", "16", "16"]) == 0
+    _assert_report(out, ["baseline"])
+    meta = _json(os.path.join(out, "summary.json"))["meta"]
+    assert "(16, 16, 3)" in meta["data"]
+
+
+def test_tfds_dataset_with_mock_data(tmp_path):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    out = str(tmp_path / "out")
+    with tfds.testing.mock_data(num_examples=40):
+        status = main(["lab", "--dataset", "tfds:mnist", "--recipes",
+                       "baseline", "--epochs", "1", "--out", out])
+    assert status == 0
+    _assert_report(out, ["baseline"])
+    meta = _json(os.path.join(out, "summary.json"))["meta"]
+    assert "tfds:mnist" in meta["data"] and "(28, 28, 1)" in meta["data"]
+
+
+def test_recipes_from_yaml_file_with_serialized_configs(tmp_path):
+    import keras
+
+    from keras_regkit import regularizers
+    from keras_regkit import schedules
+
+    reg = regularizers.L2(schedules.Cosine(0.0, 1e-3, 2))
+    path = tmp_path / "recipes.yaml"
+    import yaml
+
+    path.write_text(yaml.safe_dump({"recipes": [
+        "baseline",
+        {
+            "name": "cosine_l2_noise",
+            "description": "serialized objects",
+            "kernel_regularizer": keras.saving.serialize_keras_object(reg),
+            "augment": [keras.saving.serialize_keras_object(
+                keras.layers.GaussianNoise(0.1))],
+            "callbacks": [{"class_name": "StrengthScheduler",
+                           "config": {"log_constants": True}}],
+        },
+    ]}))
+    out = str(tmp_path / "out")
+    assert main(["lab", "--recipes", str(path), "--epochs", "2", "--out", out,
+                 "--train-size", "100"]) == 0
+    _assert_report(out, ["baseline", "cosine_l2_noise"])
+
+
+def test_sweep_with_keras_tuner(tmp_path, capsys):
+    out = str(tmp_path / "sweep")
+    status = main(["lab", "sweep", "--param", "l2", "--min", "1e-5", "--max",
+                   "1e-1", "--trials", "3", "--epochs", "2", "--out", out,
+                   "--train-size", "150"])
+    assert status == 0
+    printed = capsys.readouterr().out
+    assert "Best l2" in printed
+    result = _json(os.path.join(out, "sweep.json"))["sweep"]
+    assert result["values"] == pytest.approx([1e-5, 1e-3, 1e-1])
+    assert len(result["scores"]) == 3
+    assert result["best_value"] in result["values"]
+    assert result["best_score"] == max(result["scores"])
+    _assert_png(os.path.join(out, "sweep.png"))
+    assert "sweep.png" in _text(os.path.join(out, "sweep.md"))
+
+
+def test_list_recipes(capsys):
+    assert main(["lab", "list"]) == 0
+    printed = capsys.readouterr().out
+    for name in recipes_lib.DEFAULT_RECIPES:
+        assert name in printed
+
+
+def test_console_script_and_module_entry_points(tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    script = os.path.join(os.path.dirname(sys.executable), "keras-regkit")
+    for command in ([script], [sys.executable, "-m", "keras_regkit"]):
+        result = subprocess.run(
+            [*command, "lab", "--recipes", "nope"], capture_output=True,
+            text=True, env=env, timeout=300,
+        )
+        assert result.returncode == 2
+        assert result.stderr.strip().splitlines() == [
+            "keras-regkit: error: unknown recipe 'nope'. Built-in recipes: "
+            + ", ".join(recipes_lib.builtin_names())
+            + "; or give a .json/.yaml file."
+        ]

@@ -1,0 +1,160 @@
+"""Bad input to `keras-regkit lab`: one clear line, non-zero exit, no report."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from keras_regkit.lab.cli import main
+
+
+def _fails(capsys, argv, message, tmp_path):
+    out = tmp_path / "out"
+    status = main([*argv, "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1, err
+    assert err[0].startswith("keras-regkit: error: ")
+    assert message in err[0], err[0]
+    # Nothing half-written that looks like a report.
+    assert not out.exists()
+    assert not [p for p in os.listdir(tmp_path) if ".partial" in p]
+    return err[0]
+
+
+def test_unknown_recipe(capsys, tmp_path):
+    _fails(capsys, ["lab", "--recipes", "l2,l3"], "unknown recipe 'l3'. "
+           "Built-in recipes: augmentation, baseline", tmp_path)
+
+
+def test_unreadable_recipe_file(capsys, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    _fails(capsys, ["lab", "--recipes", str(bad)],
+           f"cannot read recipes from {bad}", tmp_path)
+
+
+def test_missing_recipe_file(capsys, tmp_path):
+    _fails(capsys, ["lab", "--recipes", str(tmp_path / "none.yaml")],
+           "no such file", tmp_path)
+
+
+def test_recipe_with_unknown_key(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"name": "x", "regularizer": {}}]))
+    _fails(capsys, ["lab", "--recipes", str(path)],
+           "recipe 'x': unknown key(s) ['regularizer']; allowed:", tmp_path)
+
+
+def test_recipe_with_bad_regularizer_config(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"name": "x", "kernel_regularizer": {
+        "class_name": "L2", "config": {"l2": -1.0}}}]))
+    _fails(capsys, ["lab", "--recipes", str(path)],
+           "recipe 'x': kernel_regularizer: ValueError: Invalid value for "
+           "argument `l2` of L2", tmp_path)
+
+
+def test_recipe_with_unknown_layer(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"name": "x", "head": [
+        {"class_name": "NoSuchLayer", "config": {}}]}]))
+    _fails(capsys, ["lab", "--recipes", str(path)], "recipe 'x': head:",
+           tmp_path)
+
+
+def test_recipe_with_unknown_callback(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"name": "x", "callbacks": [
+        {"class_name": "Nope", "config": {}}]}]))
+    _fails(capsys, ["lab", "--recipes", str(path)],
+           "recipe 'x': callbacks: unknown callback 'Nope'", tmp_path)
+
+
+def test_duplicate_recipe_names(capsys, tmp_path):
+    _fails(capsys, ["lab", "--recipes", "l2,l2"],
+           "recipe names must be unique; ['l2']", tmp_path)
+
+
+def test_unknown_dataset(capsys, tmp_path):
+    _fails(capsys, ["lab", "--dataset", "mnist"],
+           "--dataset 'mnist' is not a data set. Allowed: digits (default); "
+           "tfds:NAME", tmp_path)
+
+
+def test_npz_with_wrong_keys(capsys, tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, images=np.zeros((4, 8, 8)))
+    _fails(capsys, ["lab", "--dataset", str(path)],
+           "a .npz data set needs arrays 'x' and 'y'", tmp_path)
+
+
+def test_npz_with_wrong_image_shape(capsys, tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 8)), y=np.zeros(4, "int64"))
+    _fails(capsys, ["lab", "--dataset", str(path)],
+           "images must have shape (N, H, W) or (N, H, W, C); got (4, 8)",
+           tmp_path)
+
+
+def test_npz_with_mismatched_labels(capsys, tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 8, 8)), y=np.zeros(3, "int64"))
+    _fails(capsys, ["lab", "--dataset", str(path)],
+           "4 images but 3 labels; they must match", tmp_path)
+
+
+def test_npz_with_float_labels(capsys, tmp_path):
+    path = tmp_path / "d.npz"
+    np.savez(path, x=np.zeros((4, 8, 8)), y=np.zeros(4))
+    _fails(capsys, ["lab", "--dataset", str(path)],
+           "labels must be integer class ids", tmp_path)
+
+
+def test_unreadable_npz(capsys, tmp_path):
+    path = tmp_path / "d.npz"
+    path.write_text("not a zip")
+    _fails(capsys, ["lab", "--dataset", str(path)],
+           f"cannot read {path} as a .npz file", tmp_path)
+
+
+def test_tfds_name_not_known(capsys, tmp_path):
+    pytest.importorskip("tensorflow_datasets")
+    _fails(capsys, ["lab", "--dataset", "tfds:no_such_set"],
+           "tfds:no_such_set is not a TensorFlow Datasets name", tmp_path)
+
+
+def test_train_size_too_large(capsys, tmp_path):
+    _fails(capsys, ["lab", "--train-size", "100000"],
+           "--train-size 100000 is larger than the", tmp_path)
+
+
+def test_out_is_a_foreign_folder(capsys, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "thesis.tex").write_text("precious")
+    status = main(["lab", "--recipes", "baseline", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "is a non-empty folder that is not a lab report" in err
+    assert (out / "thesis.tex").read_text() == "precious"
+
+
+def test_sweep_bad_param(capsys, tmp_path):
+    _fails(capsys, ["lab", "sweep", "--param", "gamma"],
+           "--param 'gamma' is not tunable; choose one of l2, l1, dropout",
+           tmp_path)
+
+
+def test_sweep_bad_range(capsys, tmp_path):
+    _fails(capsys, ["lab", "sweep", "--param", "dropout", "--min", "0.2",
+                    "--max", "1.5"],
+           "--min 0.2 --max 1.5 is not a valid range for dropout", tmp_path)
+
+
+def test_bad_epochs_is_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["lab", "--epochs", "0"])
+    assert info.value.code == 2
+    assert "expected a positive integer, got '0'" in capsys.readouterr().err
