@@ -10,7 +10,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("callbacks", "lab", "regularizers", "schedules")
+_SUBPACKAGES = ("callbacks", "lab", "layers", "regularizers", "schedules")
 
 
 def __getattr__(name):

@@ -1,13 +1,20 @@
 """Strength: the bridge from a float or schedule to a variable read on device.
 
-A layer or regularizer wraps each scheduled argument in a `Strength`. The
-strength owns one scalar, non-trainable `float32` variable initialised to
-`schedule(0)`; compiled code reads the variable, so the
+A layer or regularizer wraps each scheduled argument in a `Strength`. Given a
+`Schedule`, the strength owns one scalar, non-trainable `float32` variable
+initialised to `schedule(0)`; compiled code reads the variable, so the
 `StrengthScheduler` callback can change the value between steps without a
 retrace. Without that callback a strength stays at `schedule(0)`.
+
+Given a plain number, the strength is just that Python float, with no
+variable: the object then has exactly the state of its Keras namesake (a
+`Dropout(0.3)` has no extra weight), and compiled code treats the value as
+the constant it is. Pass a `Schedule` (even `Constant(0.3)`) to get a
+variable that callbacks may change.
 """
 
 import math
+import numbers
 
 import keras
 
@@ -64,7 +71,9 @@ class Strength:
 
     @property
     def value(self):
-        """The variable's value as a tensor; read this inside `call`."""
+        """What `call` reads: the variable's tensor, or the plain float."""
+        if self.variable is None:
+            return self.current
         return self.variable.value
 
     @property
@@ -76,9 +85,9 @@ class Strength:
         return self.schedule.is_constant
 
     def config(self):
-        """Config form: a float when constant, else the serialized schedule."""
-        if isinstance(self.schedule, schedules_lib.Constant):
-            return self.schedule.constant
+        """Config form: the plain float it was given, else the schedule."""
+        if self.variable is None:
+            return self.current
         return schedules_lib.serialize(self.schedule)
 
     def value_at(self, t):
@@ -95,9 +104,19 @@ class Strength:
 
     def assign_at(self, t):
         """Sets the variable to `schedule(t)`; returns whether it changed."""
-        value = self.value_at(t)
+        return self.assign(self.value_at(t))
+
+    def assign(self, value):
+        """Writes `value` (checked by the caller) to the variable."""
         if value == self.current:
             return False
+        if self.variable is None:
+            raise ValueError(
+                f"Argument `{self.name}` of {type(self.owner).__name__} was "
+                "given as a plain number, so it cannot change during "
+                "training; pass a Schedule (e.g. `schedules.Constant("
+                f"{self.current!r})`) to make it adjustable."
+            )
         self.variable.assign(value)
         self.current = value
         return True
@@ -122,7 +141,8 @@ def _check_schedule(owner_name, name, schedule, bounds):
 def add_strength(owner, name, value, bounds=NON_NEGATIVE):
     """Wraps argument `name` of `owner` in a `Strength` and registers it.
 
-    Layers get a tracked, saved weight (`add_weight`); any other owner, such
+    A plain number stays a Python float (no variable). For a schedule,
+    layers get a tracked, saved weight (`add_weight`); any other owner, such
     as a regularizer, gets a bare `keras.Variable`.
 
     Args:
@@ -139,10 +159,13 @@ def add_strength(owner, name, value, bounds=NON_NEGATIVE):
         ValueError: `value` is out of `bounds`, or NaN.
     """
     owner_name = type(owner).__name__
+    plain = isinstance(value, numbers.Real) and not isinstance(value, bool)
     schedule = schedules_lib.get(value, name=name, owner=owner_name)
     _check_schedule(owner_name, name, schedule, bounds)
     initial = schedule(0)
-    if isinstance(owner, keras.layers.Layer):
+    if plain:
+        variable = None
+    elif isinstance(owner, keras.layers.Layer):
         variable = owner.add_weight(
             shape=(),
             initializer=keras.initializers.Constant(initial),

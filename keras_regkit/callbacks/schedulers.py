@@ -38,7 +38,9 @@ def _expose_to_jax_state(model, strengths):
     """Makes sure every strength variable is part of the model's state."""
     in_state = {id(v) for v in model.non_trainable_variables}
     missing = [
-        s.variable for s in strengths.values() if id(s.variable) not in in_state
+        s.variable
+        for s in strengths.values()
+        if s.variable is not None and id(s.variable) not in in_state
     ]
     if not missing:
         return

@@ -12,15 +12,19 @@ class Regularizer(keras.regularizers.Regularizer):
     """Base class of keras_regkit regularizers: factors may be schedules.
 
     Subclasses call `self.add_factor(name, value)` in `__init__` for each
-    factor; it validates the value, wraps it in a strength variable and sets
-    `self.<name>` to that variable, so `float(reg.l2)` reads the current
-    value. `get_config()` writes each factor back as a float when constant,
-    else as the serialized schedule.
+    factor; it validates the value and sets `self.<name>`: the float itself
+    for a plain number (as Keras does), or a strength variable for a
+    schedule, so `float(reg.l2)` reads the current value either way.
+    `get_config()` writes each factor back as it was given: a float, or the
+    serialized schedule.
     """
 
     def add_factor(self, name, value, bounds=NON_NEGATIVE):
         strength = add_strength(self, name, value, bounds)
-        setattr(self, name, strength.variable)
+        # A float stays a float, as in Keras; a schedule's factor is its
+        # variable, so `float(reg.l2)` reads the current value either way.
+        variable = strength.variable
+        setattr(self, name, strength.current if variable is None else variable)
         return strength
 
     def factor_of(self, name, dtype):

@@ -1,0 +1,35 @@
+"""The dropout family: scheduled rates, stochastic depth, DropBlock, MC."""
+
+from keras_regkit.layers.dropout.drop_block import DropBlock2D
+from keras_regkit.layers.dropout.drop_block import drop_block_2d
+from keras_regkit.layers.dropout.drop_connect import DropConnect
+from keras_regkit.layers.dropout.drop_path import DropPath
+from keras_regkit.layers.dropout.drop_path import StochasticDepth
+from keras_regkit.layers.dropout.drop_path import drop_path
+from keras_regkit.layers.dropout.drop_path import drop_path_rates
+from keras_regkit.layers.dropout.monte_carlo import mc_predict
+from keras_regkit.layers.dropout.scheduled_dropout import Dropout
+from keras_regkit.layers.dropout.scheduled_dropout import GaussianDropout
+from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout1D
+from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout2D
+from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout3D
+from keras_regkit.layers.dropout.scheduled_dropout import dropout
+from keras_regkit.layers.dropout.scheduled_dropout import gaussian_dropout
+
+__all__ = [
+    "DropBlock2D",
+    "DropConnect",
+    "DropPath",
+    "Dropout",
+    "GaussianDropout",
+    "SpatialDropout1D",
+    "SpatialDropout2D",
+    "SpatialDropout3D",
+    "StochasticDepth",
+    "drop_block_2d",
+    "drop_path",
+    "drop_path_rates",
+    "dropout",
+    "gaussian_dropout",
+    "mc_predict",
+]

@@ -1,0 +1,167 @@
+"""`DropBlock2D`: drop contiguous square regions of feature maps.
+
+References:
+    Ghiasi et al., 2018, DropBlock: A regularization method for
+    convolutional networks, https://arxiv.org/abs/1810.12890
+"""
+
+import keras
+from keras import ops
+
+from keras_regkit.layers.dropout._base import StochasticLayer
+
+
+def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
+    """Zeroes `block_size` x `block_size` squares so that about `rate` drops.
+
+    Block centres are drawn where a whole block fits, independently per
+    sample and channel, with the paper's probability
+    `gamma = rate * H * W / (block_size**2 * (H - block_size + 1) *
+    (W - block_size + 1))`; the kept activations are rescaled by the share
+    kept, so the expected sum is preserved.
+
+    Args:
+        inputs: 4D tensor.
+        rate: float or scalar tensor in [0, 1): the fraction of units to
+            drop (1 - the paper's keep_prob).
+        block_size: int, side of the square; at most the spatial size.
+        seed: a `keras.random.SeedGenerator` (or int).
+        data_format: `"channels_last"` or `"channels_first"`.
+
+    Returns:
+        A tensor like `inputs`; exactly `inputs` when `rate` is 0.
+
+    Example:
+
+    >>> x = keras.ops.ones((1, 8, 8, 1))
+    >>> y = drop_block_2d(x, 0.2, 3, seed=0)
+    >>> y.shape
+    (1, 8, 8, 1)
+    """
+    if data_format == "channels_last":
+        height, width = inputs.shape[1], inputs.shape[2]
+    else:
+        height, width = inputs.shape[2], inputs.shape[3]
+    valid_h, valid_w = height - block_size + 1, width - block_size + 1
+    rate = ops.cast(rate, "float32")
+    gamma = rate * (height * width) / (block_size**2 * valid_h * valid_w)
+    shape = ops.shape(inputs)
+    if data_format == "channels_last":
+        seed_shape = (shape[0], valid_h, valid_w, shape[3])
+        padding = ((0, 0), (block_size // 2, (block_size - 1) // 2),
+                   (block_size // 2, (block_size - 1) // 2), (0, 0))
+    else:
+        seed_shape = (shape[0], shape[1], valid_h, valid_w)
+        padding = ((0, 0), (0, 0), (block_size // 2, (block_size - 1) // 2),
+                   (block_size // 2, (block_size - 1) // 2))
+    centres = ops.cast(
+        keras.random.uniform(seed_shape, seed=seed) < gamma, "float32"
+    )
+    centres = ops.pad(centres, padding)
+    dropped = ops.max_pool(
+        centres, pool_size=block_size, strides=1, padding="same",
+        data_format=data_format,
+    )
+    keep = 1.0 - dropped
+    total = ops.cast(ops.size(keep), "float32")
+    scale = total / ops.maximum(ops.sum(keep), 1.0)
+    return inputs * ops.cast(keep * scale, inputs.dtype)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class DropBlock2D(StochasticLayer):
+    """DropBlock: structured dropout of contiguous regions for conv nets.
+
+    Element-wise dropout barely regularizes convolutional features, because
+    neighbours carry the same information; DropBlock removes whole
+    `block_size` x `block_size` regions instead. The paper lowers keep_prob
+    linearly from 1 during training: pass `rate=schedules.Linear(0.0, 0.1,
+    duration=...)` with `StrengthScheduler`.
+
+    Args:
+        rate: float in [0, 1) or `Schedule`: fraction of activations to drop
+            (the paper's `1 - keep_prob`). May be a `Schedule`; needs
+            `StrengthScheduler` in `fit(callbacks=...)` to change over
+            training.
+        block_size: int >= 1, side of the dropped squares; at most the
+            input's height and width (checked at build). Defaults to `7`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        seed: int or None. Defaults to `None`.
+        monte_carlo: bool, stay active at inference. Defaults to `False`.
+
+    Call arguments:
+        inputs: 4D tensor.
+        training: bool. Defaults to `False`.
+
+    Raises:
+        ValueError: `rate` outside [0, 1), `block_size` < 1, unknown
+            `data_format`; at build, a block larger than the input or an
+            input that is not 4D.
+
+    Example:
+
+    >>> layer = DropBlock2D(0.1, block_size=3, seed=0)
+    >>> layer(keras.ops.ones((2, 8, 8, 4)), training=True).shape
+    (2, 8, 8, 4)
+    """
+
+    def __init__(self, rate, block_size=7, data_format=None, seed=None,
+                 monte_carlo=False, **kwargs):
+        super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
+        if (
+            isinstance(block_size, bool)
+            or not isinstance(block_size, int)
+            or block_size < 1
+        ):
+            raise ValueError(
+                "Invalid value for argument `block_size` of DropBlock2D: "
+                f"expected an int >= 1. Received: block_size={block_size!r}"
+            )
+        if data_format is None:
+            data_format = keras.config.image_data_format()
+        if data_format not in ("channels_last", "channels_first"):
+            raise ValueError(
+                "Invalid value for argument `data_format` of DropBlock2D: "
+                'expected "channels_last" or "channels_first". Received: '
+                f"data_format={data_format!r}"
+            )
+        self.block_size = block_size
+        self.data_format = data_format
+
+    def build(self, input_shape):
+        if len(input_shape) != 4:
+            raise ValueError(
+                "DropBlock2D expects 4D input (batch, height, width, channels "
+                f"or channels first); received input_shape={input_shape}"
+            )
+        spatial = (
+            input_shape[1:3]
+            if self.data_format == "channels_last"
+            else input_shape[2:4]
+        )
+        if any(s is None for s in spatial):
+            raise ValueError(
+                "DropBlock2D needs a known height and width; received "
+                f"input_shape={input_shape}"
+            )
+        if self.block_size > min(spatial):
+            raise ValueError(
+                f"Invalid value for argument `block_size` of DropBlock2D: "
+                f"block_size={self.block_size} is larger than the input's "
+                f"height x width {spatial[0]} x {spatial[1]}; use a "
+                f"block_size <= {min(spatial)}."
+            )
+
+    def drop(self, inputs, rate):
+        return drop_block_2d(
+            inputs, rate, self.block_size, self.seed_generator,
+            self.data_format,
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "block_size": self.block_size,
+            "data_format": self.data_format,
+        }

@@ -1,0 +1,135 @@
+"""`DropPath` (stochastic depth): drop whole residual branches per sample.
+
+References:
+    Huang et al., 2016, Deep Networks with Stochastic Depth,
+    https://arxiv.org/abs/1603.09382
+    Larsson et al., 2017, FractalNet, https://arxiv.org/abs/1605.07648
+    The per-depth rate rule follows timm's `drop_path` helpers.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+from keras_regkit.layers.dropout._base import StochasticLayer
+
+
+def drop_path(inputs, rate, seed, scale_by_keep=True):
+    """Zeroes whole samples with probability `rate` (one draw per sample).
+
+    Apply it to the output of a residual branch before it is added back:
+    `x + drop_path(branch(x), rate, seed)`.
+
+    Args:
+        inputs: tensor whose first axis is the batch.
+        rate: float or scalar tensor in [0, 1).
+        seed: a `keras.random.SeedGenerator` (or int).
+        scale_by_keep: bool, scale kept samples by `1 / (1 - rate)`.
+
+    Returns:
+        A tensor like `inputs`; exactly `inputs` when `rate` is 0.
+
+    Example:
+
+    >>> y = drop_path(keras.ops.ones((4, 3)), 0.5, seed=3)
+    >>> sorted(set(keras.ops.convert_to_numpy(y).sum(axis=1).tolist()))
+    [0.0, 6.0]
+    """
+    shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
+    keep_prob = 1.0 - ops.cast(rate, "float32")
+    keep = keras.random.uniform(shape, seed=seed) < keep_prob
+    kept = inputs * ops.cast(1.0 / keep_prob, inputs.dtype) if (
+        scale_by_keep
+    ) else inputs
+    return ops.where(keep, kept, ops.zeros((), inputs.dtype))
+
+
+def drop_path_rates(max_rate, depth):
+    """Rates rising linearly from 0 to `max_rate` over `depth` blocks.
+
+    The usual stochastic-depth rule: the first block is never dropped, the
+    last is dropped with `max_rate`.
+
+    Args:
+        max_rate: float in [0, 1).
+        depth: int >= 1, number of residual blocks.
+
+    Returns:
+        list of `depth` floats.
+
+    Raises:
+        ValueError: `max_rate` outside [0, 1) or `depth` < 1.
+
+    Example:
+
+    >>> drop_path_rates(0.3, 4)
+    [0.0, 0.1, 0.2, 0.3]
+    """
+    if (
+        isinstance(max_rate, bool)
+        or not isinstance(max_rate, numbers.Real)
+        or not 0 <= max_rate < 1
+    ):
+        raise ValueError(
+            "Invalid value for argument `max_rate` of drop_path_rates: "
+            f"expected a float in [0, 1). Received: max_rate={max_rate!r}"
+        )
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(
+            "Invalid value for argument `depth` of drop_path_rates: expected "
+            f"an int >= 1. Received: depth={depth!r}"
+        )
+    if depth == 1:
+        return [float(max_rate)]
+    return [round(max_rate * i / (depth - 1), 12) for i in range(depth)]
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class DropPath(StochasticLayer):
+    """Stochastic depth: drops a residual branch for whole samples.
+
+    Put it on the residual branch, before the addition, in ResNets,
+    ConvNeXts and ViTs; spread rates over depth with `drop_path_rates`.
+    Also exported as `StochasticDepth`.
+
+    Args:
+        rate: float in [0, 1) or `Schedule`, probability of dropping the
+            branch for a sample. May be a `Schedule`; needs
+            `StrengthScheduler` in `fit(callbacks=...)` to change over
+            training.
+        scale_by_keep: bool, scale kept samples by `1 / (1 - rate)` so the
+            expected output is unchanged. Defaults to `True`.
+        seed: int or None. Defaults to `None`.
+        monte_carlo: bool, stay active at inference. Defaults to `False`.
+
+    Call arguments:
+        inputs: tensor whose first axis is the batch.
+        training: bool. Defaults to `False`.
+
+    Example:
+
+    >>> inputs = keras.Input((8,))
+    >>> branch = keras.layers.Dense(8)(inputs)
+    >>> outputs = keras.layers.Add()([inputs, DropPath(0.1)(branch)])
+    """
+
+    def __init__(self, rate, scale_by_keep=True, seed=None, monte_carlo=False,
+                 **kwargs):
+        super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
+        if not isinstance(scale_by_keep, bool):
+            raise TypeError(
+                "Invalid type for argument `scale_by_keep` of DropPath: "
+                f"expected a bool. Received: scale_by_keep={scale_by_keep!r}"
+            )
+        self.scale_by_keep = scale_by_keep
+        self.mark_built_if_stateless()
+
+    def drop(self, inputs, rate):
+        return drop_path(inputs, rate, self.seed_generator, self.scale_by_keep)
+
+    def get_config(self):
+        return {**super().get_config(), "scale_by_keep": self.scale_by_keep}
+
+
+StochasticDepth = DropPath

@@ -1,0 +1,78 @@
+"""The shared layer contract (our counterpart of Keras's `run_layer_test`).
+
+`check_layer_contract` checks, for one layer class and arguments: config and
+`serialize_keras_object` round trips compared as JSON, `.keras` save/load in
+safe mode, symbolic and eager calls with `training` True and False (False is
+the identity unless `identity_at_inference=False`), the numbers of seed
+generators and strength variables, `supports_jit`, and one `fit` step with
+`jit_compile=True`.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+from keras_regkit._strength import strengths_of
+
+
+def check_layer_contract(
+    cls,
+    kwargs,
+    input_shape,
+    expected_strength_variables=0,
+    expected_seed_generators=1,
+    identity_at_inference=True,
+    tmp_path=None,
+):
+    layer = cls(**kwargs)
+    assert layer.supports_jit is True
+
+    config = layer.get_config()
+    config_json = json.dumps(config, sort_keys=True)
+    # from_config may consume its argument (Keras's Wrapper pops "layer").
+    revived = cls.from_config(json.loads(config_json))
+    assert json.dumps(revived.get_config(), sort_keys=True) == config_json
+    serialized = keras.saving.serialize_keras_object(layer)
+    revived = keras.saving.deserialize_keras_object(
+        json.loads(json.dumps(serialized))
+    )
+    assert type(revived) is cls
+    assert json.dumps(revived.get_config(), sort_keys=True) == config_json
+
+    x = np.random.default_rng(0).normal(size=input_shape).astype("float32")
+    symbolic = layer(keras.KerasTensor(input_shape))
+    assert tuple(symbolic.shape) == tuple(input_shape)
+    eager_train = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert eager_train.shape == x.shape
+    assert np.all(np.isfinite(eager_train))
+    eager_infer = keras.ops.convert_to_numpy(layer(x, training=False))
+    if identity_at_inference:
+        np.testing.assert_array_equal(eager_infer, x)
+
+    seed_generators = [
+        v for v in layer.non_trainable_variables if "seed_generator" in v.path
+    ]
+    assert len(seed_generators) == expected_seed_generators
+    variables = [s.variable for s in strengths_of(layer).values()
+                 if s.variable is not None]
+    assert len(variables) == expected_strength_variables
+    assert len(layer.trainable_weights) == 0 or cls.__name__ == "DropConnect"
+
+    inputs = keras.Input(input_shape[1:])
+    outputs = cls(**kwargs)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(1)(
+        keras.layers.Flatten()(outputs)))
+    model.compile("sgd", "mse", jit_compile=True)
+    model.fit(x, np.zeros((len(x), 1), "float32"), epochs=1, verbose=0)
+    assert model.jit_compile is True
+    if tmp_path is not None:
+        path = os.fspath(tmp_path / f"{cls.__name__}.keras")
+        model.save(path)
+        loaded = keras.saving.load_model(path, safe_mode=True)
+        np.testing.assert_allclose(
+            loaded.predict(x, verbose=0), model.predict(x, verbose=0),
+            rtol=1e-5, atol=1e-6,
+        )
+    return layer
