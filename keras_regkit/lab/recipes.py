@@ -9,6 +9,8 @@ language:
 - `kernel_regularizer`: a regularizer put on every Conv2D and Dense kernel;
 - `augment`: layers applied to the input, inside the model;
 - `block`: layers applied after each convolution block (one copy each);
+- `residual`: layers applied to each residual branch before it is added
+  back (one copy each; where `DropPath` goes);
 - `head`: layers applied before the classifier;
 - `callbacks`: callbacks by class name and constructor arguments;
 - `optimizer`: an optimizer config (default: Adam, 1e-3).
@@ -35,11 +37,12 @@ KEYS = {
     "kernel_regularizer",
     "augment",
     "block",
+    "residual",
     "head",
     "callbacks",
     "optimizer",
 }
-LAYER_KEYS = ("augment", "block", "head")
+LAYER_KEYS = ("augment", "block", "residual", "head")
 DEFAULT_RECIPES = (
     "baseline",
     "l2",
@@ -185,9 +188,15 @@ def _layer(config, where):
             f"{where}: a layer must be a serialized Keras layer "
             f"({{'class_name': ..., 'config': {{...}}}}); got {config!r}."
         )
-    # A short config ({"class_name": "Dropout", ...}) names a Keras layer.
-    short = getattr(keras.layers, str(config["class_name"]), None)
-    custom = {config["class_name"]: short} if isinstance(short, type) else {}
+    from keras_regkit import layers as regkit_layers
+
+    # A short config ({"class_name": "Dropout", ...}) names one of our layers
+    # (drop-ins first) or else a Keras layer.
+    name = str(config["class_name"])
+    short = getattr(regkit_layers, name, None) or getattr(
+        keras.layers, name, None
+    )
+    custom = {name: short} if isinstance(short, type) else {}
     try:
         return keras.layers.deserialize(
             copy.deepcopy(config), custom_objects=custom
@@ -226,8 +235,9 @@ def build_components(recipe):
 
     Returns:
         dict with `kernel_regularizer` (a factory: each call gives a new
-        regularizer), `augment`, `head` (lists of layers), `block` (a factory
-        giving a fresh list of layers per block), `callbacks` and `optimizer`.
+        regularizer), `augment`, `head` (lists of layers), `block` and
+        `residual` (factories giving a fresh list of layers per use),
+        `callbacks` and `optimizer`.
     """
     import keras
 
@@ -251,6 +261,9 @@ def build_components(recipe):
     def make_block():
         return [_layer(c, f"{where}: block") for c in recipe["block"]]
 
+    def make_residual():
+        return [_layer(c, f"{where}: residual") for c in recipe["residual"]]
+
     optimizer_config = recipe.get("optimizer")
     if optimizer_config is None:
         optimizer = keras.optimizers.Adam(1e-3)
@@ -267,6 +280,7 @@ def build_components(recipe):
         "kernel_regularizer": make_regularizer,
         "augment": [_layer(c, f"{where}: augment") for c in recipe["augment"]],
         "block": make_block,
+        "residual": make_residual,
         "head": [_layer(c, f"{where}: head") for c in recipe["head"]],
         "callbacks": [
             _callback(c, f"{where}: callbacks") for c in recipe["callbacks"]

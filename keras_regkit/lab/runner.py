@@ -55,23 +55,32 @@ class RecipeResult:
 def build_model(input_shape, num_classes, components):
     """The lab's small CNN with the recipe's layers in their slots.
 
-    input -> augment -> [Conv 32 -> block -> MaxPool] -> [Conv 64 -> block
-    -> MaxPool] -> Flatten -> Dense 128 -> head -> Dense(num_classes).
-    Every Conv2D/Dense kernel gets the recipe's kernel regularizer.
+    input -> augment -> 2 stages of [Conv -> x + residual(Conv(x)) -> block
+    -> MaxPool] with 32 and 64 filters -> Flatten -> Dense 128 -> head ->
+    Dense(num_classes). Every Conv2D/Dense kernel gets the recipe's kernel
+    regularizer.
     """
     make_regularizer = components["kernel_regularizer"]
-    inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    for layer in components["augment"]:
-        x = layer(x)
-    for filters in (32, 64):
-        x = keras.layers.Conv2D(
+
+    def conv(filters, x):
+        return keras.layers.Conv2D(
             filters,
             3,
             padding="same",
             activation="relu",
             kernel_regularizer=make_regularizer(),
         )(x)
+
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for layer in components["augment"]:
+        x = layer(x)
+    for filters in (32, 64):
+        x = conv(filters, x)
+        branch = conv(filters, x)
+        for layer in components["residual"]():
+            branch = layer(branch)
+        x = keras.layers.Add()([x, branch])
         for layer in components["block"]():
             x = layer(x)
         if x.shape[1] >= 2 and x.shape[2] >= 2:

@@ -8,6 +8,8 @@ References:
 import keras
 from keras import ops
 
+from keras_regkit import _random
+
 from keras_regkit.layers.dropout._base import StochasticLayer
 
 
@@ -35,7 +37,7 @@ def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
 
     >>> x = keras.ops.ones((1, 8, 8, 1))
     >>> y = drop_block_2d(x, 0.2, 3, seed=0)
-    >>> y.shape
+    >>> tuple(y.shape)
     (1, 8, 8, 1)
     """
     if data_format == "channels_last":
@@ -55,7 +57,7 @@ def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
         padding = ((0, 0), (0, 0), (block_size // 2, (block_size - 1) // 2),
                    (block_size // 2, (block_size - 1) // 2))
     centres = ops.cast(
-        keras.random.uniform(seed_shape, seed=seed) < gamma, "float32"
+        _random.uniform(seed_shape, seed) < gamma, "float32"
     )
     centres = ops.pad(centres, padding)
     dropped = ops.max_pool(
@@ -102,7 +104,7 @@ class DropBlock2D(StochasticLayer):
     Example:
 
     >>> layer = DropBlock2D(0.1, block_size=3, seed=0)
-    >>> layer(keras.ops.ones((2, 8, 8, 4)), training=True).shape
+    >>> tuple(layer(keras.ops.ones((2, 8, 8, 4)), training=True).shape)
     (2, 8, 8, 4)
     """
 

@@ -44,7 +44,7 @@ class DropConnect(keras.layers.Wrapper):
     Example:
 
     >>> layer = DropConnect(keras.layers.Dense(4), rate=0.3, seed=0)
-    >>> layer(keras.ops.ones((2, 3)), training=True).shape
+    >>> tuple(layer(keras.ops.ones((2, 3)), training=True).shape)
     (2, 4)
     """
 

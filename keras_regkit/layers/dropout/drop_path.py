@@ -12,6 +12,8 @@ import numbers
 import keras
 from keras import ops
 
+from keras_regkit import _random
+
 from keras_regkit.layers.dropout._base import StochasticLayer
 
 
@@ -38,7 +40,7 @@ def drop_path(inputs, rate, seed, scale_by_keep=True):
     """
     shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
     keep_prob = 1.0 - ops.cast(rate, "float32")
-    keep = keras.random.uniform(shape, seed=seed) < keep_prob
+    keep = _random.uniform(shape, seed) < keep_prob
     kept = inputs * ops.cast(1.0 / keep_prob, inputs.dtype) if (
         scale_by_keep
     ) else inputs

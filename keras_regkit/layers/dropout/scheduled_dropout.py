@@ -2,9 +2,10 @@
 
 Drop-ins for Keras's layers (same arguments, defaults and meaning) whose
 `rate` may also follow a `Schedule` (curriculum dropout), and which can stay
-active at inference (`monte_carlo=True`). The noise is drawn with
-`keras.random.uniform` and applied with `where`, which XLA compiles to a
-fast fused kernel.
+active at inference (`monte_carlo=True`). Masks come from a counter-based
+hash generator (`keras_regkit._random`) instead of `keras.random.uniform`,
+whose XLA kernel on CPU makes Keras's Dropout about 60x slower under
+`jit_compile=True` than in graph mode.
 
 References:
     Srivastava et al., 2014, https://jmlr.org/papers/v15/srivastava14a.html
@@ -14,6 +15,8 @@ References:
 
 import keras
 from keras import ops
+
+from keras_regkit import _random
 
 from keras_regkit.layers.dropout._base import StochasticLayer
 
@@ -44,7 +47,7 @@ def dropout(inputs, rate, seed, noise_shape=None):
     if noise_shape is not None:
         shape = tuple(s if n is None else n for s, n in zip(shape, noise_shape))
     keep_prob = 1.0 - ops.cast(rate, "float32")
-    keep = keras.random.uniform(shape, seed=seed) < keep_prob
+    keep = _random.uniform(shape, seed) < keep_prob
     scale = ops.cast(1.0 / keep_prob, inputs.dtype)
     return ops.where(keep, inputs * scale, ops.zeros((), inputs.dtype))
 
@@ -60,7 +63,7 @@ def gaussian_dropout(inputs, rate, seed):
     """
     rate = ops.cast(rate, "float32")
     stddev = ops.sqrt(rate / (1.0 - rate))
-    noise = keras.random.normal(ops.shape(inputs), seed=seed) * stddev + 1.0
+    noise = _random.normal(ops.shape(inputs), seed) * stddev + 1.0
     return inputs * ops.cast(noise, inputs.dtype)
 
 
@@ -129,7 +132,7 @@ class Dropout(StochasticLayer):
 
     >>> from keras_regkit import schedules
     >>> layer = Dropout(schedules.Linear(0.0, 0.5, duration=10), seed=0)
-    >>> layer(keras.ops.ones((2, 3)), training=True).shape
+    >>> tuple(layer(keras.ops.ones((2, 3)), training=True).shape)
     (2, 3)
     """
 
@@ -199,7 +202,7 @@ class SpatialDropout1D(_SpatialDropout):
 
     Example:
 
-    >>> SpatialDropout1D(0.5)(keras.ops.ones((2, 4, 3)), training=True).shape
+    >>> tuple(SpatialDropout1D(0.5)(keras.ops.ones((2, 4, 3)), training=True).shape)
     (2, 4, 3)
     """
 
@@ -230,7 +233,7 @@ class SpatialDropout2D(_SpatialDropout):
 
     Example:
 
-    >>> SpatialDropout2D(0.5)(keras.ops.ones((2, 4, 4, 3))).shape
+    >>> tuple(SpatialDropout2D(0.5)(keras.ops.ones((2, 4, 4, 3))).shape)
     (2, 4, 4, 3)
     """
 
@@ -256,7 +259,7 @@ class SpatialDropout3D(_SpatialDropout):
 
     Example:
 
-    >>> SpatialDropout3D(0.5)(keras.ops.ones((1, 2, 2, 2, 3))).shape
+    >>> tuple(SpatialDropout3D(0.5)(keras.ops.ones((1, 2, 2, 2, 3))).shape)
     (1, 2, 2, 2, 3)
     """
 
@@ -281,7 +284,7 @@ class GaussianDropout(StochasticLayer):
 
     Example:
 
-    >>> GaussianDropout(0.2, seed=0)(keras.ops.ones((2, 2))).shape
+    >>> tuple(GaussianDropout(0.2, seed=0)(keras.ops.ones((2, 2))).shape)
     (2, 2)
     """
 

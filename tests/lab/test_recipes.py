@@ -1,0 +1,46 @@
+"""Built-in recipes build the lab model with what they promise."""
+
+import keras
+import pytest
+
+from keras_regkit import layers as regkit_layers
+from keras_regkit import regularizers
+from keras_regkit.lab import recipes as recipes_lib
+from keras_regkit.lab.runner import build_model
+
+
+@pytest.mark.parametrize("name", recipes_lib.builtin_names())
+def test_builtin_recipe_builds(name):
+    recipe = recipes_lib.builtin(name)
+    model = build_model((8, 8, 1), 10, recipes_lib.build_components(recipe))
+    assert model.output_shape == (None, 10)
+    assert all(layer.supports_jit for layer in model.layers
+               if not name.startswith(("augmentation", "combined")))
+
+
+def test_recipes_put_components_where_they_say():
+    def layer_types(name):
+        recipe = recipes_lib.builtin(name)
+        model = build_model((8, 8, 1), 10,
+                            recipes_lib.build_components(recipe))
+        return model, {type(layer) for layer in model.layers}
+
+    _, types = layer_types("drop_path")
+    assert regkit_layers.DropPath in types
+    _, types = layer_types("dropblock")
+    assert regkit_layers.DropBlock2D in types
+    _, types = layer_types("scheduled_dropout")
+    assert regkit_layers.Dropout in types
+    # A short "Dropout" config is keras_regkit's drop-in.
+    _, types = layer_types("dropout")
+    assert regkit_layers.Dropout in types
+    assert keras.layers.Dropout not in types
+    model, _ = layer_types("l2")
+    kernels = [layer.kernel_regularizer for layer in model.layers
+               if getattr(layer, "kernel_regularizer", None) is not None]
+    assert len(kernels) == 6
+    assert all(isinstance(r, regularizers.L2) for r in kernels)
+
+
+def test_default_recipes_are_builtin():
+    assert set(recipes_lib.DEFAULT_RECIPES) <= set(recipes_lib.builtin_names())
