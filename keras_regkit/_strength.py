@@ -68,6 +68,9 @@ class Strength:
         self.bounds = bounds
         self.variable = variable
         self.current = schedule(0)
+        # Set by controllers (GapController): the scheduler writes
+        # `schedule(t) * multiplier`, so a controller and a schedule compose.
+        self.multiplier = 1.0
 
     @property
     def value(self):
@@ -91,8 +94,8 @@ class Strength:
         return schedules_lib.serialize(self.schedule)
 
     def value_at(self, t):
-        """`schedule(t)`, checked against the bounds (host side)."""
-        value = self.schedule(t)
+        """`schedule(t) * multiplier`, checked against the bounds (host)."""
+        value = self.schedule(t) * self.multiplier
         if value not in self.bounds:
             raise ValueError(
                 f"Scheduled value out of range for argument `{self.name}` of "

@@ -17,9 +17,11 @@ def _blocks(language):
 
 
 @pytest.mark.slow
-def test_python_quick_start_runs(tmp_path):
-    example = _blocks("python")[0]
-    assert "StrengthScheduler" in example
+def test_python_examples_run(tmp_path):
+    # The README's Python blocks build on each other; run them in order.
+    blocks = _blocks("python")
+    assert "StrengthScheduler" in blocks[0]
+    example = "\n".join(blocks)
     env = {**os.environ, "KERAS_BACKEND": "tensorflow",
            "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(
@@ -27,7 +29,7 @@ def test_python_quick_start_runs(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    printed = result.stdout.strip().splitlines()[-1]
+    printed = result.stdout.strip().splitlines()[0]
     values = [float(v) for v in printed.strip("[]").split(",")]
     assert values == pytest.approx([0.0, 1e-3 / 3, 2e-3 / 3, 1e-3, 1e-3])
 

@@ -170,7 +170,7 @@ class StrengthScheduler(keras.callbacks.Callback):
         changed = []
         synced = False
         for path, strength in candidates.items():
-            if strength.is_constant:
+            if strength.is_constant and strength.multiplier == 1.0:
                 continue
             value = strength.value_at(t)
             if value == strength.current:

@@ -1,0 +1,108 @@
+"""`RegularizationMonitor`: what regularization is doing, in `logs`."""
+
+import fnmatch
+
+import keras
+import numpy as np
+
+from keras_regkit._strength import _layers_of
+from keras_regkit._strength import collect_strengths
+
+
+class RegularizationMonitor(keras.callbacks.Callback):
+    """Writes regularization diagnostics into `logs` every epoch.
+
+    So `History`, `CSVLogger` and `keras.callbacks.TensorBoard` (placed after
+    it in `callbacks`) see them. Names:
+
+    - `regkit/penalty/<layer>/<weight>`: the current penalty of each weight
+      regularizer (activity regularizers depend on the data and are left
+      to the loss);
+    - `regkit/penalty/total`: their sum;
+    - `regkit/norm/<layer>/<weight>`: L2 norm of each kernel (and other
+      trainable weights with more than one dimension);
+    - `regkit/sparsity/<layer>/<weight>`: share of entries with
+      `|w| < sparsity_threshold`;
+    - `regkit/strength/<path>`: the current value of every strength (also
+      plain ones);
+    - `regkit/gap/<metric>`: `val_<metric> - <metric>` for each metric with a
+      validation counterpart (a positive loss gap means overfitting).
+
+    It reads weights once per epoch, on the host; nothing runs in the train
+    step.
+
+    Args:
+        sparsity_threshold: float >= 0. Defaults to `1e-3`.
+        layers: list of shell-style patterns of layer names to report norms
+            and sparsity for. Defaults to `["*"]`.
+
+    Example:
+
+    >>> monitor = RegularizationMonitor(sparsity_threshold=1e-4)
+    """
+
+    def __init__(self, sparsity_threshold=1e-3, layers=("*",)):
+        super().__init__()
+        if (
+            isinstance(sparsity_threshold, bool)
+            or not isinstance(sparsity_threshold, (int, float))
+            or not sparsity_threshold >= 0
+        ):
+            raise ValueError(
+                "Invalid value for argument `sparsity_threshold` of "
+                "RegularizationMonitor: expected a float >= 0. Received: "
+                f"sparsity_threshold={sparsity_threshold!r}"
+            )
+        if isinstance(layers, str) or not layers or not all(
+            isinstance(p, str) for p in layers
+        ):
+            raise ValueError(
+                "Invalid value for argument `layers` of RegularizationMonitor: "
+                "expected a non-empty list of layer-name patterns. Received: "
+                f"layers={layers!r}"
+            )
+        self.sparsity_threshold = float(sparsity_threshold)
+        self.layers = list(layers)
+
+    def diagnostics(self, logs=None):
+        """The diagnostics for the model as it is now, as a dict."""
+        out = {}
+        total = 0.0
+        for layer in reversed(_layers_of(self.model)):
+            if layer is self.model:
+                continue
+            wanted = any(fnmatch.fnmatchcase(layer.name, p)
+                         for p in self.layers)
+            own = [w for w in layer.trainable_weights
+                   if all(w is not v for sub in _sublayers(layer)
+                          for v in sub.trainable_weights)]
+            for weight in own:
+                regularizer = getattr(weight, "regularizer", None)
+                if regularizer is not None:
+                    penalty = float(keras.ops.convert_to_numpy(
+                        regularizer(weight.value)))
+                    key = f"regkit/penalty/{layer.name}/{weight.name}"
+                    out[key] = penalty
+                    total += penalty
+                if wanted and len(weight.shape) > 1:
+                    values = keras.ops.convert_to_numpy(weight.value)
+                    base = f"{layer.name}/{weight.name}"
+                    out[f"regkit/norm/{base}"] = float(np.linalg.norm(values))
+                    out[f"regkit/sparsity/{base}"] = float(
+                        np.mean(np.abs(values) < self.sparsity_threshold))
+        out["regkit/penalty/total"] = total
+        for path, strength in collect_strengths(self.model).items():
+            out[f"regkit/strength/{path}"] = strength.current
+        for name, value in (logs or {}).items():
+            if name.startswith("val_") and name[4:] in logs:
+                out[f"regkit/gap/{name[4:]}"] = float(value - logs[name[4:]])
+        return out
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.diagnostics(logs))
+
+
+def _sublayers(layer):
+    return [sub for sub in _layers_of(layer) if sub is not layer]
+

@@ -1,0 +1,346 @@
+"""`EarlyStopping`: Keras's, plus relative deltas, smoothing, cheaper
+snapshots and state that survives a restart."""
+
+import json
+import math
+import numbers
+import os
+import shutil
+import tempfile
+
+import keras
+import numpy as np
+
+_STORES = ("device", "host", "disk")
+_SMOOTHING = (None, "ema", "mean")
+
+
+class EarlyStopping(keras.callbacks.EarlyStopping):
+    """Stops training when a monitored metric stops improving.
+
+    A strict superset of `keras.callbacks.EarlyStopping`: the same arguments,
+    defaults and behaviour (including restoring the best weights at the end
+    of training when it ran to the end without stopping, and resetting at
+    every `fit`, so one instance can be reused), plus:
+
+    - `min_delta_mode="relative"`: an improvement must beat the best value by
+      `min_delta * |best|` instead of `min_delta`;
+    - `smoothing`: decide on a moving average (`"mean"` over the last
+      `smoothing_window` epochs) or an exponential moving average (`"ema"`,
+      span `smoothing_window`) of a noisy metric;
+    - `weights_store`: where best weights live. `"device"` (default) keeps
+      copies as tensors next to the model: no host transfer per improvement,
+      unlike Keras's `get_weights()`. `"host"` keeps NumPy copies (Keras's
+      way). `"disk"` writes a `.weights.h5` file, for models too large to
+      copy;
+    - `backup_dir`: a folder (use the same as `keras.callbacks.
+      BackupAndRestore`) where the callback's state (wait, best, best epoch,
+      smoothing, best weights) is saved every epoch and restored when `fit`
+      is run again after a crash, so the resumed run stops at the same epoch
+      with the same weights as an uninterrupted one. It is deleted when
+      training ends normally;
+    - `best`, `best_epoch`, `stopped_epoch` and `wait` are attributes, and
+      go into `logs` every epoch as `early_stopping/best`,
+      `early_stopping/best_epoch` and `early_stopping/wait`.
+
+    With an optimizer EMA (`use_ema=True`), Keras writes the moving averages
+    into the model right before `on_train_end`; restoring the best weights
+    then replaces them with the raw weights of the best epoch. To end on
+    EMA weights, leave `restore_best_weights=False`.
+
+    Args:
+        monitor: quantity to monitor. Defaults to `"val_loss"`.
+        min_delta: float, minimum change that counts as an improvement.
+            Defaults to `0`.
+        patience: int, epochs without improvement before stopping. Defaults
+            to `0`.
+        verbose: 0 or 1. Defaults to `0`.
+        mode: `"auto"`, `"min"` or `"max"` (an unknown mode is an error, not
+            a silent fallback as in Keras). Defaults to `"auto"`.
+        baseline: float or None, a value the metric must beat. Defaults to
+            `None`.
+        restore_best_weights: bool. Defaults to `False`.
+        start_from_epoch: int, epochs to wait before monitoring. Defaults to
+            `0`.
+        min_delta_mode: `"absolute"` or `"relative"`. Defaults to
+            `"absolute"`.
+        smoothing: None, `"mean"` or `"ema"`. Defaults to `None`.
+        smoothing_window: int >= 1. Defaults to `5`.
+        weights_store: `"device"`, `"host"` or `"disk"`. Defaults to
+            `"device"`.
+        weights_path: path of the `.weights.h5` file for `"disk"`. Defaults
+            to a temporary file.
+        backup_dir: str or None, see above. Defaults to `None`.
+
+    Raises:
+        ValueError: for an invalid argument.
+
+    Example:
+
+    >>> stop = EarlyStopping(patience=3, restore_best_weights=True,
+    ...                      smoothing="ema", smoothing_window=3)
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        min_delta=0,
+        patience=0,
+        verbose=0,
+        mode="auto",
+        baseline=None,
+        restore_best_weights=False,
+        start_from_epoch=0,
+        min_delta_mode="absolute",
+        smoothing=None,
+        smoothing_window=5,
+        weights_store="device",
+        weights_path=None,
+        backup_dir=None,
+    ):
+        def invalid(name, value, expected):
+            return ValueError(
+                f"Invalid value for argument `{name}` of EarlyStopping: "
+                f"expected {expected}. Received: {name}={value!r}"
+            )
+
+        if mode not in ("auto", "min", "max"):
+            raise invalid("mode", mode, 'one of "auto", "min", "max"')
+        if (
+            isinstance(min_delta, bool)
+            or not isinstance(min_delta, numbers.Real)
+            or not math.isfinite(min_delta)
+        ):
+            raise invalid("min_delta", min_delta, "a finite float")
+        if isinstance(patience, bool) or not isinstance(patience, int) or (
+            patience < 0
+        ):
+            raise invalid("patience", patience, "an int >= 0")
+        if min_delta_mode not in ("absolute", "relative"):
+            raise invalid("min_delta_mode", min_delta_mode,
+                          '"absolute" or "relative"')
+        if smoothing not in _SMOOTHING:
+            raise invalid("smoothing", smoothing, 'None, "mean" or "ema"')
+        if isinstance(smoothing_window, bool) or not isinstance(
+            smoothing_window, int
+        ) or smoothing_window < 1:
+            raise invalid("smoothing_window", smoothing_window, "an int >= 1")
+        if weights_store not in _STORES:
+            raise invalid("weights_store", weights_store,
+                          'one of "device", "host", "disk"')
+        if weights_path is not None and (
+            weights_store != "disk"
+            or not str(weights_path).endswith(".weights.h5")
+        ):
+            raise invalid("weights_path", weights_path,
+                          'a path ending in ".weights.h5", with '
+                          'weights_store="disk"')
+        super().__init__(
+            monitor=monitor,
+            min_delta=min_delta,
+            patience=patience,
+            verbose=verbose,
+            mode=mode,
+            baseline=baseline,
+            restore_best_weights=restore_best_weights,
+            start_from_epoch=start_from_epoch,
+        )
+        self.min_delta_mode = min_delta_mode
+        self.smoothing = smoothing
+        self.smoothing_window = smoothing_window
+        self.weights_store = weights_store
+        self.weights_path = weights_path
+        self.backup_dir = backup_dir
+        self._history = []
+        self._smoothed = None
+        self._temp_dir = None
+
+    # -- monitoring -----------------------------------------------------
+
+    def _is_improvement(self, monitor_value, reference_value):
+        if reference_value is None:
+            return True
+        if self.min_delta_mode == "absolute":
+            return super()._is_improvement(monitor_value, reference_value)
+        # min_delta carries the sign Keras gave it (negative in min mode).
+        delta = self.min_delta * abs(reference_value)
+        return bool(self.monitor_op(monitor_value - delta, reference_value))
+
+    def _smooth(self, value):
+        if self.smoothing is None:
+            return value  # exactly what Keras compares
+        self._history.append(float(value))
+        self._history = self._history[-self.smoothing_window:]
+        if self.smoothing == "mean":
+            self._smoothed = float(np.mean(self._history))
+        else:
+            alpha = 2.0 / (self.smoothing_window + 1.0)
+            previous = self._smoothed
+            self._smoothed = float(value) if previous is None else (
+                alpha * float(value) + (1 - alpha) * previous
+            )
+        return self._smoothed
+
+    # -- best-weight snapshots --------------------------------------------
+
+    def _store(self):
+        # Device snapshots need a real Keras model; anything else (a test
+        # double with get/set_weights) gets host copies.
+        if not isinstance(self.model, keras.Model):
+            return "host"
+        return self.weights_store
+
+    def _disk_path(self):
+        if self.weights_path is not None:
+            return os.fspath(self.weights_path)
+        if self._temp_dir is None:
+            self._temp_dir = tempfile.mkdtemp(prefix="regkit-early-stopping-")
+        return os.path.join(self._temp_dir, "best.weights.h5")
+
+    def _snapshot(self):
+        store = self._store()
+        if store == "device":
+            self.best_weights = [
+                keras.ops.copy(w.value) for w in self.model.weights
+            ]
+        elif store == "host":
+            self.best_weights = self.model.get_weights()
+        else:
+            self.model.save_weights(self._disk_path(), overwrite=True)
+            self.best_weights = self._disk_path()
+
+    def _restore(self):
+        store = self._store()
+        if store == "device":
+            for weight, value in zip(self.model.weights, self.best_weights):
+                weight.assign(value)
+        elif store == "host":
+            self.model.set_weights(self.best_weights)
+        else:
+            self.model.load_weights(self.best_weights)
+
+    def _host_copy_of_best(self):
+        store = self._store()
+        if store == "disk":
+            return None  # already on disk
+        if store == "device":
+            return [keras.ops.convert_to_numpy(v) for v in self.best_weights]
+        return list(self.best_weights)
+
+    # -- Keras hooks ------------------------------------------------------
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._history = []
+        self._smoothed = None
+        if self.backup_dir is not None:
+            self._load_backup()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        raw = self.get_monitor_value(logs)
+        if raw is not None and epoch >= self.start_from_epoch:
+            self._decide(epoch, self._smooth(raw))
+        if logs is not None:
+            logs["early_stopping/wait"] = self.wait
+            logs["early_stopping/best_epoch"] = self.best_epoch
+            if self.best is not None and np.ndim(self.best) == 0:
+                logs["early_stopping/best"] = float(self.best)
+            if self.smoothing is not None and self._smoothed is not None:
+                logs["early_stopping/smoothed"] = self._smoothed
+        if self.backup_dir is not None:
+            self._save_backup(epoch)
+
+    def _decide(self, epoch, current):
+        """Keras's decision rule, applied to the (smoothed) value."""
+        if self.restore_best_weights and self.best_weights is None:
+            self._snapshot()
+            self.best_epoch = epoch
+        self.wait += 1
+        if self._is_improvement(current, self.best):
+            self.best = current
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self._snapshot()
+            if self.baseline is None or self._is_improvement(
+                current, self.baseline
+            ):
+                self.wait = 0
+            return
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_epoch > 0 and self.verbose > 0:
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights and self.best_weights is not None:
+            if self.verbose > 0:
+                print("Restoring model weights from the end of the best "
+                      f"epoch: {self.best_epoch + 1}.")
+            self._restore()
+        if self.backup_dir is not None:
+            shutil.rmtree(self._backup_folder(), ignore_errors=True)
+        if self._temp_dir is not None and self.weights_path is None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            self._temp_dir = None
+
+    # -- restart support --------------------------------------------------
+
+    def _backup_folder(self):
+        return os.path.join(os.fspath(self.backup_dir), "regkit_early_stopping")
+
+    def _save_backup(self, epoch):
+        folder = self._backup_folder()
+        os.makedirs(folder, exist_ok=True)
+        state = {
+            "epoch": epoch,
+            "wait": self.wait,
+            "best": None if self.best is None else np.asarray(
+                self.best, dtype="float64").tolist(),
+            "best_epoch": self.best_epoch,
+            "stopped_epoch": self.stopped_epoch,
+            "history": self._history,
+            "smoothed": self._smoothed,
+            "has_best_weights": self.best_weights is not None,
+        }
+        if self.best_weights is not None:
+            weights = self._host_copy_of_best()
+            path = os.path.join(folder, "best_weights.npz")
+            if weights is None:
+                shutil.copyfile(self.best_weights,
+                                os.path.join(folder, "best.weights.h5"))
+            else:
+                np.savez(path, *weights)
+        temporary = os.path.join(folder, "state.json.tmp")
+        with open(temporary, "w") as f:
+            json.dump(state, f)
+        os.replace(temporary, os.path.join(folder, "state.json"))
+
+    def _load_backup(self):
+        folder = self._backup_folder()
+        path = os.path.join(folder, "state.json")
+        if not os.path.exists(path):
+            return
+        with open(path) as f:
+            state = json.load(f)
+        self.wait = state["wait"]
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.stopped_epoch = state["stopped_epoch"]
+        self._history = list(state["history"])
+        self._smoothed = state["smoothed"]
+        if not state["has_best_weights"]:
+            return
+        if self._store() == "disk":
+            shutil.copyfile(os.path.join(folder, "best.weights.h5"),
+                            self._disk_path())
+            self.best_weights = self._disk_path()
+            return
+        with np.load(os.path.join(folder, "best_weights.npz")) as arrays:
+            host = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+        if self._store() == "device":
+            self.best_weights = [keras.ops.convert_to_tensor(a) for a in host]
+        else:
+            self.best_weights = host
