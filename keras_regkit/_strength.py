@@ -80,6 +80,13 @@ class Strength:
         return self.variable.value
 
     @property
+    def public(self):
+        """What the owner exposes as the argument: the plain float it was
+        given, or the variable (so `float(layer.rate)` reads the current
+        value either way)."""
+        return self.current if self.variable is None else self.variable
+
+    @property
     def unit(self):
         return self.schedule.unit
 

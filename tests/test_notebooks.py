@@ -1,6 +1,5 @@
 """The notebooks run start to finish (small sizes), so they cannot rot."""
 
-import os
 import pathlib
 
 import pytest

@@ -95,12 +95,13 @@ class StrengthScheduler(keras.callbacks.Callback):
     >>> import numpy as np
     >>> from keras_regkit import regularizers, schedules
     >>> reg = regularizers.L2(schedules.Linear(0.0, 1e-3, duration=2))
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           keras.layers.Dense(1, kernel_regularizer=reg)])
+    >>> dense = keras.layers.Dense(1, kernel_regularizer=reg)
+    >>> model = keras.Sequential([keras.Input((4,)), dense])
     >>> model.compile("sgd", "mse")
     >>> history = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=3,
     ...                     verbose=0, callbacks=[StrengthScheduler()])
-    >>> [round(v, 6) for v in history.history["regkit/dense/kernel_regularizer/l2"]]
+    >>> logged = history.history["regkit/dense/kernel_regularizer/l2"]
+    >>> [round(v, 6) for v in logged]
     [0.0, 0.0005, 0.001]
     """
 
@@ -161,7 +162,7 @@ class StrengthScheduler(keras.callbacks.Callback):
                 logs[f"regkit/{path}"] = strength.current
 
     def _update(self, unit, t):
-        """Assigns `schedule(t)` to every strength in `unit`s; yields changes."""
+        """Assigns `schedule(t)` to the strengths in `unit`s; lists changes."""
         candidates = (
             self._step_strengths
             if unit == "step"

@@ -41,7 +41,11 @@ def table_rows(results):
 def rich_table(results, title):
     from rich.table import Table
 
-    table = Table(title=title, caption="gap = train accuracy - test accuracy; loss gap = test loss - train loss")
+    table = Table(
+        title=title,
+        caption="gap = train accuracy - test accuracy; "
+        "loss gap = test loss - train loss",
+    )
     for header, key, _ in COLUMNS:
         if key == "name":
             table.add_column(header, justify="left", no_wrap=True)
@@ -119,7 +123,7 @@ def plot_gaps(results, path):
     """One figure comparing every recipe's gap and test accuracy."""
     plt = _pyplot()
     names = [r.name for r in results]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
+    fig, axes = plt.subplots(1, 4, figsize=(20, 3.8))
     panels = (
         ([r.gap for r in results], "train acc - test acc",
          "accuracy gap (lower is better)"),
@@ -137,8 +141,18 @@ def plot_gaps(results, path):
     axes[2].set_title("test accuracy (higher is better)")
     low = min(r.test_accuracy for r in results)
     axes[2].set_ylim(max(0.0, low - 0.05), 1.0)
-    for ax in axes:
+    for r in results:  # RegularizationMonitor's per-epoch loss gap
+        gaps = r.history.get("regkit/gap/loss")
+        if gaps:
+            axes[3].plot(range(1, len(gaps) + 1), gaps, label=r.name)
+    axes[3].axhline(0.0, color="black", linewidth=0.8)
+    axes[3].set_xlabel("epoch")
+    axes[3].set_ylabel("val loss - train loss")
+    axes[3].set_title("loss gap during training")
+    axes[3].legend(fontsize=7)
+    for ax in axes[:3]:
         ax.tick_params(axis="x", rotation=30)
+    for ax in axes:
         ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -239,7 +253,8 @@ def write_report(folder, results, recipes, meta, title="Regularization lab"):
     """Writes every output file of a lab run into `folder`."""
     os.makedirs(os.path.join(folder, "curves"), exist_ok=True)
     for result in results:
-        plot_curves(result, os.path.join(folder, "curves", f"{result.name}.png"))
+        path = os.path.join(folder, "curves", f"{result.name}.png")
+        plot_curves(result, path)
     plot_gaps(results, os.path.join(folder, "gaps.png"))
     _write_histories(results, folder)
     with open(os.path.join(folder, "recipes.json"), "w") as f:

@@ -6,6 +6,7 @@ import time
 import keras
 import numpy as np
 
+from keras_regkit.callbacks import RegularizationMonitor
 from keras_regkit.callbacks import StrengthScheduler
 from keras_regkit.lab.recipes import build_components
 from keras_regkit.lab.recipes import validate
@@ -150,7 +151,10 @@ def run_recipe(
         metrics=["accuracy"],
         jit_compile=jit_compile,
     )
-    callbacks = [StrengthScheduler(), *components["callbacks"]]
+    # The monitor runs after the recipe's callbacks (so it sees what a
+    # controller decided) and writes penalties, norms and gaps into History.
+    callbacks = [StrengthScheduler(), *components["callbacks"],
+                 RegularizationMonitor()]
     callbacks.extend(extra_callbacks)
     if on_epoch is not None:
         callbacks.append(_EpochProgress(on_epoch))

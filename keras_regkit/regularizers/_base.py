@@ -21,10 +21,7 @@ class Regularizer(keras.regularizers.Regularizer):
 
     def add_factor(self, name, value, bounds=NON_NEGATIVE):
         strength = add_strength(self, name, value, bounds)
-        # A float stays a float, as in Keras; a schedule's factor is its
-        # variable, so `float(reg.l2)` reads the current value either way.
-        variable = strength.variable
-        setattr(self, name, strength.current if variable is None else variable)
+        setattr(self, name, strength.public)
         return strength
 
     def factor_of(self, name, dtype):

@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 
 from keras_regkit import callbacks
+from keras_regkit import regularizers
+from keras_regkit import schedules
 
 pytestmark = pytest.mark.jax
 
@@ -193,13 +195,23 @@ class Crash(keras.callbacks.Callback):
 
 def test_crash_and_resume_matches_an_uninterrupted_run(tmp_path):
     x, y, xv, yv = _data()
+    schedule = schedules.Linear(0.0, 1e-2, duration=20)
+    path = "regkit/dense/kernel_regularizer/l2"
 
     def run(backup, crash_at=None):
-        model = _model()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([
+            keras.Input((4,)),
+            keras.layers.Dense(16, activation="relu", name="dense",
+                               kernel_regularizer=regularizers.L2(schedule)),
+            keras.layers.Dense(1, name="head"),
+        ])
+        model.compile(keras.optimizers.Adam(0.01), "mse", jit_compile=True)
         stopper = callbacks.EarlyStopping(
             patience=4, min_delta=1e-3, restore_best_weights=True,
             backup_dir=backup, smoothing="ema", smoothing_window=2)
-        cbs = [keras.callbacks.BackupAndRestore(backup), stopper]
+        cbs = [keras.callbacks.BackupAndRestore(backup),
+               callbacks.StrengthScheduler(), stopper]
         if crash_at is not None:
             cbs.append(Crash(crash_at))
         history = model.fit(x, y, validation_data=(xv, yv), epochs=60,
@@ -217,8 +229,11 @@ def test_crash_and_resume_matches_an_uninterrupted_run(tmp_path):
     assert stop.stopped_epoch == ref_stop.stopped_epoch
     assert stop.best_epoch == ref_stop.best_epoch
     assert stop.best == pytest.approx(ref_stop.best, rel=1e-6)
-    # The resumed fit ran only the epochs after the crash.
+    # The resumed fit ran only the epochs after the crash, with the schedule
+    # where the uninterrupted run had it.
     assert len(history.history["loss"]) == ref_stop.stopped_epoch - crash_at
+    assert history.history[path] == pytest.approx(
+        ref_history.history[path][crash_at + 1:])
     for a, b in zip(reference.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # Backups are gone after a normal end.

@@ -10,7 +10,6 @@ import pytest
 from keras_regkit import callbacks
 from keras_regkit import regularizers
 from keras_regkit import schedules
-from tests.helpers import TraceCounter
 from tests.helpers import dense_conv_model
 from tests.helpers import toy_data
 

@@ -73,8 +73,7 @@ class StochasticLayer(keras.layers.Layer):
     @property
     def rate(self):
         """The rate: the float given, or the strength variable of a schedule."""
-        strength = self._rate
-        return strength.current if strength.variable is None else strength.variable
+        return self._rate.public
 
     def drop(self, inputs, rate):
         raise NotImplementedError

@@ -69,8 +69,7 @@ class DropConnect(keras.layers.Wrapper):
 
     @property
     def rate(self):
-        strength = self._rate
-        return strength.current if strength.variable is None else strength.variable
+        return self._rate.public
 
     def build(self, input_shape=None):
         if not self.layer.built:
@@ -93,7 +92,9 @@ class DropConnect(keras.layers.Wrapper):
         # Read every weight as the enclosing step sees it (under JAX that is
         # the traced state), then let the wrapped layer run with the kernel
         # replaced by its dropped-out copy.
-        mapping = [(v, v.value) for v in self.layer.variables if v is not kernel]
+        mapping = [
+            (v, v.value) for v in self.layer.variables if v is not kernel
+        ]
         masked = dropout(kernel.value, strength.value, self.seed_generator)
         mapping.append((kernel, masked))
         with keras.StatelessScope(state_mapping=mapping):

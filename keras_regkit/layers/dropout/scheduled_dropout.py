@@ -1,4 +1,4 @@
-"""`Dropout`, `SpatialDropout1D/2D/3D` and `GaussianDropout` with scheduled rates.
+"""`Dropout`, `SpatialDropout1D/2D/3D`, `GaussianDropout`: scheduled rates.
 
 Drop-ins for Keras's layers (same arguments, defaults and meaning) whose
 `rate` may also follow a `Schedule` (curriculum dropout), and which can stay
@@ -202,7 +202,8 @@ class SpatialDropout1D(_SpatialDropout):
 
     Example:
 
-    >>> tuple(SpatialDropout1D(0.5)(keras.ops.ones((2, 4, 3)), training=True).shape)
+    >>> layer = SpatialDropout1D(0.5)
+    >>> tuple(layer(keras.ops.ones((2, 4, 3)), training=True).shape)
     (2, 4, 3)
     """
 
