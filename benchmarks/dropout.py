@@ -70,7 +70,14 @@ def make_fn(layer, jit, backward, residual=False):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="TensorFlow intra/inter-op threads (0: TF's "
+                        "default); 1 makes timings steadier on small shared "
+                        "machines")
     args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     rng = np.random.default_rng(0)
     dense = tf.constant(rng.normal(size=(256, 2048)).astype("float32"))
     maps = tf.constant(rng.normal(size=(32, 32, 32, 64)).astype("float32"))
@@ -114,6 +121,7 @@ def main():
     header = (f"{'layer':<34}{'mode':<14}{'reference ms':>14}{'ours ms':>10}"
               f"{'ratio':>8}")
     print(f"backend={keras.backend.backend()} repeats={args.repeats} "
+          f"threads={args.threads or 'default'} "
           f"(ratio = ours / reference; < 1 is faster)")
     if keras_cv is None:
         print(f"keras-cv not available: {KERAS_CV_ERROR}")
