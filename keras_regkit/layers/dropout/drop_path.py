@@ -40,11 +40,12 @@ def drop_path(inputs, rate, seed, scale_by_keep=True):
     """
     shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
     keep_prob = 1.0 - ops.cast(rate, "float32")
-    keep = _random.uniform(shape, seed) < keep_prob
-    kept = inputs * ops.cast(1.0 / keep_prob, inputs.dtype) if (
-        scale_by_keep
-    ) else inputs
-    return ops.where(keep, kept, ops.zeros((), inputs.dtype))
+    # A per-sample factor (0, or 1 / keep_prob), so the full-size tensor is
+    # touched by a single multiply.
+    factor = ops.cast(_random.uniform(shape, seed) < keep_prob, "float32")
+    if scale_by_keep:
+        factor = factor / keep_prob
+    return inputs * ops.cast(factor, inputs.dtype)
 
 
 def drop_path_rates(max_rate, depth):
