@@ -82,3 +82,25 @@ def test_bad_layers():
     with pytest.raises(ValueError, match=r"argument `layers` of "
                        r"RegularizationMonitor: expected a non-empty list"):
         callbacks.RegularizationMonitor(layers="dense")
+
+
+@pytest.mark.tf
+def test_tensorboard_sees_the_diagnostics(tmp_path):
+    accumulator = pytest.importorskip(
+        "tensorboard.backend.event_processing.event_accumulator")
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Dense(
+        1, name="d", kernel_regularizer=regularizers.L2(1e-3))(inputs)
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse")
+    x = np.ones((16, 3), "float32")
+    model.fit(x, np.ones((16, 1)), validation_split=0.25, epochs=2,
+              verbose=0, callbacks=[
+                  callbacks.RegularizationMonitor(),
+                  keras.callbacks.TensorBoard(str(tmp_path))])
+    events = accumulator.EventAccumulator(str(tmp_path / "train"))
+    events.Reload()
+    tags = set(events.Tags().get("tensors", [])) | set(
+        events.Tags().get("scalars", []))
+    assert any("regkit/penalty/d/kernel" in t for t in tags), tags
+    assert any("regkit/gap/loss" in t for t in tags), tags
