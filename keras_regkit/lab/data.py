@@ -88,7 +88,8 @@ def _as_labels(y, n, source):
 
 
 def _split(name, x, y, seed, train_size, test=None):
-    """Stratified-enough shuffled split: 20% test, 20% validation."""
+    """Seeded shuffled split: 20% test, then a quarter of the rest for
+    validation (unless the data set brings its own test split)."""
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(x))
     x, y = x[order], y[order]
