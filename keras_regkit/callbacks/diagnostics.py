@@ -68,14 +68,16 @@ class RegularizationMonitor(keras.callbacks.Callback):
         """The diagnostics for the model as it is now, as a dict."""
         out = {}
         total = 0.0
+        seen = set()
+        # Children come before parents, so a weight is reported under the
+        # layer that owns it, not under a model that contains that layer.
         for layer in reversed(_layers_of(self.model)):
             if layer is self.model:
                 continue
             wanted = any(fnmatch.fnmatchcase(layer.name, p)
                          for p in self.layers)
-            own = [w for w in layer.trainable_weights
-                   if all(w is not v for sub in _sublayers(layer)
-                          for v in sub.trainable_weights)]
+            own = [w for w in layer.trainable_weights if id(w) not in seen]
+            seen.update(id(w) for w in own)
             for weight in own:
                 regularizer = getattr(weight, "regularizer", None)
                 if regularizer is not None:
@@ -102,7 +104,4 @@ class RegularizationMonitor(keras.callbacks.Callback):
         if logs is not None:
             logs.update(self.diagnostics(logs))
 
-
-def _sublayers(layer):
-    return [sub for sub in _layers_of(layer) if sub is not layer]
 

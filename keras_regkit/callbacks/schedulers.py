@@ -183,6 +183,6 @@ class StrengthScheduler(keras.callbacks.Callback):
                 if sync is not None:
                     sync()
                 synced = True
-            strength.assign_at(t)
+            strength.assign(value)
             changed.append((path, value))
         return changed

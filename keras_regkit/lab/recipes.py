@@ -78,24 +78,17 @@ def builtin(name):
 def _read_file(path):
     if not os.path.isfile(path):
         raise LabError(f"--recipes {path}: no such file.")
+    import yaml
+
     try:
         with open(path) as f:
             text = f.read()
         if path.endswith((".yaml", ".yml")):
-            import yaml
-
             return yaml.safe_load(text)
         return json.loads(text)
-    except (OSError, ValueError) as error:  # yaml.YAMLError is a ValueError
+    except (OSError, ValueError, yaml.YAMLError) as error:
         first = str(error).strip().splitlines()[0]
         raise LabError(f"cannot read recipes from {path}: {first}") from None
-    except Exception as error:
-        if type(error).__module__.startswith("yaml"):
-            first = str(error).strip().splitlines()[0]
-            raise LabError(
-                f"cannot read recipes from {path}: {first}"
-            ) from None
-        raise
 
 
 def load(spec=None):

@@ -24,6 +24,36 @@ def check_rate(owner, rate):
             )
 
 
+def check_stochastic_args(owner, rate, seed, monte_carlo):
+    """The checks every dropout-like layer (and DropConnect) shares."""
+    check_rate(owner, rate)
+    if not isinstance(monte_carlo, bool):
+        raise TypeError(
+            f"Invalid type for argument `monte_carlo` of {owner}: expected "
+            f"a bool. Received: monte_carlo={monte_carlo!r}"
+        )
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int)
+    ):
+        raise TypeError(
+            f"Invalid type for argument `seed` of {owner}: expected an int "
+            f"or None. Received: seed={seed!r}"
+        )
+
+
+def resolve_data_format(owner, data_format):
+    """`data_format`, defaulting to Keras's image data format; checked."""
+    if data_format is None:
+        data_format = keras.config.image_data_format()
+    if data_format not in ("channels_last", "channels_first"):
+        raise ValueError(
+            f"Invalid value for argument `data_format` of {owner}: expected "
+            '"channels_last" or "channels_first". Received: '
+            f"data_format={data_format!r}"
+        )
+    return data_format
+
+
 class StochasticLayer(keras.layers.Layer):
     """Base of keras_regkit's dropout-like layers.
 
@@ -42,20 +72,7 @@ class StochasticLayer(keras.layers.Layer):
 
     def __init__(self, rate, seed=None, monte_carlo=False, **kwargs):
         super().__init__(**kwargs)
-        name = type(self).__name__
-        check_rate(name, rate)
-        if not isinstance(monte_carlo, bool):
-            raise TypeError(
-                f"Invalid type for argument `monte_carlo` of {name}: expected "
-                f"a bool. Received: monte_carlo={monte_carlo!r}"
-            )
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int)
-        ):
-            raise TypeError(
-                f"Invalid type for argument `seed` of {name}: expected an int "
-                f"or None. Received: seed={seed!r}"
-            )
+        check_stochastic_args(type(self).__name__, rate, seed, monte_carlo)
         self._rate = add_strength(self, "rate", rate, RATE)
         self.seed = seed
         self.monte_carlo = monte_carlo

@@ -11,6 +11,7 @@ from keras import ops
 from keras_regkit import _random
 
 from keras_regkit.layers.dropout._base import StochasticLayer
+from keras_regkit.layers.dropout._base import resolve_data_format
 
 
 def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
@@ -120,16 +121,8 @@ class DropBlock2D(StochasticLayer):
                 "Invalid value for argument `block_size` of DropBlock2D: "
                 f"expected an int >= 1. Received: block_size={block_size!r}"
             )
-        if data_format is None:
-            data_format = keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                "Invalid value for argument `data_format` of DropBlock2D: "
-                'expected "channels_last" or "channels_first". Received: '
-                f"data_format={data_format!r}"
-            )
         self.block_size = block_size
-        self.data_format = data_format
+        self.data_format = resolve_data_format("DropBlock2D", data_format)
 
     def build(self, input_shape):
         if len(input_shape) != 4:

@@ -9,7 +9,7 @@ import keras
 
 from keras_regkit._strength import RATE
 from keras_regkit._strength import add_strength
-from keras_regkit.layers.dropout._base import check_rate
+from keras_regkit.layers.dropout._base import check_stochastic_args
 from keras_regkit.layers.dropout.scheduled_dropout import dropout
 
 
@@ -56,12 +56,7 @@ class DropConnect(keras.layers.Wrapper):
                 f"Keras layer with a kernel. Received: layer={layer!r}"
             )
         super().__init__(layer, **kwargs)
-        check_rate("DropConnect", rate)
-        if not isinstance(monte_carlo, bool):
-            raise TypeError(
-                "Invalid type for argument `monte_carlo` of DropConnect: "
-                f"expected a bool. Received: monte_carlo={monte_carlo!r}"
-            )
+        check_stochastic_args("DropConnect", rate, seed, monte_carlo)
         self._rate = add_strength(self, "rate", rate, RATE)
         self.seed = seed
         self.monte_carlo = monte_carlo

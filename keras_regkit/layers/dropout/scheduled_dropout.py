@@ -19,6 +19,7 @@ from keras import ops
 from keras_regkit import _random
 
 from keras_regkit.layers.dropout._base import StochasticLayer
+from keras_regkit.layers.dropout._base import resolve_data_format
 
 _PACKAGE = "keras_regkit"
 
@@ -157,15 +158,9 @@ class _SpatialDropout(StochasticLayer):
     def __init__(self, rate, data_format=None, seed=None, monte_carlo=False,
                  **kwargs):
         super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
-        if data_format is None:
-            data_format = keras.config.image_data_format()
-        if data_format not in ("channels_last", "channels_first"):
-            raise ValueError(
-                f"Invalid value for argument `data_format` of "
-                f"{type(self).__name__}: expected \"channels_last\" or "
-                f"\"channels_first\". Received: data_format={data_format!r}"
-            )
-        self.data_format = data_format
+        self.data_format = resolve_data_format(
+            type(self).__name__, data_format
+        )
         self.input_spec = keras.layers.InputSpec(ndim=self.rank + 2)
         self.mark_built_if_stateless()
 
