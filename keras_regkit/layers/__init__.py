@@ -1,5 +1,27 @@
 """Layers: the dropout family (scheduled `Dropout`, `SpatialDropout*`,
-`GaussianDropout`, `DropPath`, `DropBlock2D`, `DropConnect`, MC-dropout)."""
+`GaussianDropout`, `DropPath`, `DropBlock2D`, `DropConnect`, MC-dropout) and
+augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
+`RandAugment`, `TrivialAugment`, the fusing `Augment` pipeline)."""
+from keras_regkit.layers.augment import Augment
+from keras_regkit.layers.augment import CutMix
+from keras_regkit.layers.augment import MixUp
+from keras_regkit.layers.augment import RandAugment
+from keras_regkit.layers.augment import RandomAffine
+from keras_regkit.layers.augment import RandomBrightness
+from keras_regkit.layers.augment import RandomContrast
+from keras_regkit.layers.augment import RandomCrop
+from keras_regkit.layers.augment import RandomErasing
+from keras_regkit.layers.augment import RandomFlip
+from keras_regkit.layers.augment import RandomGrayscale
+from keras_regkit.layers.augment import RandomHue
+from keras_regkit.layers.augment import RandomResizedCrop
+from keras_regkit.layers.augment import RandomRotation
+from keras_regkit.layers.augment import RandomSaturation
+from keras_regkit.layers.augment import RandomShear
+from keras_regkit.layers.augment import RandomTranslation
+from keras_regkit.layers.augment import RandomZoom
+from keras_regkit.layers.augment import TrivialAugment
+from keras_regkit.layers.augment import affine_transform
 
 from keras_regkit.layers.dropout import DropBlock2D
 from keras_regkit.layers.dropout import DropConnect
@@ -18,15 +40,35 @@ from keras_regkit.layers.dropout import gaussian_dropout
 from keras_regkit.layers.dropout import mc_predict
 
 __all__ = [
+    "Augment",
+    "CutMix",
     "DropBlock2D",
     "DropConnect",
     "DropPath",
     "Dropout",
     "GaussianDropout",
+    "MixUp",
+    "RandAugment",
+    "RandomAffine",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomErasing",
+    "RandomFlip",
+    "RandomGrayscale",
+    "RandomHue",
+    "RandomResizedCrop",
+    "RandomRotation",
+    "RandomSaturation",
+    "RandomShear",
+    "RandomTranslation",
+    "RandomZoom",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDepth",
+    "TrivialAugment",
+    "affine_transform",
     "drop_block_2d",
     "drop_path",
     "drop_path_rates",

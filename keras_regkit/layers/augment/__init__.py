@@ -1,0 +1,45 @@
+"""Augmentation layers that compile under XLA, and the `Augment` pipeline."""
+
+from keras_regkit.layers.augment.crop import RandomCrop
+from keras_regkit.layers.augment.crop import RandomResizedCrop
+from keras_regkit.layers.augment.geometric import RandomAffine
+from keras_regkit.layers.augment.geometric import RandomFlip
+from keras_regkit.layers.augment.geometric import RandomRotation
+from keras_regkit.layers.augment.geometric import RandomShear
+from keras_regkit.layers.augment.geometric import RandomTranslation
+from keras_regkit.layers.augment.geometric import RandomZoom
+from keras_regkit.layers.augment.geometry import affine_transform
+from keras_regkit.layers.augment.pipeline import Augment
+from keras_regkit.layers.augment.colour import RandomBrightness
+from keras_regkit.layers.augment.colour import RandomContrast
+from keras_regkit.layers.augment.colour import RandomGrayscale
+from keras_regkit.layers.augment.colour import RandomHue
+from keras_regkit.layers.augment.colour import RandomSaturation
+from keras_regkit.layers.augment.cutmix import CutMix
+from keras_regkit.layers.augment.mixup import MixUp
+from keras_regkit.layers.augment.policies import RandAugment
+from keras_regkit.layers.augment.policies import TrivialAugment
+from keras_regkit.layers.augment.random_erasing import RandomErasing
+
+__all__ = [
+    "Augment",
+    "CutMix",
+    "MixUp",
+    "RandAugment",
+    "RandomAffine",
+    "RandomBrightness",
+    "RandomContrast",
+    "RandomCrop",
+    "RandomErasing",
+    "RandomFlip",
+    "RandomGrayscale",
+    "RandomHue",
+    "RandomResizedCrop",
+    "RandomRotation",
+    "RandomSaturation",
+    "RandomShear",
+    "RandomTranslation",
+    "RandomZoom",
+    "TrivialAugment",
+    "affine_transform",
+]

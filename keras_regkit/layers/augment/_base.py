@@ -1,0 +1,315 @@
+"""Our augmentation base: argument checks, the draw/apply split, layouts.
+
+Keras's `BaseImagePreprocessingLayer` is private, so we keep a small base of
+our own with the same split: `draw()` takes every random number a batch
+needs, once; `apply_images()` / `apply_labels()` are deterministic given
+that draw, so images and labels of one batch get the same transformation.
+The base converts layouts and dtypes around them: subclasses always see a
+float32 `(batch, height, width, channels)` tensor.
+"""
+
+import numbers
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_regkit import schedules as schedules_lib
+from keras_regkit._strength import Bounds
+from keras_regkit._strength import add_strength
+from keras_regkit.layers.dropout._base import resolve_data_format
+
+_INPUT_KEYS = ("images", "labels")
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _is_schedule_like(value):
+    return isinstance(value, (schedules_lib.Schedule, dict)) or isinstance(
+        value, keras.optimizers.schedules.LearningRateSchedule
+    )
+
+
+def invalid(owner, name, value, expected):
+    """The house error for a bad argument value."""
+    return ValueError(
+        f"Invalid value for argument `{name}` of {owner}: expected "
+        f"{expected}. Received: {name}={value!r}"
+    )
+
+
+def check_choice(owner, name, value, choices):
+    if value not in choices:
+        raise invalid(owner, name, value, f"one of {choices}")
+    return value
+
+
+def check_seed(owner, seed):
+    if seed is not None and (isinstance(seed, bool) or
+                             not isinstance(seed, int)):
+        raise TypeError(
+            f"Invalid type for argument `seed` of {owner}: expected an int "
+            f"or None. Received: seed={seed!r}"
+        )
+
+
+def check_value_range(owner, value_range):
+    """`value_range`: two numbers, low < high; returned as a tuple."""
+    if (
+        not isinstance(value_range, (tuple, list))
+        or len(value_range) != 2
+        or not all(_is_number(v) for v in value_range)
+        or not value_range[0] < value_range[1]
+    ):
+        raise invalid(owner, "value_range", value_range,
+                      "a pair of numbers (low, high) with low < high")
+    return tuple(value_range)
+
+
+def check_size(owner, name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise invalid(owner, name, value, "a positive int")
+    return value
+
+
+class Factor:
+    """A `(low, high)` range argument whose ends may follow schedules.
+
+    Accepts what Keras's augmentation layers accept, plus schedules:
+    - a number `f` (checked against `bounds`): the range
+      `(max(-|f|, bounds[0]), |f|)`, as Keras normalizes it;
+    - a pair `(a, b)` of numbers: the range `(min, max)`;
+    - a `Schedule` for `f`: the same symmetric range, read from a variable;
+    - a pair whose ends are numbers or schedules: each end its own strength
+      (`<name>_low`, `<name>_high`).
+
+    `low` and `high` are Python floats or scalar tensors (for schedules), so
+    compiled code reads the current value without retracing.
+    """
+
+    def __init__(self, owner, name, value, bounds=(-1.0, 1.0)):
+        self.name = name
+        self.bounds = bounds
+        owner_name = type(owner).__name__
+        expected = (
+            f"a float in [{bounds[0]:g}, {bounds[1]:g}], a pair of such "
+            "floats, or a Schedule (or a pair of floats or Schedules)"
+        )
+        self._pair = isinstance(value, (tuple, list))
+        if self._pair:
+            if len(value) != 2 or not all(
+                _is_number(v) or _is_schedule_like(v) for v in value
+            ):
+                raise invalid(owner_name, name, value, expected)
+            low, high = value
+            if _is_number(low) and _is_number(high):
+                if not bounds[0] <= low <= bounds[1] or not (
+                        bounds[0] <= high <= bounds[1]):
+                    raise invalid(owner_name, name, value, expected)
+                low, high = sorted((float(low), float(high)))
+            range_bounds = Bounds(bounds[0], bounds[1])
+            self._low = add_strength(owner, f"{name}_low", low, range_bounds)
+            self._high = add_strength(owner, f"{name}_high", high,
+                                      range_bounds)
+        elif _is_number(value):
+            if not bounds[0] <= value <= bounds[1]:
+                raise invalid(owner_name, name, value, expected)
+            self._high = add_strength(owner, name, abs(float(value)),
+                                      Bounds(0.0, max(abs(bounds[0]),
+                                                      bounds[1])))
+            self._low = None
+        elif _is_schedule_like(value):
+            magnitude = Bounds(0.0, max(abs(bounds[0]), bounds[1]))
+            self._high = add_strength(owner, name, value, magnitude)
+            self._low = None
+        else:
+            raise invalid(owner_name, name, value, expected)
+
+    @property
+    def high(self):
+        return self._high.value
+
+    @property
+    def low(self):
+        if self._low is not None:
+            return self._low.value
+        high = self._high.value
+        if isinstance(high, float):
+            return max(-high, self.bounds[0])
+        return ops.maximum(-high, self.bounds[0])
+
+    @property
+    def is_pair(self):
+        """Whether the argument was given as a `(low, high)` pair."""
+        return self._pair
+
+    @property
+    def is_zero(self):
+        """True when the range is fixed at (0, 0): the layer is a no-op."""
+        ends = [self._high] + ([self._low] if self._low else [])
+        return all(e.variable is None and e.current == 0.0 for e in ends)
+
+    def config(self):
+        if self._pair:
+            return [self._low.config(), self._high.config()]
+        return self._high.config()
+
+    def sample(self, uniforms):
+        """Maps uniforms in [0, 1) onto the range."""
+        low = self.low
+        return low + (self.high - low) * uniforms
+
+
+class BaseAugmentation(keras.layers.Layer):
+    """Base of keras_regkit's image augmentation layers.
+
+    Subclasses implement `draw(batch_size, height, width)` (all randomness,
+    returned as a dict of tensors) and `apply_images(images, draw)` on a
+    float32 channels-last batch; label-mixing layers also implement
+    `apply_labels(labels, draw)`. The base handles single images and
+    batches, both data formats, dict inputs `{"images", "labels"}` (as
+    Keras's layers accept), and converts the result back to the input dtype
+    (integers are rounded and clipped to the dtype's range). With
+    `training=False` the input is returned unchanged (crops override
+    `inference_images`).
+
+    Args:
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        seed: int or None, seed of the layer's `SeedGenerator`.
+    """
+
+    # Geometric layers that compose into one affine resampling set this.
+    is_geometric = False
+    # Layers that change the spatial size set this.
+    changes_size = False
+
+    def __init__(self, data_format=None, seed=None, **kwargs):
+        kwargs.setdefault("autocast", False)
+        super().__init__(**kwargs)
+        owner = type(self).__name__
+        check_seed(owner, seed)
+        self.data_format = resolve_data_format(owner, data_format)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    # -- subclass interface -------------------------------------------------
+
+    def draw(self, batch_size, height, width):
+        return {}
+
+    def apply_images(self, images, draw):
+        raise NotImplementedError
+
+    def apply_labels(self, labels, draw):
+        return labels
+
+    def inference_images(self, images):
+        return images
+
+    def output_size(self, height, width):
+        return height, width
+
+    # -- Keras layer plumbing ----------------------------------------------
+
+    def _images_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            unknown = set(input_shape) - set(_INPUT_KEYS)
+            if unknown or "images" not in input_shape:
+                raise ValueError(
+                    f"{type(self).__name__} takes a tensor of images or a "
+                    'dict with the keys "images" and optionally "labels". '
+                    f"Received keys: {sorted(input_shape)}"
+                )
+            input_shape = input_shape["images"]
+        input_shape = tuple(input_shape)
+        if len(input_shape) not in (3, 4):
+            raise ValueError(
+                f"{type(self).__name__} expects images of rank 3 (one image) "
+                "or 4 (a batch). Received: images of shape "
+                f"{input_shape}"
+            )
+        return input_shape
+
+    def _spatial_axes(self, rank):
+        first = rank - 3
+        if self.data_format == "channels_last":
+            return first, first + 1
+        return first + 1, first + 2
+
+    def build(self, input_shape):
+        shape = self._images_shape(input_shape)
+        h_axis, w_axis = self._spatial_axes(len(shape))
+        self.check_image_size(shape[h_axis], shape[w_axis])
+        self.built = True
+
+    def check_image_size(self, height, width):
+        """Raises for image sizes the layer cannot handle (crops)."""
+
+    def compute_output_shape(self, input_shape):
+        shape = self._images_shape(input_shape)
+        h_axis, w_axis = self._spatial_axes(len(shape))
+        height, width = self.output_size(shape[h_axis], shape[w_axis])
+        shape = list(shape)
+        shape[h_axis], shape[w_axis] = height, width
+        if isinstance(input_shape, dict):
+            return {**input_shape, "images": tuple(shape)}
+        return tuple(shape)
+
+    def _to_canonical(self, images):
+        """(float32 NHWC batch, function that undoes the conversion)."""
+        images = ops.convert_to_tensor(images)
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        unbatched = len(images.shape) == 3
+        if unbatched:
+            images = ops.expand_dims(images, 0)
+        if self.data_format == "channels_first":
+            images = ops.transpose(images, (0, 2, 3, 1))
+        images = ops.cast(images, "float32")
+
+        def restore(result):
+            if self.data_format == "channels_first":
+                result = ops.transpose(result, (0, 3, 1, 2))
+            if unbatched:
+                result = ops.squeeze(result, 0)
+            if "int" in dtype:
+                info = np.iinfo(dtype)
+                result = ops.clip(ops.round(result), float(info.min),
+                                  float(info.max))
+            return ops.cast(result, dtype)
+
+        return images, restore
+
+    def call(self, inputs, training=True):
+        labels = None
+        if isinstance(inputs, dict):
+            images = inputs["images"]
+            labels = inputs.get("labels")
+        else:
+            images = inputs
+        images, restore = self._to_canonical(images)
+        if training:
+            shape = ops.shape(images)
+            draw = self.draw(shape[0], images.shape[1], images.shape[2])
+            images = self.apply_images(images, draw)
+            if labels is not None:
+                labels = self.apply_labels(labels, draw)
+        else:
+            images = self.inference_images(images)
+        images = restore(images)
+        if isinstance(inputs, dict):
+            outputs = dict(inputs)
+            outputs["images"] = images
+            if labels is not None:
+                outputs["labels"] = labels
+            return outputs
+        return images
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "data_format": self.data_format,
+            "seed": self.seed,
+        }

@@ -1,0 +1,59 @@
+"""Shared by MixUp and CutMix: a partner per image, and label mixing."""
+
+from keras import ops
+
+from keras_regkit import _random
+from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import invalid
+
+
+def partners(batch_size, seed):
+    """A random permutation of the batch (argsort of uniforms; XLA sorts)."""
+    return ops.argsort(_random.uniform((batch_size,), seed))
+
+
+def mix_labels(labels, weights, order, num_classes=None):
+    """`weights * labels + (1 - weights) * labels[order]`, one-hot first.
+
+    Args:
+        labels: one-hot/soft `(batch, classes)` floats, or integer class ids
+            `(batch,)` / `(batch, 1)` when `num_classes` is given.
+        weights: `(batch,)` share of each image's own label.
+        order: `(batch,)` partner indices.
+        num_classes: int or None.
+    """
+    labels = ops.convert_to_tensor(labels)
+    if "int" in str(labels.dtype):
+        if num_classes is None:
+            raise ValueError(
+                "MixUp/CutMix received integer (sparse) labels; pass "
+                "`num_classes` so they can be one-hot encoded and mixed."
+            )
+        if len(labels.shape) == 2 and labels.shape[-1] == 1:
+            labels = ops.squeeze(labels, -1)
+        labels = ops.one_hot(labels, num_classes)
+    labels = ops.cast(labels, "float32")
+    weights = ops.reshape(weights, (-1,) + (1,) * (len(labels.shape) - 1))
+    return weights * labels + (1.0 - weights) * ops.take(labels, order,
+                                                         axis=0)
+
+
+class MixingAugmentation(BaseAugmentation):
+    """Base of the layers that mix each image with a partner image."""
+
+    def __init__(self, num_classes=None, data_format=None, seed=None,
+                 **kwargs):
+        super().__init__(data_format=data_format, seed=seed, **kwargs)
+        if num_classes is not None and (
+                isinstance(num_classes, bool)
+                or not isinstance(num_classes, int) or num_classes < 2):
+            raise invalid(type(self).__name__, "num_classes", num_classes,
+                          "None or an int >= 2")
+        self.num_classes = num_classes
+
+    def apply_labels(self, labels, draw):
+        return mix_labels(labels, draw["label_weight"], draw["order"],
+                          self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes}

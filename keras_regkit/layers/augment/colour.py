@@ -1,0 +1,285 @@
+"""Colour augmentations: brightness, contrast, saturation, hue, grayscale.
+
+Pure per-image functions (`adjust_*`, used by `RandAugment` too) plus thin
+layers with the arguments of Keras's layers of the same name. All work on
+float32 channels-last batches in `value_range` and clip to it.
+"""
+
+import keras
+from keras import ops
+
+from keras_regkit import _random
+from keras_regkit._strength import PROBABILITY
+from keras_regkit._strength import add_strength
+from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import Factor
+from keras_regkit.layers.augment._base import check_value_range
+
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def _per_image(values):
+    return ops.reshape(values, (-1, 1, 1, 1))
+
+
+def grayscale(images):
+    """ITU-R 601 luma, repeated over the channels (3-channel input)."""
+    weights = ops.convert_to_tensor(_LUMA, "float32")
+    luma = ops.sum(images * weights, axis=-1, keepdims=True)
+    return ops.broadcast_to(luma, ops.shape(images))
+
+
+def adjust_brightness(images, delta, value_range):
+    """Adds `delta` (per image, in value units), clipped to the range."""
+    return ops.clip(images + _per_image(delta), *value_range)
+
+
+def adjust_contrast(images, factor, value_range):
+    """Scales each channel's deviation from its mean by `factor`."""
+    mean = ops.mean(images, axis=(1, 2), keepdims=True)
+    return ops.clip((images - mean) * _per_image(factor) + mean,
+                    *value_range)
+
+
+def adjust_saturation(images, factor, value_range):
+    """Blends with the grayscale image: 0 is gray, 1 the input, >1 more
+    saturated (torchvision's `adjust_saturation`)."""
+    gray = grayscale(images)
+    return ops.clip(gray + (images - gray) * _per_image(factor),
+                    *value_range)
+
+
+def adjust_hue(images, shift, value_range):
+    """Rotates the hue by `shift` turns (per image), via HSV."""
+    low, high = value_range
+    unit = (images - low) / (high - low)
+    hsv = ops.image.rgb_to_hsv(ops.clip(unit, 0.0, 1.0))
+    hue = ops.mod(hsv[..., 0] + ops.reshape(shift, (-1, 1, 1)), 1.0)
+    hsv = ops.stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1)
+    return ops.image.hsv_to_rgb(hsv) * (high - low) + low
+
+
+class _ColourAugmentation(BaseAugmentation):
+    """A colour layer: a `factor` range and a `value_range`."""
+
+    _FACTOR_BOUNDS = (-1.0, 1.0)
+
+    def __init__(self, factor, value_range=(0, 255), data_format=None,
+                 seed=None, **kwargs):
+        super().__init__(data_format=data_format, seed=seed, **kwargs)
+        self.value_range = check_value_range(type(self).__name__,
+                                             value_range)
+        self._factor = Factor(self, "factor", factor, self._FACTOR_BOUNDS)
+
+    @property
+    def factor(self):
+        return (self._factor.low, self._factor.high)
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size, 2), self.seed_generator)
+        return {"factor": self._factor.sample(u[:, 0]), "sign": u[:, 1]}
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self._factor.config(),
+                "value_range": list(self.value_range)}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomBrightness(_ColourAugmentation):
+    """Adds a random brightness offset to each image; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomBrightness`.
+
+    Args:
+        factor: float, pair, or Schedule in [-1, 1]: the offset as a
+            fraction of the value range (`0.2` draws from `[-20%, +20%]`).
+            May be a `Schedule` (or a pair of them); needs
+            `StrengthScheduler` in `fit(callbacks=...)` to change over
+            training.
+        value_range: `(low, high)` of the pixel values; results are clipped
+            to it. Defaults to `(0, 255)`.
+        seed: int or None. Defaults to `None`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomBrightness((0.1, 0.1))
+    >>> keras.ops.convert_to_numpy(layer(np.zeros((1, 1, 1, 3)))).tolist()
+    [[[[25.5, 25.5, 25.5]]]]
+    """
+
+    def __init__(self, factor, value_range=(0, 255), seed=None,
+                 data_format=None, **kwargs):
+        super().__init__(factor, value_range=value_range,
+                         data_format=data_format, seed=seed, **kwargs)
+
+    def apply_images(self, images, draw):
+        span = self.value_range[1] - self.value_range[0]
+        return adjust_brightness(images, draw["factor"] * span,
+                                 self.value_range)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomContrast(_ColourAugmentation):
+    """Scales each image's contrast by a random factor; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomContrast` as Keras documents it: each
+    channel's deviation from its mean is multiplied by a factor drawn from
+    `[1 - lower, 1 + upper]` (a float `f` gives `[1 - f, 1 + f]`).
+
+    Args:
+        factor: float, pair `(lower, upper)`, or Schedule, in [0, 1]. May
+            be a `Schedule` (or a pair of them); needs `StrengthScheduler`
+            in `fit(callbacks=...)` to change over training.
+        value_range: `(low, high)`; results are clipped to it. Defaults to
+            `(0, 255)`.
+        seed: int or None. Defaults to `None`.
+        data_format: as in `RandomBrightness`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomContrast(0.5, seed=0)
+    >>> tuple(layer(np.ones((2, 4, 4, 3), "float32")).shape)
+    (2, 4, 4, 3)
+    """
+
+    _FACTOR_BOUNDS = (0.0, 1.0)
+
+    def __init__(self, factor, value_range=(0, 255), seed=None,
+                 data_format=None, **kwargs):
+        super().__init__(factor, value_range=value_range,
+                         data_format=data_format, seed=seed, **kwargs)
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size,), self.seed_generator)
+        lower = self._factor.low if self._factor.is_pair else self._factor.high
+        upper = self._factor.high
+        return {"factor": 1.0 - lower + (lower + upper) * u}
+
+    def apply_images(self, images, draw):
+        return adjust_contrast(images, draw["factor"], self.value_range)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomSaturation(_ColourAugmentation):
+    """Changes each image's saturation by a random factor; XLA-friendly.
+
+    Takes `keras.layers.RandomSaturation`'s arguments: a factor `f` in
+    [0, 1] becomes the multiplier `f / (1 - f)`, so `0.5` is a no-op, `0`
+    gray and `1` fully saturated; a float `f` draws from `[0, f]`. The
+    change is a blend with the grayscale image (torchvision's
+    `adjust_saturation`) rather than Keras's HSV round trip, which costs
+    several times more.
+
+    Args:
+        factor: float, pair, or Schedule, in [0, 1]. May be a `Schedule`
+            (or a pair of them); needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        value_range: `(low, high)`; results are clipped to it. Defaults to
+            `(0, 255)`.
+        data_format, seed: as in `RandomBrightness`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomSaturation((0.0, 0.0))  # always fully gray
+    >>> x = np.array([[[[30.0, 60.0, 90.0]]]])
+    >>> keras.ops.convert_to_numpy(layer(x)).round(1).tolist()
+    [[[[54.5, 54.5, 54.5]]]]
+    """
+
+    _FACTOR_BOUNDS = (0.0, 1.0)
+
+    def apply_images(self, images, draw):
+        f = draw["factor"]
+        return adjust_saturation(images, f / (1.0 - f + 1e-7),
+                                 self.value_range)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomHue(_ColourAugmentation):
+    """Rotates each image's hue by a random amount; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomHue`: a factor in [0, 1] is the
+    largest shift in half turns (`1.0` allows +-180 degrees), drawn with a
+    random sign; a float `f` draws the size from `[0, f]`.
+
+    Args:
+        factor: float, pair, or Schedule, in [0, 1]. May be a `Schedule`
+            (or a pair of them); needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        value_range: `(low, high)`. Defaults to `(0, 255)`.
+        data_format, seed: as in `RandomBrightness`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomHue((1.0, 1.0))  # half a turn: red becomes cyan
+    >>> x = np.array([[[[255.0, 0.0, 0.0]]]])
+    >>> keras.ops.convert_to_numpy(layer(x)).round().tolist()
+    [[[[0.0, 255.0, 255.0]]]]
+    """
+
+    _FACTOR_BOUNDS = (0.0, 1.0)
+
+    def apply_images(self, images, draw):
+        sign = ops.where(draw["sign"] < 0.5, -1.0, 1.0)
+        return adjust_hue(images, draw["factor"] * sign * 0.5,
+                          self.value_range)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomGrayscale(BaseAugmentation):
+    """Turns each image gray with probability `factor`; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomGrayscale` (3-channel input; the
+    output keeps 3 channels).
+
+    Args:
+        factor: float in [0, 1] or Schedule, the probability. Defaults to
+            `0.5`. May be a `Schedule`; needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        data_format: as in `RandomBrightness`.
+        seed: int or None. Defaults to `None`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomGrayscale(factor=1.0)
+    >>> x = np.array([[[[30.0, 60.0, 90.0]]]])
+    >>> keras.ops.convert_to_numpy(layer(x)).round(1).tolist()
+    [[[[54.5, 54.5, 54.5]]]]
+    """
+
+    def __init__(self, factor=0.5, data_format=None, seed=None, **kwargs):
+        super().__init__(data_format=data_format, seed=seed, **kwargs)
+        self._factor = add_strength(self, "factor", factor, PROBABILITY)
+
+    @property
+    def factor(self):
+        return self._factor.public
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        shape = self._images_shape(input_shape)
+        channels = shape[-1 if self.data_format == "channels_last" else
+                         len(shape) - 3]
+        if channels is not None and channels != 3:
+            raise ValueError(
+                "RandomGrayscale expects 3 (RGB) channels. Received: images "
+                f"of shape {shape} with data_format={self.data_format!r}"
+            )
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size,), self.seed_generator)
+        return {"gray": u < self._factor.value}
+
+    def apply_images(self, images, draw):
+        return ops.where(draw["gray"][:, None, None, None],
+                         grayscale(images), images)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self._factor.config()}

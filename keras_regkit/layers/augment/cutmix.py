@@ -1,0 +1,83 @@
+"""CutMix: paste a box from a partner image; labels mixed by area."""
+
+import keras
+from keras import ops
+
+from keras_regkit import _random
+from keras_regkit.layers.augment._base import Factor
+from keras_regkit.layers.augment._mixing import MixingAugmentation
+from keras_regkit.layers.augment._mixing import partners
+from keras_regkit.layers.augment.random_erasing import box_mask
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class CutMix(MixingAugmentation):
+    """Pastes a random box from a partner image into each image.
+
+    A drop-in for `keras.layers.CutMix` (which fails under XLA), same
+    `factor`: the Beta concentration `alpha` is drawn from the factor's
+    range (a float `f` gives `[0, f]`) and each image's kept share
+    `lam ~ Beta(alpha, alpha)` sets the box size (`sqrt(1 - lam)` of each
+    side). Labels, given a dict `{"images", "labels"}`, are mixed by the
+    area actually pasted.
+
+    Args:
+        factor: float, pair, or Schedule in [0, 1]. Defaults to `1.0`. May
+            be a `Schedule` (or a pair of them); needs `StrengthScheduler`
+            in `fit(callbacks=...)` to change over training.
+        seed: int or None. Defaults to `None`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        num_classes: int or None; lets integer labels be one-hot encoded
+            and mixed. Defaults to `None` (labels must be one-hot).
+
+    Example:
+
+    >>> import numpy as np
+    >>> batch = {"images": np.random.rand(4, 8, 8, 3).astype("float32"),
+    ...          "labels": np.array([0, 1, 2, 3])}
+    >>> out = CutMix(seed=0, num_classes=4)(batch)
+    >>> tuple(out["labels"].shape)
+    (4, 4)
+
+    References:
+        Yun et al., CutMix: Regularization Strategy to Train Strong
+        Classifiers with Localizable Features, 2019.
+        https://arxiv.org/abs/1905.04899
+    """
+
+    def __init__(self, factor=1.0, seed=None, data_format=None,
+                 num_classes=None, **kwargs):
+        super().__init__(num_classes=num_classes, data_format=data_format,
+                         seed=seed, **kwargs)
+        self._factor = Factor(self, "factor", factor, (0.0, 1.0))
+
+    @property
+    def factor(self):
+        return (self._factor.low, self._factor.high)
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((1,), self.seed_generator)
+        alpha = self._factor.sample(u[0]) + 1e-6
+        lam = _random.beta((batch_size,), alpha, self.seed_generator)
+        side = ops.sqrt(1.0 - lam)
+        box_height = ops.round(side * height)
+        box_width = ops.round(side * width)
+        corner = _random.uniform((batch_size, 2), self.seed_generator)
+        top = ops.floor(corner[:, 0] * (height - box_height + 1))
+        left = ops.floor(corner[:, 1] * (width - box_width + 1))
+        return {
+            "top": top, "left": left, "box_height": box_height,
+            "box_width": box_width,
+            "label_weight": 1.0 - box_height * box_width / (height * width),
+            "order": partners(batch_size, self.seed_generator),
+        }
+
+    def apply_images(self, images, draw):
+        mask = box_mask(draw["top"], draw["left"], draw["box_height"],
+                        draw["box_width"], images.shape[1], images.shape[2])
+        return ops.where(mask, ops.take(images, draw["order"], axis=0),
+                         images)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self._factor.config()}

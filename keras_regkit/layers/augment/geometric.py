@@ -1,0 +1,514 @@
+"""Geometric augmentations: flip, rotation, zoom, translation, shear, affine.
+
+Each layer draws per-image parameters and turns them into one 3x3 matrix per
+image; `affine_transform` resamples once. Inside `Augment`, consecutive
+geometric layers multiply their matrices and resample once for the stack.
+All of them compile under XLA (Keras's `ImageProjectiveTransformV3` does
+not) and keep the arguments, meanings and defaults of Keras's layers of the
+same name.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from keras_regkit import _random
+from keras_regkit._strength import PROBABILITY
+from keras_regkit._strength import add_strength
+from keras_regkit.layers.augment import geometry
+from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import Factor
+from keras_regkit.layers.augment._base import check_choice
+from keras_regkit.layers.augment._base import invalid
+
+_FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
+
+
+class GeometricAugmentation(BaseAugmentation):
+    """Base of the layers that are one affine map per image.
+
+    Subclasses implement `matrices(draw, height, width)`, returning
+    `(batch, 3, 3)` output-to-input pixel maps. `Augment` composes the
+    matrices of consecutive geometric layers and resamples once.
+
+    Args:
+        fill_mode: `"reflect"`, `"wrap"`, `"constant"` or `"nearest"`: how
+            points outside the image are filled. Defaults to `"reflect"`.
+        interpolation: `"bilinear"` or `"nearest"`. Defaults to
+            `"bilinear"`.
+        fill_value: the value outside the image with
+            `fill_mode="constant"`. Defaults to `0.0`.
+        data_format, seed: as in `BaseAugmentation`.
+    """
+
+    is_geometric = True
+
+    def __init__(self, fill_mode="reflect", interpolation="bilinear",
+                 fill_value=0.0, data_format=None, seed=None, **kwargs):
+        super().__init__(data_format=data_format, seed=seed, **kwargs)
+        owner = type(self).__name__
+        self.fill_mode = check_choice(owner, "fill_mode", fill_mode,
+                                      geometry.FILL_MODES)
+        self.interpolation = check_choice(owner, "interpolation",
+                                          interpolation,
+                                          geometry.INTERPOLATIONS)
+        if isinstance(fill_value, bool) or not isinstance(
+                fill_value, (int, float)):
+            raise invalid(owner, "fill_value", fill_value, "a number")
+        self.fill_value = fill_value
+
+    def matrices(self, draw, height, width):
+        raise NotImplementedError
+
+    @property
+    def resampling(self):
+        """The settings `affine_transform` takes from this layer."""
+        return {
+            "interpolation": self.interpolation,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+        }
+
+    def apply_images(self, images, draw):
+        height, width = images.shape[1], images.shape[2]
+        return geometry.affine_transform(
+            images,
+            self.matrices(draw, height, width),
+            output_size=self.output_size(height, width),
+            **self.resampling,
+        )
+
+    def get_config(self):
+        return {**super().get_config(), **self.resampling}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomFlip(GeometricAugmentation):
+    """Randomly flips images horizontally and/or vertically; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomFlip`. With
+    `"horizontal_and_vertical"` the two flips are drawn independently (Keras
+    draws one coin for both, so it only ever rotates by 180 degrees).
+
+    Args:
+        mode: `"horizontal"`, `"vertical"` or `"horizontal_and_vertical"`.
+            Defaults to `"horizontal_and_vertical"`.
+        seed: int or None. Defaults to `None`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        probability: float in [0, 1] or Schedule, the chance of each flip.
+            Defaults to `0.5`. May be a `Schedule`; needs `StrengthScheduler`
+            in `fit(callbacks=...)` to change over training.
+
+    Call arguments:
+        inputs: images `(batch, height, width, channels)` or one image, or a
+            dict with `"images"` (and `"labels"`, passed through).
+        training: bool; `False` returns the input. Defaults to `True`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomFlip("horizontal", probability=1.0)
+    >>> x = np.arange(6, dtype="float32").reshape(1, 1, 3, 2)
+    >>> keras.ops.convert_to_numpy(layer(x))[0, 0].tolist()
+    [[4.0, 5.0], [2.0, 3.0], [0.0, 1.0]]
+    """
+
+    def __init__(self, mode="horizontal_and_vertical", seed=None,
+                 data_format=None, probability=0.5, **kwargs):
+        super().__init__(data_format=data_format, seed=seed, **kwargs)
+        self.mode = check_choice(type(self).__name__, "mode", mode,
+                                 _FLIP_MODES)
+        self._probability = add_strength(self, "probability", probability,
+                                         PROBABILITY)
+
+    @property
+    def probability(self):
+        return self._probability.public
+
+    def draw(self, batch_size, height, width):
+        coins = _random.uniform((batch_size, 2), self.seed_generator)
+        chance = self._probability.value
+        horizontal = coins[:, 0] < chance
+        vertical = coins[:, 1] < chance
+        if self.mode == "horizontal":
+            vertical = ops.zeros_like(vertical)
+        elif self.mode == "vertical":
+            horizontal = ops.zeros_like(horizontal)
+        return {"horizontal": horizontal, "vertical": vertical}
+
+    def matrices(self, draw, height, width):
+        return geometry.flip(draw["horizontal"], draw["vertical"], height,
+                             width)
+
+    def apply_images(self, images, draw):
+        # Alone, a flip is a reversal: cheaper than a resampling.
+        if self.mode != "vertical":
+            flipped = ops.flip(images, axis=2)
+            images = ops.where(draw["horizontal"][:, None, None, None],
+                               flipped, images)
+        if self.mode != "horizontal":
+            flipped = ops.flip(images, axis=1)
+            images = ops.where(draw["vertical"][:, None, None, None],
+                               flipped, images)
+        return images
+
+    def get_config(self):
+        config = super().get_config()
+        for key in ("fill_mode", "interpolation", "fill_value"):
+            config.pop(key)
+        return {**config, "mode": self.mode,
+                "probability": self._probability.config()}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomRotation(GeometricAugmentation):
+    """Rotates each image by a random angle about its centre; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomRotation` (same arguments, defaults
+    and direction: positive angles turn counter-clockwise).
+
+    Args:
+        factor: float, pair of floats, or Schedule: the angle as a fraction
+            of a full turn (`0.1` means up to 36 degrees). A float `f` draws
+            from `[-f, f]`; a pair `(a, b)` from `[a, b]`. Values in
+            [-1, 1]. May be a `Schedule` (or a pair of them); needs
+            `StrengthScheduler` in `fit(callbacks=...)` to change over
+            training.
+        fill_mode: `"reflect"`, `"wrap"`, `"constant"` or `"nearest"`.
+            Defaults to `"reflect"`.
+        interpolation: `"bilinear"` or `"nearest"`. Defaults to
+            `"bilinear"`.
+        seed: int or None. Defaults to `None`.
+        fill_value: value outside the image for `fill_mode="constant"`.
+            Defaults to `0.0`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomRotation((0.25, 0.25))  # exactly 90 degrees
+    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+    >>> keras.ops.convert_to_numpy(layer(x))[0, :, :, 0].tolist()
+    [[1.0, 3.0], [0.0, 2.0]]
+    """
+
+    def __init__(self, factor, fill_mode="reflect", interpolation="bilinear",
+                 seed=None, fill_value=0.0, data_format=None, **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation,
+                         fill_value=fill_value, data_format=data_format,
+                         seed=seed, **kwargs)
+        self._factor = Factor(self, "factor", factor)
+
+    @property
+    def factor(self):
+        return (self._factor.low, self._factor.high)
+
+    def draw(self, batch_size, height, width):
+        turns = self._factor.sample(
+            _random.uniform((batch_size,), self.seed_generator))
+        return {"angle": turns * (2.0 * math.pi)}
+
+    def matrices(self, draw, height, width):
+        return geometry.rotation(draw["angle"], height, width)
+
+    def get_config(self):
+        return {**super().get_config(), "factor": self._factor.config()}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomZoom(GeometricAugmentation):
+    """Zooms each image in or out about its centre; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomZoom`: a factor `f` scales the sampled
+    area by `1 + f`, so positive values zoom out and negative values zoom
+    in.
+
+    Args:
+        height_factor: float, pair, or Schedule in [-1, 1]: vertical zoom
+            range (`0.2` draws from `[-20%, +20%]`). May be a `Schedule`
+            (or a pair of them); needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        width_factor: like `height_factor`, or None to keep the aspect ratio
+            (the width uses the height's draw). Defaults to `None`.
+        fill_mode, interpolation, seed, fill_value, data_format: as in
+            `RandomRotation`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomZoom((-0.5, -0.5), interpolation="nearest")
+    >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+    >>> tuple(layer(x).shape)
+    (1, 4, 4, 1)
+    """
+
+    def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0,
+                 data_format=None, **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation,
+                         fill_value=fill_value, data_format=data_format,
+                         seed=seed, **kwargs)
+        self._height_factor = Factor(self, "height_factor", height_factor)
+        self._width_factor = None
+        if width_factor is not None:
+            self._width_factor = Factor(self, "width_factor", width_factor)
+
+    @property
+    def height_factor(self):
+        return (self._height_factor.low, self._height_factor.high)
+
+    @property
+    def width_factor(self):
+        if self._width_factor is None:
+            return None
+        return (self._width_factor.low, self._width_factor.high)
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size, 2), self.seed_generator)
+        zoom_y = 1.0 + self._height_factor.sample(u[:, 0])
+        zoom_x = zoom_y
+        if self._width_factor is not None:
+            zoom_x = 1.0 + self._width_factor.sample(u[:, 1])
+        return {"zoom_x": zoom_x, "zoom_y": zoom_y}
+
+    def matrices(self, draw, height, width):
+        return geometry.zoom(draw["zoom_x"], draw["zoom_y"], height, width)
+
+    def get_config(self):
+        width = None
+        if self._width_factor is not None:
+            width = self._width_factor.config()
+        return {**super().get_config(),
+                "height_factor": self._height_factor.config(),
+                "width_factor": width}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomTranslation(GeometricAugmentation):
+    """Shifts each image by a random fraction of its size; XLA-friendly.
+
+    A drop-in for `keras.layers.RandomTranslation`.
+
+    Args:
+        height_factor: float, pair, or Schedule in [-1, 1]: vertical shift
+            as a fraction of the height (positive moves content down). May
+            be a `Schedule` (or a pair of them); needs `StrengthScheduler`
+            in `fit(callbacks=...)` to change over training.
+        width_factor: the same for the horizontal shift (positive moves
+            content right).
+        fill_mode, interpolation, seed, fill_value, data_format: as in
+            `RandomRotation`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomTranslation(0.0, (0.25, 0.25), fill_mode="constant")
+    >>> x = np.arange(1, 5, dtype="float32").reshape(1, 1, 4, 1)
+    >>> keras.ops.convert_to_numpy(layer(x))[0, 0, :, 0].tolist()
+    [0.0, 1.0, 2.0, 3.0]
+    """
+
+    def __init__(self, height_factor, width_factor, fill_mode="reflect",
+                 interpolation="bilinear", seed=None, fill_value=0.0,
+                 data_format=None, **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation,
+                         fill_value=fill_value, data_format=data_format,
+                         seed=seed, **kwargs)
+        self._height_factor = Factor(self, "height_factor", height_factor)
+        self._width_factor = Factor(self, "width_factor", width_factor)
+
+    @property
+    def height_factor(self):
+        return (self._height_factor.low, self._height_factor.high)
+
+    @property
+    def width_factor(self):
+        return (self._width_factor.low, self._width_factor.high)
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size, 2), self.seed_generator)
+        return {"dy": self._height_factor.sample(u[:, 0]) * height,
+                "dx": self._width_factor.sample(u[:, 1]) * width}
+
+    def matrices(self, draw, height, width):
+        return geometry.translation(draw["dx"], draw["dy"])
+
+    def get_config(self):
+        return {**super().get_config(),
+                "height_factor": self._height_factor.config(),
+                "width_factor": self._width_factor.config()}
+
+
+def _signed_magnitude(factor, uniforms, signs):
+    """Keras's shear draw: a magnitude in the range, with a random sign."""
+    return factor.sample(uniforms) * ops.where(signs < 0.5, -1.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomShear(GeometricAugmentation):
+    """Shears each image along x and/or y about its centre; XLA-friendly.
+
+    Takes `keras.layers.RandomShear`'s arguments with their meaning: a
+    magnitude drawn from the factor's range gets a random sign, and
+    `x += shear_x * y`, `y += shear_y * x`. Unlike Keras, which shears about
+    the top-left corner (moving the content sideways), we shear about the
+    centre.
+
+    Args:
+        x_factor: float, pair, or Schedule in [0, 1]: horizontal shear
+            magnitude. Defaults to `0.0`. May be a `Schedule` (or a pair of
+            them); needs `StrengthScheduler` in `fit(callbacks=...)` to
+            change over training.
+        y_factor: the same for vertical shear. Defaults to `0.0`.
+        interpolation, fill_mode, fill_value, data_format, seed: as in
+            `RandomRotation`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomShear(x_factor=0.3, seed=1)
+    >>> tuple(layer(np.ones((2, 8, 8, 3), "float32")).shape)
+    (2, 8, 8, 3)
+    """
+
+    def __init__(self, x_factor=0.0, y_factor=0.0, interpolation="bilinear",
+                 fill_mode="reflect", fill_value=0.0, data_format=None,
+                 seed=None, **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation,
+                         fill_value=fill_value, data_format=data_format,
+                         seed=seed, **kwargs)
+        self._x_factor = Factor(self, "x_factor", x_factor, (0.0, 1.0))
+        self._y_factor = Factor(self, "y_factor", y_factor, (0.0, 1.0))
+
+    @property
+    def x_factor(self):
+        return (self._x_factor.low, self._x_factor.high)
+
+    @property
+    def y_factor(self):
+        return (self._y_factor.low, self._y_factor.high)
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size, 4), self.seed_generator)
+        return {"shear_x": _signed_magnitude(self._x_factor, u[:, 0], u[:, 1]),
+                "shear_y": _signed_magnitude(self._y_factor, u[:, 2], u[:, 3])}
+
+    def matrices(self, draw, height, width):
+        return geometry.shear(draw["shear_x"], draw["shear_y"], height, width)
+
+    def get_config(self):
+        return {**super().get_config(),
+                "x_factor": self._x_factor.config(),
+                "y_factor": self._y_factor.config()}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomAffine(GeometricAugmentation):
+    """Rotation, zoom, translation and shear drawn together, resampled once.
+
+    The one-layer version of `Augment([RandomRotation, RandomZoom,
+    RandomTranslation, RandomShear])`; factors mean what they mean in those
+    layers. The map applied is shear, then zoom, then rotation, then
+    translation (all about the centre).
+
+    Args:
+        rotation_factor: as `RandomRotation`'s `factor`. Defaults to `0.0`.
+        zoom_height_factor: as `RandomZoom`'s `height_factor`. Defaults to
+            `0.0`.
+        zoom_width_factor: as `RandomZoom`'s `width_factor` (None keeps the
+            aspect ratio). Defaults to `None`.
+        translation_height_factor: as `RandomTranslation`'s
+            `height_factor`. Defaults to `0.0`.
+        translation_width_factor: as `RandomTranslation`'s `width_factor`.
+            Defaults to `0.0`.
+        shear_x_factor: as `RandomShear`'s `x_factor`. Defaults to `0.0`.
+        shear_y_factor: as `RandomShear`'s `y_factor`. Defaults to `0.0`.
+        fill_mode, interpolation, fill_value, seed, data_format: as in
+            `RandomRotation`.
+
+    Every factor may be a `Schedule` (or a pair of them); schedules need
+    `StrengthScheduler` in `fit(callbacks=...)` to change over training.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomAffine(rotation_factor=0.1, zoom_height_factor=0.2,
+    ...                      translation_height_factor=0.1,
+    ...                      translation_width_factor=0.1, seed=0)
+    >>> tuple(layer(np.ones((2, 16, 16, 3), "float32")).shape)
+    (2, 16, 16, 3)
+    """
+
+    _FACTORS = {
+        "rotation_factor": (-1.0, 1.0),
+        "zoom_height_factor": (-1.0, 1.0),
+        "zoom_width_factor": (-1.0, 1.0),
+        "translation_height_factor": (-1.0, 1.0),
+        "translation_width_factor": (-1.0, 1.0),
+        "shear_x_factor": (0.0, 1.0),
+        "shear_y_factor": (0.0, 1.0),
+    }
+
+    def __init__(self, rotation_factor=0.0, zoom_height_factor=0.0,
+                 zoom_width_factor=None, translation_height_factor=0.0,
+                 translation_width_factor=0.0, shear_x_factor=0.0,
+                 shear_y_factor=0.0, fill_mode="reflect",
+                 interpolation="bilinear", fill_value=0.0, seed=None,
+                 data_format=None, **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation,
+                         fill_value=fill_value, data_format=data_format,
+                         seed=seed, **kwargs)
+        given = {
+            "rotation_factor": rotation_factor,
+            "zoom_height_factor": zoom_height_factor,
+            "zoom_width_factor": zoom_width_factor,
+            "translation_height_factor": translation_height_factor,
+            "translation_width_factor": translation_width_factor,
+            "shear_x_factor": shear_x_factor,
+            "shear_y_factor": shear_y_factor,
+        }
+        self._factors = {
+            name: Factor(self, name, value, self._FACTORS[name])
+            for name, value in given.items() if value is not None
+        }
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size, 9), self.seed_generator)
+        f = self._factors
+        zoom_y = 1.0 + f["zoom_height_factor"].sample(u[:, 1])
+        zoom_x = zoom_y
+        if "zoom_width_factor" in f:
+            zoom_x = 1.0 + f["zoom_width_factor"].sample(u[:, 2])
+        return {
+            "angle": f["rotation_factor"].sample(u[:, 0]) * (2.0 * math.pi),
+            "zoom_x": zoom_x,
+            "zoom_y": zoom_y,
+            "dy": f["translation_height_factor"].sample(u[:, 3]) * height,
+            "dx": f["translation_width_factor"].sample(u[:, 4]) * width,
+            "shear_x": _signed_magnitude(f["shear_x_factor"], u[:, 5],
+                                         u[:, 6]),
+            "shear_y": _signed_magnitude(f["shear_y_factor"], u[:, 7],
+                                         u[:, 8]),
+        }
+
+    def matrices(self, draw, height, width):
+        # Applying A then B samples through M_A @ M_B: shear first.
+        matrix = geometry.shear(draw["shear_x"], draw["shear_y"], height,
+                                width)
+        for step in (
+            geometry.zoom(draw["zoom_x"], draw["zoom_y"], height, width),
+            geometry.rotation(draw["angle"], height, width),
+            geometry.translation(draw["dx"], draw["dy"]),
+        ):
+            matrix = geometry.compose(matrix, step)
+        return matrix
+
+    def get_config(self):
+        config = super().get_config()
+        for name in self._FACTORS:
+            factor = self._factors.get(name)
+            config[name] = None if factor is None else factor.config()
+        return config

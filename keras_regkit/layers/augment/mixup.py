@@ -1,0 +1,71 @@
+"""MixUp: blend each image (and its label) with a partner's."""
+
+import keras
+
+from keras_regkit import _random
+from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit._strength import add_strength
+from keras_regkit.layers.augment._mixing import MixingAugmentation
+from keras_regkit.layers.augment._mixing import partners
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class MixUp(MixingAugmentation):
+    """Blends each image with a random partner from the batch; XLA-friendly.
+
+    A drop-in for `keras.layers.MixUp` (which fails under XLA). Each image
+    gets its own weight `lam ~ Beta(alpha, alpha)`; given a dict
+    `{"images", "labels"}`, the labels are mixed with the same weights and
+    partners. Inside a model only the images are available, so for label
+    mixing in `fit` use it in a `tf.data` pipeline or the in-step MixUp of
+    `keras_regkit.training`.
+
+    Args:
+        alpha: float >= 0 or Schedule, the Beta concentration; 0 turns
+            mixing off. Defaults to `0.2`. May be a `Schedule`; needs
+            `StrengthScheduler` in `fit(callbacks=...)` to change over
+            training.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        seed: int or None. Defaults to `None`.
+        num_classes: int or None; lets integer labels be one-hot encoded
+            and mixed. Defaults to `None` (labels must be one-hot).
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = MixUp(alpha=0.4, seed=0)
+    >>> batch = {"images": np.random.rand(4, 8, 8, 3).astype("float32"),
+    ...          "labels": np.eye(4, dtype="float32")}
+    >>> out = layer(batch)
+    >>> keras.ops.convert_to_numpy(out["labels"]).sum(axis=1).round(4).tolist()
+    [1.0, 1.0, 1.0, 1.0]
+
+    References:
+        Zhang et al., mixup: Beyond Empirical Risk Minimization, 2018.
+        https://arxiv.org/abs/1710.09412
+    """
+
+    def __init__(self, alpha=0.2, data_format=None, seed=None,
+                 num_classes=None, **kwargs):
+        super().__init__(num_classes=num_classes, data_format=data_format,
+                         seed=seed, **kwargs)
+        self._alpha = add_strength(self, "alpha", alpha, NON_NEGATIVE)
+
+    @property
+    def alpha(self):
+        return self._alpha.public
+
+    def draw(self, batch_size, height, width):
+        weight = _random.beta((batch_size,), self._alpha.value,
+                              self.seed_generator)
+        return {"label_weight": weight,
+                "order": partners(batch_size, self.seed_generator)}
+
+    def apply_images(self, images, draw):
+        weight = keras.ops.reshape(draw["label_weight"], (-1, 1, 1, 1))
+        partner = keras.ops.take(images, draw["order"], axis=0)
+        return weight * images + (1.0 - weight) * partner
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self._alpha.config()}

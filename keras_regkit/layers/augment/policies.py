@@ -1,0 +1,261 @@
+"""Augmentation policies: `RandAugment` and `TrivialAugment`.
+
+Each image draws its own operations and magnitudes. To stay one compiled
+program (no data-dependent branches), every colour operation is computed for
+the batch and selected per image, while the geometric operations of all
+stages become one matrix per image and one resampling at the end. So colour
+operations act before the geometric ones (they commute except near the
+filled border and through interpolation). `equalize` is left out: a
+per-image histogram is a scatter XLA runs slowly.
+"""
+
+import keras
+from keras import ops
+
+from keras_regkit import _random
+from keras_regkit.layers.augment import colour
+from keras_regkit.layers.augment import geometry
+from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import Factor
+from keras_regkit.layers.augment._base import check_choice
+from keras_regkit.layers.augment._base import check_value_range
+from keras_regkit.layers.augment._base import invalid
+
+# Magnitude 1 means (timm's RandAugment at magnitude 10): rotate 30 degrees,
+# shear 0.3, translate 45% of the size, enhance factors 1 +- 0.9, posterize
+# to 4 bits, solarize everything.
+_ROTATE_MAX = 30.0 * 3.141592653589793 / 180.0
+_SHEAR_MAX = 0.3
+_TRANSLATE_MAX = 0.45
+_ENHANCE_MAX = 0.9
+
+COLOUR_OPS = ("identity", "auto_contrast", "brightness", "color", "contrast",
+              "posterize", "solarize", "sharpness")
+GEOMETRIC_OPS = ("rotate", "shear_x", "shear_y", "translate_x",
+                 "translate_y")
+OPS = COLOUR_OPS + GEOMETRIC_OPS
+
+
+def _blend(degenerate, images, factor, value_range):
+    """PIL's ImageEnhance: `degenerate + factor * (images - degenerate)`."""
+    factor = ops.reshape(factor, (-1, 1, 1, 1))
+    return ops.clip(degenerate + factor * (images - degenerate),
+                    *value_range)
+
+
+def _smooth(images):
+    """PIL's SMOOTH kernel (centre 5, neighbours 1, over 13); borders kept."""
+    padded = ops.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="symmetric")
+    height, width = images.shape[1], images.shape[2]
+    total = 4.0 * images
+    for dy in range(3):
+        for dx in range(3):
+            total = total + padded[:, dy:dy + height, dx:dx + width]
+    return total / 13.0
+
+
+def colour_op(name, images, magnitude, signed, value_range):
+    """One colour operation at a per-image `magnitude` in [0, 1]."""
+    low, high = value_range
+    span = high - low
+    enhance = 1.0 + _ENHANCE_MAX * signed
+    if name == "identity":
+        return images
+    if name == "auto_contrast":
+        lo = ops.min(images, axis=(1, 2), keepdims=True)
+        hi = ops.max(images, axis=(1, 2), keepdims=True)
+        scaled = (images - lo) / ops.maximum(hi - lo, 1e-6) * span + low
+        return ops.where(hi > lo, scaled, images)
+    if name == "brightness":
+        return _blend(ops.zeros_like(images) + low, images, enhance,
+                      value_range)
+    if name == "color":
+        return _blend(colour.grayscale(images), images, enhance, value_range)
+    if name == "contrast":
+        gray = ops.mean(colour.grayscale(images), axis=(1, 2, 3),
+                        keepdims=True)
+        return _blend(gray, images, enhance, value_range)
+    if name == "posterize":
+        step = ops.reshape(2.0 ** ops.round(4.0 * magnitude), (-1, 1, 1, 1))
+        unit = (images - low) * (255.0 / span)
+        return ops.floor(unit / step) * step * (span / 255.0) + low
+    if name == "solarize":
+        threshold = ops.reshape(high - magnitude * span, (-1, 1, 1, 1))
+        return ops.where(images > threshold, high + low - images, images)
+    if name == "sharpness":
+        return _blend(_smooth(images), images, enhance, value_range)
+    raise ValueError(f"Unknown colour operation: {name!r}")
+
+
+def geometric_op(name, signed, height, width):
+    """The matrix of one geometric operation at a signed magnitude."""
+    zeros = ops.zeros_like(signed)
+    if name == "rotate":
+        return geometry.rotation(signed * _ROTATE_MAX, height, width)
+    if name == "shear_x":
+        return geometry.shear(signed * _SHEAR_MAX, zeros, height, width)
+    if name == "shear_y":
+        return geometry.shear(zeros, signed * _SHEAR_MAX, height, width)
+    if name == "translate_x":
+        return geometry.translation(signed * _TRANSLATE_MAX * width, zeros)
+    if name == "translate_y":
+        return geometry.translation(zeros, signed * _TRANSLATE_MAX * height)
+    raise ValueError(f"Unknown geometric operation: {name!r}")
+
+
+class _Policy(BaseAugmentation):
+    """Draws `num_ops` operations per image from `OPS` and applies them."""
+
+    def __init__(self, value_range, num_ops, factor, interpolation,
+                 fill_mode, fill_value, seed, data_format, **kwargs):
+        super().__init__(data_format=data_format, seed=seed, **kwargs)
+        owner = type(self).__name__
+        self.value_range = check_value_range(owner, value_range)
+        if isinstance(num_ops, bool) or not isinstance(num_ops, int) or (
+                num_ops < 1):
+            raise invalid(owner, "num_ops", num_ops, "a positive int")
+        self.num_ops = num_ops
+        self._factor = Factor(self, "factor", factor, (0.0, 1.0))
+        self.interpolation = check_choice(owner, "interpolation",
+                                          interpolation,
+                                          geometry.INTERPOLATIONS)
+        self.fill_mode = check_choice(owner, "fill_mode", fill_mode,
+                                      geometry.FILL_MODES)
+        if isinstance(fill_value, bool) or not isinstance(
+                fill_value, (int, float)):
+            raise invalid(owner, "fill_value", fill_value, "a number")
+        self.fill_value = fill_value
+
+    @property
+    def factor(self):
+        return (self._factor.low, self._factor.high)
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((self.num_ops, 3, batch_size),
+                            self.seed_generator)
+        index = ops.minimum(ops.cast(u[:, 0] * len(OPS), "int32"),
+                            len(OPS) - 1)
+        magnitude = self._factor.sample(u[:, 1])
+        signed = magnitude * ops.where(u[:, 2] < 0.5, -1.0, 1.0)
+        return {"index": index, "magnitude": magnitude, "signed": signed}
+
+    def apply_images(self, images, draw):
+        height, width = images.shape[1], images.shape[2]
+        batch_size = ops.shape(images)[0]
+        matrix = geometry.identity(batch_size)
+        for stage in range(self.num_ops):
+            index = draw["index"][stage]
+            magnitude = draw["magnitude"][stage]
+            signed = draw["signed"][stage]
+            chosen = images
+            for k, name in enumerate(COLOUR_OPS[1:], start=1):
+                candidate = colour_op(name, images, magnitude, signed,
+                                      self.value_range)
+                chosen = ops.where(ops.reshape(index == k, (-1, 1, 1, 1)),
+                                   candidate, chosen)
+            images = chosen
+            step = geometry.identity(batch_size)
+            for k, name in enumerate(GEOMETRIC_OPS, start=len(COLOUR_OPS)):
+                step = ops.where(ops.reshape(index == k, (-1, 1, 1)),
+                                 geometric_op(name, signed, height, width),
+                                 step)
+            matrix = geometry.compose(matrix, step)
+        return geometry.affine_transform(
+            images, matrix, interpolation=self.interpolation,
+            fill_mode=self.fill_mode, fill_value=self.fill_value)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "value_range": list(self.value_range),
+            "factor": self._factor.config(),
+            "interpolation": self.interpolation,
+            "fill_mode": self.fill_mode,
+            "fill_value": self.fill_value,
+        }
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandAugment(_Policy):
+    """RandAugment: `num_ops` random operations per image; XLA-friendly.
+
+    A drop-in for `keras.layers.RandAugment` (which fails under XLA). Each
+    image draws `num_ops` operations uniformly from identity, auto-contrast,
+    brightness, colour, contrast, posterize, solarize, sharpness, rotate,
+    shear x/y and translate x/y, each with a magnitude drawn from `factor`'s
+    range (a fraction of the maximum: 30 degrees, shear 0.3, 45% shift,
+    enhance factor 1 +- 0.9, 4 bits, full solarize) and a random sign.
+
+    Args:
+        value_range: `(low, high)` of the pixel values. Defaults to
+            `(0, 255)`.
+        num_ops: int, operations per image. Defaults to `2`.
+        factor: float, pair, or Schedule in [0, 1]: the magnitude range (a
+            float `f` draws from `[0, f]`). Defaults to `0.5`. May be a
+            `Schedule` (or a pair of them); needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        interpolation: `"bilinear"` or `"nearest"`. Defaults to
+            `"bilinear"`.
+        seed: int or None. Defaults to `None`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        fill_mode: as in `RandomRotation`. Defaults to `"reflect"`.
+        fill_value: as in `RandomRotation`. Defaults to `0.0`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandAugment(num_ops=2, factor=0.5, seed=0)
+    >>> x = np.random.rand(2, 16, 16, 3).astype("float32") * 255
+    >>> tuple(layer(x).shape)
+    (2, 16, 16, 3)
+
+    References:
+        Cubuk et al., RandAugment: Practical automated data augmentation
+        with a reduced search space, 2020. https://arxiv.org/abs/1909.13719
+    """
+
+    def __init__(self, value_range=(0, 255), num_ops=2, factor=0.5,
+                 interpolation="bilinear", seed=None, data_format=None,
+                 fill_mode="reflect", fill_value=0.0, **kwargs):
+        super().__init__(value_range, num_ops, factor, interpolation,
+                         fill_mode, fill_value, seed, data_format, **kwargs)
+
+    def get_config(self):
+        return {**super().get_config(), "num_ops": self.num_ops}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class TrivialAugment(_Policy):
+    """TrivialAugment: one random operation per image, random magnitude.
+
+    No hyperparameters to tune: each image draws one operation from the
+    `RandAugment` set and a magnitude uniformly from `[0, factor]`.
+
+    Args:
+        value_range: `(low, high)`. Defaults to `(0, 255)`.
+        factor: float, pair, or Schedule in [0, 1], the magnitude range.
+            Defaults to `1.0`. May be a `Schedule`; needs
+            `StrengthScheduler` in `fit(callbacks=...)` to change over
+            training.
+        interpolation, fill_mode, fill_value, seed, data_format: as in
+            `RandAugment`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = TrivialAugment(seed=0)
+    >>> x = np.random.rand(2, 16, 16, 3).astype("float32") * 255
+    >>> tuple(layer(x).shape)
+    (2, 16, 16, 3)
+
+    References:
+        Mueller and Hutter, TrivialAugment: Tuning-free Yet State-of-the-Art
+        Data Augmentation, 2021. https://arxiv.org/abs/2103.10158
+    """
+
+    def __init__(self, value_range=(0, 255), factor=1.0,
+                 interpolation="bilinear", fill_mode="reflect",
+                 fill_value=0.0, seed=None, data_format=None, **kwargs):
+        super().__init__(value_range, 1, factor, interpolation, fill_mode,
+                         fill_value, seed, data_format, **kwargs)
