@@ -5,7 +5,8 @@
 safe mode, symbolic and eager calls with `training` True and False (False is
 the identity unless `identity_at_inference=False`), the numbers of seed
 generators and strength variables, `supports_jit`, and one `fit` step with
-`jit_compile=True`.
+`jit_compile=True`. Layers that change the shape (crops) pass
+`expected_output_shape`; image layers pass `input_range` (e.g. `(0, 255)`).
 """
 
 import json
@@ -25,6 +26,8 @@ def check_layer_contract(
     expected_seed_generators=1,
     identity_at_inference=True,
     tmp_path=None,
+    expected_output_shape=None,
+    input_range=None,
 ):
     layer = cls(**kwargs)
     assert layer.supports_jit is True
@@ -41,13 +44,19 @@ def check_layer_contract(
     assert type(revived) is cls
     assert json.dumps(revived.get_config(), sort_keys=True) == config_json
 
-    x = np.random.default_rng(0).normal(size=input_shape).astype("float32")
+    rng = np.random.default_rng(0)
+    if input_range is None:
+        x = rng.normal(size=input_shape).astype("float32")
+    else:
+        x = rng.uniform(*input_range, size=input_shape).astype("float32")
+    output_shape = tuple(expected_output_shape or input_shape)
     symbolic = layer(keras.KerasTensor(input_shape))
-    assert tuple(symbolic.shape) == tuple(input_shape)
+    assert tuple(symbolic.shape) == output_shape
     eager_train = keras.ops.convert_to_numpy(layer(x, training=True))
-    assert eager_train.shape == x.shape
+    assert eager_train.shape == output_shape
     assert np.all(np.isfinite(eager_train))
     eager_infer = keras.ops.convert_to_numpy(layer(x, training=False))
+    assert eager_infer.shape == output_shape
     if identity_at_inference:
         np.testing.assert_array_equal(eager_infer, x)
 

@@ -1,0 +1,92 @@
+"""Every augmentation layer: the shared contract, XLA, dtypes, layouts."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_regkit import layers
+from tests.contract import check_layer_contract
+from tests.layers.augment.cases import CASES
+from tests.layers.augment.cases import IDS
+from tests.layers.augment.cases import make
+
+pytestmark = pytest.mark.jax
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _images(shape=(4, 16, 16, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 255, shape).astype("float32")
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
+def test_contract(cls, kwargs, size, tmp_path):
+    shape = (4, 16, 16, 3)
+    out_shape = (4, *size, 3) if size else None
+    check_layer_contract(
+        cls, {**kwargs, "seed": 3}, shape, tmp_path=tmp_path,
+        identity_at_inference=size is None, expected_output_shape=out_shape,
+        input_range=(0, 255),
+    )
+
+
+def test_model_with_every_layer_trains_under_xla():
+    inputs = keras.Input((16, 16, 3))
+    x = inputs
+    for cls, kwargs, size in CASES:
+        if size is None:
+            x = make(cls, kwargs)(x)
+    x = layers.RandomResizedCrop(12, 12, seed=2)(x)
+    x = layers.Augment([layers.RandomFlip(seed=4),
+                        layers.RandomRotation(0.1, seed=5)])(x)
+    outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Rescaling(1 / 255)(x)))
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), jit_compile=True)
+    assert model.jit_compile is True
+    y = np.arange(16) % 3
+    history = model.fit(_images((16, 16, 16, 3)), y, batch_size=8, epochs=2,
+                        verbose=0)
+    assert model.jit_compile is True
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
+@pytest.mark.parametrize("dtype", ["uint8", "float16", "bfloat16",
+                                   "float32"])
+def test_dtype_is_kept_and_values_stay_in_range(cls, kwargs, size, dtype):
+    x = keras.ops.cast(_images(), dtype)
+    out = make(cls, kwargs)(x)
+    assert keras.backend.standardize_dtype(out.dtype) == dtype
+    values = _np(keras.ops.cast(out, "float32"))
+    assert np.all(np.isfinite(values))
+    assert values.min() >= 0 and values.max() <= 255.5
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
+def test_unbatched_channels_first_and_seeding(cls, kwargs, size):
+    x = _images()
+    last = _np(make(cls, kwargs, seed=7)(x))
+    again = _np(make(cls, kwargs, seed=7)(x))
+    np.testing.assert_array_equal(last, again)
+    first = _np(make(cls, kwargs, seed=7, data_format="channels_first")(
+        np.transpose(x, (0, 3, 1, 2))))
+    np.testing.assert_allclose(np.transpose(first, (0, 2, 3, 1)), last,
+                               atol=1e-3)
+    single = make(cls, kwargs, seed=7)(x[0])
+    expected = x.shape[1:] if size is None else (*size, 3)
+    assert tuple(single.shape) == tuple(expected)
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
+def test_inference_is_identity_or_centre_crop(cls, kwargs, size):
+    x = _images()
+    out = _np(make(cls, kwargs)(x, training=False))
+    if size is None:
+        np.testing.assert_array_equal(out, x)
+    else:
+        assert out.shape == (4, *size, 3)
