@@ -1,0 +1,233 @@
+"""Geometric correctness: exact cases, scipy and Keras references, fusion."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import scipy.ndimage as ndimage
+
+from keras_regkit import layers
+from keras_regkit.layers.augment import geometry
+
+pytestmark = pytest.mark.jax
+
+_SCIPY_MODES = {"reflect": "reflect", "wrap": "grid-wrap",
+                "nearest": "nearest", "constant": "grid-constant"}
+
+
+def _np(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def _images(shape, seed=0):
+    return np.random.default_rng(seed).uniform(0, 255, shape).astype(
+        "float32")
+
+
+def _smooth_images(shape, seed=0):
+    """Images with gentle gradients, where bilinear references agree."""
+    x = _images(shape, seed)
+    return ndimage.gaussian_filter(x, sigma=(0, 2, 2, 0), mode="wrap")
+
+
+@pytest.mark.parametrize(("size", "quarter_turns"), [
+    ((5, 5), 1), ((8, 8), 1), ((5, 5), -1), ((8, 8), -1), ((9, 7), 2),
+    ((8, 8), 2),
+])
+def test_quarter_rotations_are_exact(size, quarter_turns):
+    height, width = size
+    x = _images((2, height, width, 3))
+    turn = quarter_turns / 4
+    out = _np(layers.RandomRotation((turn, turn))(x))
+    np.testing.assert_array_equal(out, np.rot90(x, quarter_turns,
+                                                axes=(1, 2)))
+
+
+@pytest.mark.parametrize("mode", ["horizontal", "vertical"])
+def test_flips_are_exact_both_alone_and_fused(mode):
+    x = _images((3, 6, 7, 2))
+    axis = 2 if mode == "horizontal" else 1
+    alone = layers.RandomFlip(mode, probability=1.0)
+    np.testing.assert_array_equal(_np(alone(x)), np.flip(x, axis))
+    fused = layers.Augment([layers.RandomFlip(mode, probability=1.0),
+                            layers.RandomTranslation(0.0, 0.0)])
+    np.testing.assert_array_equal(_np(fused(x)), np.flip(x, axis))
+
+
+@pytest.mark.parametrize(("dy", "dx"), [(2, 0), (0, -3), (1, 2)])
+def test_integer_translations_are_exact(dy, dx):
+    x = _images((2, 8, 10, 3))
+    layer = layers.RandomTranslation((dy / 8, dy / 8), (dx / 10, dx / 10),
+                                     fill_mode="constant", fill_value=7.0)
+    expected = np.full_like(x, 7.0)
+    src = x[:, max(0, -dy):8 - max(0, dy), max(0, -dx):10 - max(0, dx)]
+    expected[:, max(0, dy):max(0, dy) + src.shape[1],
+             max(0, dx):max(0, dx) + src.shape[2]] = src
+    np.testing.assert_array_equal(_np(layer(x)), expected)
+    wrapped = layers.RandomTranslation((dy / 8, dy / 8), (dx / 10, dx / 10),
+                                       fill_mode="wrap")
+    np.testing.assert_array_equal(_np(wrapped(x)),
+                                  np.roll(x, (dy, dx), axis=(1, 2)))
+
+
+def _scipy_affine(image, matrix, mode, order, cval=0.0):
+    # scipy maps (row, col) output -> input; ours maps (x, y) = (col, row).
+    linear = np.array([[matrix[1, 1], matrix[1, 0]],
+                       [matrix[0, 1], matrix[0, 0]]])
+    offset = [matrix[1, 2], matrix[0, 2]]
+    return np.stack([
+        ndimage.affine_transform(image[..., c], linear, offset=offset,
+                                 order=order, mode=mode, cval=cval)
+        for c in range(image.shape[-1])
+    ], axis=-1)
+
+
+@pytest.mark.parametrize("fill_mode", ["reflect", "wrap", "nearest",
+                                       "constant"])
+@pytest.mark.parametrize("interpolation", ["bilinear", "nearest"])
+def test_random_affine_transforms_match_scipy(fill_mode, interpolation):
+    rng = np.random.default_rng(1)
+    x = _images((6, 12, 10, 3))
+    angle = rng.uniform(-0.6, 0.6, 6).astype("float32")
+    zoom = rng.uniform(0.8, 1.25, 6).astype("float32")
+    shear = rng.uniform(-0.2, 0.2, 6).astype("float32")
+    shift = rng.uniform(-3, 3, 6).astype("float32")
+    t = keras.ops.convert_to_tensor
+    matrices = geometry.compose(
+        geometry.compose(geometry.rotation(t(angle), 12, 10),
+                         geometry.zoom(t(zoom), t(zoom), 12, 10)),
+        geometry.compose(geometry.shear(t(shear), t(-shear), 12, 10),
+                         geometry.translation(t(shift), t(-shift))))
+    out = _np(geometry.affine_transform(
+        x, matrices, interpolation=interpolation, fill_mode=fill_mode,
+        fill_value=9.0))
+    matrices = _np(matrices)
+    order = 1 if interpolation == "bilinear" else 0
+    for i in range(6):
+        expected = _scipy_affine(x[i], matrices[i], _SCIPY_MODES[fill_mode],
+                                 order, cval=9.0)
+        if order == 1:
+            # Source points are snapped to 1/4096 pixel.
+            np.testing.assert_allclose(out[i], expected, atol=0.2)
+        else:
+            # Nearest can pick the other neighbour at exact ties.
+            assert np.mean(np.abs(out[i] - expected) < 1e-3) > 0.97
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("fill_mode", ["reflect", "nearest", "constant"])
+def test_rotation_matches_keras_graph_mode(fill_mode):
+    import tensorflow as tf
+
+    x = _smooth_images((4, 16, 16, 3))
+    ours = layers.RandomRotation((0.07, 0.07), fill_mode=fill_mode)
+    theirs = keras.layers.RandomRotation((0.07, 0.07), fill_mode=fill_mode)
+    expected = tf.function(lambda t: theirs(t, training=True))(x).numpy()
+    np.testing.assert_allclose(_np(ours(x)), expected, atol=0.2)
+
+
+@pytest.mark.tf
+def test_zoom_and_translation_match_keras_graph_mode():
+    import tensorflow as tf
+
+    x = _smooth_images((4, 16, 16, 3))
+    for ours, theirs in [
+        (layers.RandomZoom((0.3, 0.3)), keras.layers.RandomZoom((0.3, 0.3))),
+        (layers.RandomZoom((-0.2, -0.2), (0.1, 0.1)),
+         keras.layers.RandomZoom((-0.2, -0.2), (0.1, 0.1))),
+        (layers.RandomTranslation((0.15, 0.15), (-0.1, -0.1)),
+         keras.layers.RandomTranslation((0.15, 0.15), (-0.1, -0.1))),
+    ]:
+        expected = tf.function(lambda t, k=theirs: k(t, training=True))(x)
+        np.testing.assert_allclose(_np(ours(x)), expected.numpy(), atol=0.2)
+
+
+def test_fused_pipeline_equals_layers_one_by_one():
+    x = _smooth_images((6, 32, 32, 3))
+    def stack():
+        return [layers.RandomFlip(seed=1), layers.RandomRotation(0.05, seed=2),
+                layers.RandomZoom(0.1, seed=3),
+                layers.RandomTranslation(0.05, 0.05, seed=4),
+                layers.RandomShear(0.05, 0.05, seed=5)]
+    fused = _np(layers.Augment(stack())(x))
+    one_by_one = x
+    for layer in stack():
+        one_by_one = layer(one_by_one)
+    one_by_one = _np(one_by_one)
+    # Borders differ (fill happens once when fused); compare the centre.
+    # One by one interpolates five times (a slight blur), fused once.
+    centre = (slice(None), slice(8, 24), slice(8, 24))
+    assert np.abs(fused[centre] - one_by_one[centre]).mean() < 1.0
+    assert np.abs(fused[centre] - one_by_one[centre]).max() < 8.0
+    assert np.abs(fused - x).mean() > 5.0  # it did transform
+
+
+def test_pipeline_with_crop_and_colour_matches_one_by_one():
+    x = _smooth_images((4, 24, 24, 3))
+    def stack():
+        return [layers.RandomFlip(seed=1), layers.RandomBrightness(0.2, seed=2),
+                layers.RandomCrop(16, 16, seed=3),
+                layers.RandomRotation((0.25, 0.25), seed=4)]
+    fused = _np(layers.Augment(stack())(x))
+    one_by_one = x
+    for layer in stack():
+        one_by_one = layer(one_by_one)
+    np.testing.assert_allclose(fused, _np(one_by_one), atol=1e-3)
+
+
+def test_random_affine_is_shear_zoom_rotation_translation_in_order():
+    layer = layers.RandomAffine(rotation_factor=(0.1, 0.1),
+                                zoom_height_factor=(0.2, 0.2),
+                                translation_height_factor=(0.125, 0.125),
+                                translation_width_factor=(0.0, 0.0),
+                                shear_x_factor=(0.1, 0.1), seed=0)
+    x = _smooth_images((1, 16, 16, 3))
+    draw = layer.draw(1, 16, 16)
+    expected = x
+    t = keras.ops.convert_to_tensor
+    shear = float(_np(draw["shear_x"])[0])
+    assert abs(shear) == pytest.approx(0.1)
+    for matrix in (geometry.shear(t([shear]), t([0.0]), 16, 16),
+                   geometry.zoom(t([1.2]), t([1.2]), 16, 16),
+                   geometry.rotation(t([0.2 * math.pi]), 16, 16),
+                   geometry.translation(t([0.0]), t([2.0]))):
+        expected = geometry.affine_transform(expected, matrix)
+    got = layer.apply_images(keras.ops.convert_to_tensor(x), draw)
+    centre = (0, slice(5, 11), slice(5, 11))
+    np.testing.assert_allclose(_np(got)[centre], _np(expected)[centre],
+                               atol=3.0)
+
+
+def test_crops_take_the_centre_at_inference_like_keras_documents():
+    x = _images((2, 8, 12, 3))
+    out = _np(layers.RandomCrop(4, 4)(x, training=False))
+    # Largest centred square (8x8 from columns 2..9), resized to 4x4.
+    expected = _np(keras.ops.image.resize(x[:, :, 2:10], (4, 4)))
+    np.testing.assert_allclose(out, expected, atol=1e-3)
+
+
+def test_random_crop_offsets_are_per_image_and_cover_the_range():
+    x = np.arange(10 * 12, dtype="float32").reshape(1, 10, 12, 1)
+    x = np.repeat(x, 400, axis=0)
+    out = _np(layers.RandomCrop(4, 5, seed=0)(x))
+    tops = out[:, 0, 0, 0] // 12
+    lefts = out[:, 0, 0, 0] % 12
+    assert set(tops.astype(int)) == set(range(7))
+    assert set(lefts.astype(int)) == set(range(8))
+    for i in range(5):  # each crop is a contiguous window of the input
+        t, l = int(tops[i]), int(lefts[i])
+        np.testing.assert_array_equal(out[i], x[0, t:t + 4, l:l + 5])
+
+
+def test_random_resized_crop_area_and_ratio_ranges():
+    x = np.zeros((1, 64, 64, 1), "float32")
+    layer = layers.RandomResizedCrop(8, 8, scale=(0.2, 0.5),
+                                     ratio=(0.5, 2.0), seed=0)
+    draw = {k: _np(v) for k, v in layer.draw(2000, 64, 64).items()}
+    area = draw["crop_height"] * draw["crop_width"] / (64 * 64)
+    aspect = draw["crop_width"] / draw["crop_height"]
+    assert area.min() >= 0.2 - 1e-4 and area.max() <= 0.5 + 1e-4
+    assert aspect.min() >= 0.5 - 1e-4 and aspect.max() <= 2.0 + 1e-4
+    assert np.all(draw["top"] + draw["crop_height"] <= 64 + 1e-3)
+    assert tuple(layer(x).shape) == (1, 8, 8, 1)
