@@ -127,7 +127,8 @@ class RandomContrast(_ColourAugmentation):
 
     A drop-in for `keras.layers.RandomContrast` as Keras documents it: each
     channel's deviation from its mean is multiplied by a factor drawn from
-    `[1 - lower, 1 + upper]` (a float `f` gives `[1 - f, 1 + f]`).
+    `[1 - lower, 1 + upper]` (a float `f` gives `[1 - f, 1 + f]`; a pair is
+    sorted first, as Keras does).
 
     Args:
         factor: float, pair `(lower, upper)`, or Schedule, in [0, 1]. May
