@@ -171,9 +171,12 @@ class BaseAugmentation(keras.layers.Layer):
     `apply_labels(labels, draw)`. The base handles single images and
     batches, both data formats, dict inputs `{"images", "labels"}` (as
     Keras's layers accept), and converts the result back to the input dtype
-    (integers are rounded and clipped to the dtype's range). With
+    (integers are rounded and clipped to the dtype's range; given a `dtype`
+    policy, outputs take its compute dtype instead, as in Keras). With
     `training=False` the input is returned unchanged (crops override
-    `inference_images`).
+    `inference_images`). Keras's `get_random_transformation` /
+    `transform_images` / `transform_labels` are provided on top of
+    `draw` / `apply_images` / `apply_labels`.
 
     Args:
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
@@ -187,6 +190,9 @@ class BaseAugmentation(keras.layers.Layer):
     changes_size = False
 
     def __init__(self, data_format=None, seed=None, **kwargs):
+        # Outputs keep the input dtype unless a dtype policy is given, in
+        # which case they are cast to its compute dtype, as Keras does.
+        self._cast_outputs = kwargs.get("dtype") is not None
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         owner = type(self).__name__
@@ -227,9 +233,9 @@ class BaseAugmentation(keras.layers.Layer):
         input_shape = tuple(input_shape)
         if len(input_shape) not in (3, 4):
             raise ValueError(
-                f"{type(self).__name__} expects images of rank 3 (one image) "
-                "or 4 (a batch). Received: images of shape "
-                f"{input_shape}"
+                "Expected the input image to be rank 3 or 4 (one image or a "
+                f"batch) in {type(self).__name__}. Received: images of "
+                f"shape {input_shape}"
             )
         return input_shape
 
@@ -268,13 +274,17 @@ class BaseAugmentation(keras.layers.Layer):
         if self.data_format == "channels_first":
             images = ops.transpose(images, (0, 2, 3, 1))
         images = ops.cast(images, "float32")
+        if self._cast_outputs or dtype.startswith("int"):
+            # Signed integers are numbers rather than pixels (np.arange
+            # input); like Keras, give them the compute dtype.
+            dtype = self.compute_dtype
 
         def restore(result):
             if self.data_format == "channels_first":
                 result = ops.transpose(result, (0, 3, 1, 2))
             if unbatched:
                 result = ops.squeeze(result, 0)
-            if "int" in dtype:
+            if "int" in dtype:  # uint8/uint16 images; rounded, clipped
                 info = np.iinfo(dtype)
                 result = ops.clip(ops.round(result), float(info.min),
                                   float(info.max))
@@ -306,6 +316,33 @@ class BaseAugmentation(keras.layers.Layer):
                 outputs["labels"] = labels
             return outputs
         return images
+
+    # -- Keras's names for the same split ------------------------------------
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """Keras's name for `draw`; takes images or a dict of them."""
+        if not training:
+            return None
+        images = data["images"] if isinstance(data, dict) else data
+        images, _ = self._to_canonical(images)
+        return self.draw(ops.shape(images)[0], images.shape[1],
+                         images.shape[2])
+
+    def transform_images(self, images, transformation=None, training=True):
+        """Keras's name for `apply_images`, on images in the layer's
+        layout and dtype."""
+        images, restore = self._to_canonical(images)
+        if not training:
+            return restore(self.inference_images(images))
+        if transformation is None:
+            return restore(images)
+        return restore(self.apply_images(images, transformation))
+
+    def transform_labels(self, labels, transformation=None, training=True):
+        """Keras's name for `apply_labels`."""
+        if not training or transformation is None:
+            return labels
+        return self.apply_labels(labels, transformation)
 
     def get_config(self):
         return {

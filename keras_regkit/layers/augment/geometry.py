@@ -9,9 +9,9 @@ product and reads its neighbours with flat gathers, which every backend and
 XLA compile. Because the maps compose by matrix product, a stack of
 geometric layers costs one resampling (see `Augment`).
 
-Source coordinates are snapped to 1/4096 pixel (finer than the 1/256 of GPU
-texture samplers): it makes flips, 90-degree rotations and integer
-translations exact despite float32 round-off in `cos` and `sin`.
+Source coordinates within 1e-4 pixel of an integer are snapped to it: that
+makes flips, 90-degree rotations and integer translations exact despite
+float32 round-off in `cos` and `sin`, and changes nothing else.
 """
 
 from keras import ops
@@ -19,7 +19,7 @@ from keras import ops
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
 
-_SNAP = 4096.0
+_SNAP = 1e-4
 
 
 def _matrix(a0, a1, a2, b0, b1, b2):
@@ -158,7 +158,9 @@ def affine_transform(images, matrices, output_size=None,
     )
     coords = ops.einsum("bij,jp->bip", ops.cast(matrices, "float32")[:, :2],
                         grid)
-    coords = ops.round(coords * _SNAP) / _SNAP
+    nearest_integer = ops.round(coords)
+    coords = ops.where(ops.abs(coords - nearest_integer) < _SNAP,
+                       nearest_integer, coords)
     x, y = coords[:, 0], coords[:, 1]
     flat = ops.reshape(images, (-1, channels))
     offsets = ops.arange(batch_size, dtype="int32")[:, None] * (

@@ -112,8 +112,8 @@ class _Policy(BaseAugmentation):
         owner = type(self).__name__
         self.value_range = check_value_range(owner, value_range)
         if isinstance(num_ops, bool) or not isinstance(num_ops, int) or (
-                num_ops < 1):
-            raise invalid(owner, "num_ops", num_ops, "a positive int")
+                num_ops < 0):
+            raise invalid(owner, "num_ops", num_ops, "an int >= 0")
         self.num_ops = num_ops
         self._factor = Factor(self, "factor", factor, (0.0, 1.0))
         self.interpolation = check_choice(owner, "interpolation",
@@ -131,7 +131,7 @@ class _Policy(BaseAugmentation):
         return (self._factor.low, self._factor.high)
 
     def draw(self, batch_size, height, width):
-        u = _random.uniform((self.num_ops, 3, batch_size),
+        u = _random.uniform((max(self.num_ops, 1), 3, batch_size),
                             self.seed_generator)
         index = ops.minimum(ops.cast(u[:, 0] * len(OPS), "int32"),
                             len(OPS) - 1)
@@ -140,6 +140,8 @@ class _Policy(BaseAugmentation):
         return {"index": index, "magnitude": magnitude, "signed": signed}
 
     def apply_images(self, images, draw):
+        if self.num_ops == 0:
+            return images
         height, width = images.shape[1], images.shape[2]
         batch_size = ops.shape(images)[0]
         matrix = geometry.identity(batch_size)
@@ -189,7 +191,7 @@ class RandAugment(_Policy):
     Args:
         value_range: `(low, high)` of the pixel values. Defaults to
             `(0, 255)`.
-        num_ops: int, operations per image. Defaults to `2`.
+        num_ops: int >= 0, operations per image. Defaults to `2`.
         factor: float, pair, or Schedule in [0, 1]: the magnitude range (a
             float `f` draws from `[0, f]`). Defaults to `0.5`. May be a
             `Schedule` (or a pair of them); needs `StrengthScheduler` in

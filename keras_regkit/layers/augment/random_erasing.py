@@ -53,8 +53,8 @@ class RandomErasing(BaseAugmentation):
             Defaults to `1.0`. May be a `Schedule`; needs
             `StrengthScheduler` in `fit(callbacks=...)` to change over
             training.
-        scale: `(low, high)` area fractions in [0, 1]. Defaults to
-            `(0.02, 0.33)`.
+        scale: `(low, high)` area fractions in [0, 1] (a number `s` means
+            `(0, s)`). Defaults to `(0.02, 0.33)`.
         fill_value: None (uniform noise in `value_range`, per pixel), a
             number, or one number per channel. Defaults to `None`.
         value_range: `(low, high)` of the pixel values. Defaults to
@@ -85,6 +85,8 @@ class RandomErasing(BaseAugmentation):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         owner = type(self).__name__
         self._factor = add_strength(self, "factor", factor, PROBABILITY)
+        if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+            scale = (0.0, scale)  # Keras reads a number s as (0, s)
         self.scale = _pair(owner, "scale", scale,
                            lambda a, b: 0 <= a <= b <= 1)
         if self.scale is None:
