@@ -143,16 +143,21 @@ class RandomFlip(GeometricAugmentation):
                              width)
 
     def apply_images(self, images, draw):
-        # Alone, a flip is a reversal: cheaper than a resampling.
-        if self.mode != "vertical":
-            flipped = ops.flip(images, axis=2)
-            images = ops.where(draw["horizontal"][:, None, None, None],
-                               flipped, images)
-        if self.mode != "horizontal":
-            flipped = ops.flip(images, axis=1)
-            images = ops.where(draw["vertical"][:, None, None, None],
-                               flipped, images)
-        return images
+        # Alone, a flip is a reversal: cheaper than a resampling. Every
+        # variant is taken from the input (reversing a selection makes XLA
+        # on CPU 15x slower).
+        horizontal = ops.reshape(draw["horizontal"], (-1, 1, 1, 1))
+        vertical = ops.reshape(draw["vertical"], (-1, 1, 1, 1))
+        if self.mode == "horizontal":
+            return ops.where(horizontal, ops.flip(images, axis=2), images)
+        if self.mode == "vertical":
+            return ops.where(vertical, ops.flip(images, axis=1), images)
+        upside_down = ops.flip(images, axis=1)
+        return ops.where(
+            vertical,
+            ops.where(horizontal, ops.flip(upside_down, axis=2), upside_down),
+            ops.where(horizontal, ops.flip(images, axis=2), images),
+        )
 
     def get_config(self):
         config = super().get_config()

@@ -165,30 +165,46 @@ def affine_transform(images, matrices, output_size=None,
     flat = ops.reshape(images, (-1, channels))
     offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
         height * width)
+    constant = fill_mode == "constant"
 
-    def read(yi, xi):
-        yi, y_in = _fold(yi, height, fill_mode)
-        xi, x_in = _fold(xi, width, fill_mode)
-        values = ops.take(flat, offsets + yi * width + xi, axis=0)
-        if fill_mode == "constant":
-            inside = ops.expand_dims(y_in & x_in, -1)
-            fill = ops.cast(fill_value, values.dtype)
-            values = ops.where(inside, values, fill)
-        return values
+    def fold_axis(index, size):
+        folded, inside = _fold(index, size, fill_mode)
+        return folded, ops.cast(inside, "float32") if constant else None
 
     if interpolation == "nearest":
         # floor(v + 0.5): ties round up, as TensorFlow's kernel does.
-        values = read(ops.cast(ops.floor(y + 0.5), "int32"),
-                      ops.cast(ops.floor(x + 0.5), "int32"))
-    else:
-        x0f, y0f = ops.floor(x), ops.floor(y)
-        wx = ops.expand_dims(x - x0f, -1)
-        wy = ops.expand_dims(y - y0f, -1)
-        x0, y0 = ops.cast(x0f, "int32"), ops.cast(y0f, "int32")
-        x1, y1 = x0 + 1, y0 + 1
-        dtype = images.dtype
-        wx, wy = ops.cast(wx, dtype), ops.cast(wy, dtype)
-        top = read(y0, x0) * (1 - wx) + read(y0, x1) * wx
-        bottom = read(y1, x0) * (1 - wx) + read(y1, x1) * wx
-        values = top * (1 - wy) + bottom * wy
+        yi, y_in = fold_axis(ops.cast(ops.floor(y + 0.5), "int32"), height)
+        xi, x_in = fold_axis(ops.cast(ops.floor(x + 0.5), "int32"), width)
+        values = ops.take(flat, offsets + yi * width + xi, axis=0)
+        if constant:
+            inside = ops.expand_dims(y_in * x_in, -1)
+            values = values * inside + ops.cast(fill_value, "float32") * (
+                1.0 - inside)
+        return ops.reshape(values, (batch_size, out_height, out_width,
+                                    channels))
+    x0f, y0f = ops.floor(x), ops.floor(y)
+    wx, wy = x - x0f, y - y0f
+    x0 = ops.cast(x0f, "int32")
+    y0 = ops.cast(y0f, "int32")
+    # Each axis is folded once per neighbour column/row, not per pixel pair.
+    x0, x0_in = fold_axis(x0, width)
+    x1, x1_in = fold_axis(ops.cast(x0f, "int32") + 1, width)
+    row0, y0_in = fold_axis(y0, height)
+    row1, y1_in = fold_axis(ops.cast(y0f, "int32") + 1, height)
+    row0 = offsets + row0 * width
+    row1 = offsets + row1 * width
+    weights = [(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy]
+    corners = [(row0, x0), (row0, x1), (row1, x0), (row1, x1)]
+    if constant:
+        masks = [y0_in * x0_in, y0_in * x1_in, y1_in * x0_in, y1_in * x1_in]
+        weights = [w * m for w, m in zip(weights, masks)]
+    values = None
+    for weight, (row, column) in zip(weights, corners):
+        term = ops.take(flat, row + column, axis=0) * ops.expand_dims(
+            weight, -1)
+        values = term if values is None else values + term
+    if constant:
+        outside = 1.0 - (weights[0] + weights[1] + weights[2] + weights[3])
+        values = values + ops.expand_dims(outside, -1) * ops.cast(
+            fill_value, "float32")
     return ops.reshape(values, (batch_size, out_height, out_width, channels))

@@ -1,0 +1,221 @@
+"""Augmentation layers against Keras's and keras-aug's, one run.
+
+For each workload (the 4-layer geometric stack flip + rotate + zoom +
+translate, each geometric layer alone, RandomErasing, MixUp, CutMix,
+RandAugment) and each input (128x64x64x3 float32 and 32x224x224x3 uint8),
+times one training-mode call in TensorFlow graph mode (`tf.function`) and
+under XLA (`tf.function(jit_compile=True)`) for Keras's layers, keras-aug's
+(where it installs) and ours. Prints images per second (batch / median
+time) and our speed-up over Keras's graph mode and over keras-aug; a
+reference that fails (Keras's projective transforms have no XLA kernel) is
+printed as "fails".
+
+Usage: python benchmarks/augmentation.py [--repeats 15] [--threads 1]
+Writes benchmarks/results/augmentation.json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_regkit import layers  # noqa: E402
+
+try:
+    from keras_aug.layers import vision as keras_aug
+except Exception as error:  # noqa: BLE001 - any import failure means "absent"
+    keras_aug = None
+    KERAS_AUG_ERROR = f"{type(error).__name__}: {error}"
+
+
+def _keras_stack():
+    return [keras.layers.RandomFlip(seed=1),
+            keras.layers.RandomRotation(0.1, seed=2),
+            keras.layers.RandomZoom(0.1, seed=3),
+            keras.layers.RandomTranslation(0.1, 0.1, seed=4)]
+
+
+def _our_stack():
+    return layers.Augment([layers.RandomFlip(seed=1),
+                           layers.RandomRotation(0.1, seed=2),
+                           layers.RandomZoom(0.1, seed=3),
+                           layers.RandomTranslation(0.1, 0.1, seed=4)])
+
+
+def workloads(crop):
+    """(name, {implementation: factory}) pairs; a factory returns a layer or
+    a list of layers applied in order."""
+    aug = {}
+    if keras_aug is not None:
+        aug = {
+            "stack": lambda: keras_aug.RandomAffine(
+                degree=36, translate=0.1, scale=0.1, seed=1),
+            "flip": lambda: keras_aug.RandomFlip(seed=1),
+            "rotation": lambda: keras_aug.RandomRotation(36, seed=1),
+            "crop": lambda: keras_aug.RandomCrop(crop, seed=1),
+            "erasing": lambda: keras_aug.RandomErasing(p=1.0, seed=1),
+            "mixup": lambda: keras_aug.MixUp(seed=1),
+            "cutmix": lambda: keras_aug.CutMix(seed=1),
+            "randaugment": lambda: keras_aug.RandAugment(seed=1),
+        }
+
+    def pick(key):
+        return {"keras-aug": aug[key]} if key in aug else {}
+
+    return [
+        ("geometric stack (4 layers)",
+         {"keras": _keras_stack, **pick("stack"), "regkit": _our_stack}),
+        ("RandomFlip",
+         {"keras": lambda: keras.layers.RandomFlip(seed=1), **pick("flip"),
+          "regkit": lambda: layers.RandomFlip(seed=1)}),
+        ("RandomRotation",
+         {"keras": lambda: keras.layers.RandomRotation(0.1, seed=1),
+          **pick("rotation"),
+          "regkit": lambda: layers.RandomRotation(0.1, seed=1)}),
+        ("RandomZoom",
+         {"keras": lambda: keras.layers.RandomZoom(0.1, seed=1),
+          "regkit": lambda: layers.RandomZoom(0.1, seed=1)}),
+        ("RandomTranslation",
+         {"keras": lambda: keras.layers.RandomTranslation(0.1, 0.1, seed=1),
+          "regkit": lambda: layers.RandomTranslation(0.1, 0.1, seed=1)}),
+        ("RandomShear",
+         {"keras": lambda: keras.layers.RandomShear(0.1, 0.1, seed=1),
+          "regkit": lambda: layers.RandomShear(0.1, 0.1, seed=1)}),
+        ("RandomCrop",
+         {"keras": lambda: keras.layers.RandomCrop(crop, crop, seed=1),
+          **pick("crop"),
+          "regkit": lambda: layers.RandomCrop(crop, crop, seed=1)}),
+        ("RandomErasing",
+         {"keras": lambda: keras.layers.RandomErasing(seed=1),
+          **pick("erasing"),
+          "regkit": lambda: layers.RandomErasing(seed=1)}),
+        ("MixUp",
+         {"keras": lambda: keras.layers.MixUp(seed=1), **pick("mixup"),
+          "regkit": lambda: layers.MixUp(seed=1)}),
+        ("CutMix",
+         {"keras": lambda: keras.layers.CutMix(seed=1), **pick("cutmix"),
+          "regkit": lambda: layers.CutMix(seed=1)}),
+        ("RandAugment",
+         {"keras": lambda: keras.layers.RandAugment(seed=1),
+          **pick("randaugment"),
+          "regkit": lambda: layers.RandAugment(seed=1)}),
+    ]
+
+
+def make_fn(factory, jit):
+    made = factory()
+    stack = made if isinstance(made, list) else [made]
+
+    def forward(x):
+        for layer in stack:
+            x = layer(x, training=True)
+        return x
+
+    return tf.function(forward, jit_compile=jit)
+
+
+def timed(fn, x, repeats):
+    fn(x).numpy()  # trace / compile
+    fn(x).numpy()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(x).numpy()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def measure(factory, jit, x, repeats):
+    try:
+        return timed(make_fn(factory, jit), x, repeats)
+    except Exception as error:  # noqa: BLE001
+        first = str(error).strip().splitlines()[0][:70]
+        return f"fails: {type(error).__name__}: {first}"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="TensorFlow intra/inter-op threads (0: TF's "
+                        "default); 1 makes timings steadier on small shared "
+                        "machines")
+    parser.add_argument("--only", default="",
+                        help="comma-separated workload names to run")
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    rng = np.random.default_rng(0)
+    inputs = [
+        ("128x64x64x3 float32", tf.constant(
+            rng.uniform(0, 255, (128, 64, 64, 3)).astype("float32")), 56),
+        ("32x224x224x3 uint8", tf.constant(
+            rng.integers(0, 256, (32, 224, 224, 3)).astype("uint8")), 192),
+    ]
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    print(f"backend={keras.backend.backend()} repeats={args.repeats} "
+          f"threads={args.threads or 'default'}; img/s = batch / median "
+          "time of one training-mode call")
+    if keras_aug is None:
+        print(f"keras-aug not available: {KERAS_AUG_ERROR}")
+    header = (f"{'workload':<28}{'impl':<11}{'graph img/s':>13}"
+              f"{'XLA img/s':>12}{'regkit best / this graph':>26}")
+    records = []
+    for input_name, x, crop in inputs:
+        batch = int(x.shape[0])
+        print(f"\n{input_name}")
+        print(header)
+        print("-" * len(header))
+        for name, impls in workloads(crop):
+            if only and name not in only:
+                continue
+            results = {impl: {mode: measure(factory, mode == "XLA", x,
+                                            args.repeats)
+                              for mode in ("graph", "XLA")}
+                       for impl, factory in impls.items()}
+            ours = [v for v in results["regkit"].values()
+                    if isinstance(v, float)]
+            best = min(ours) if ours else None
+            failures = []
+            for impl, modes in results.items():
+                def rate(v):
+                    return (f"{batch / v:,.0f}" if isinstance(v, float)
+                            else "fails")
+
+                graph = modes["graph"]
+                speedup = "-"
+                if impl != "regkit" and best and isinstance(graph, float):
+                    speedup = f"{graph / best:.2f}x"
+                print(f"{name if impl == 'keras' else '':<28}{impl:<11}"
+                      f"{rate(graph):>13}{rate(modes['XLA']):>12}"
+                      f"{speedup:>26}")
+                for mode, value in modes.items():
+                    if isinstance(value, str):
+                        failures.append(f"    {impl} {mode}: {value}")
+                records.append({"input": input_name, "workload": name,
+                                "impl": impl, "graph_s": graph,
+                                "xla_s": modes["XLA"]})
+            ours_graph, ours_xla = (results["regkit"]["graph"],
+                                    results["regkit"]["XLA"])
+            if isinstance(ours_graph, float) and isinstance(ours_xla, float):
+                print(f"{'':<28}{'':<11}regkit XLA / graph time: "
+                      f"{ours_xla / ours_graph:.2f}")
+            for line in failures:
+                print(line)
+    folder = os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "augmentation.json"), "w") as f:
+        json.dump(records, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
