@@ -4,6 +4,8 @@
     keras-regkit lab --recipes l2,dropout --epochs 20 --out my-report
     keras-regkit lab sweep --param l2 --min 1e-6 --max 1e-1 --trials 6
     keras-regkit lab list                  # built-in recipes
+    keras-regkit preview                   # PNG grid of an augmentation
+    keras-regkit preview --pipeline randaugment --samples 15
 """
 
 import argparse
@@ -104,7 +106,60 @@ def build_parser():
                        help="base recipe the strength is added to "
                        "(default baseline)")
     lab_commands.add_parser("list", help="list the built-in recipes")
+    preview = commands.add_parser(
+        "preview", help="write a PNG grid of an image under an augmentation",
+        description="Applies an augmentation pipeline (training mode) to a "
+        "bundled photo or your image and writes the original and the "
+        "samples as a PNG grid.",
+    )
+    preview.add_argument(
+        "--pipeline", default=None,
+        help="a built-in recipe name (its augment layers), or a .json/.yaml "
+        "file with a list of layer configs (default: flip, rotation, zoom, "
+        "translation, brightness, erasing)",
+    )
+    preview.add_argument("--image", default="china",
+                         help="china or flower (bundled photos) or an image "
+                         "file (default: china)")
+    preview.add_argument("--size", type=_positive_int, nargs=2,
+                         default=[160, 240], metavar=("H", "W"),
+                         help="size the image is resized to (default 160 240)")
+    preview.add_argument("--samples", type=_positive_int, default=11,
+                         help="augmented samples shown (default 11)")
+    preview.add_argument("--columns", type=_positive_int, default=4,
+                         help="grid columns (default 4)")
+    preview.add_argument("--value-range", type=float, nargs=2, default=None,
+                         metavar=("LOW", "HIGH"),
+                         help="pixel range the pipeline expects (default: 0 "
+                         "1 for lab recipes, which train on [0, 1] data; "
+                         "else 0 255)")
+    preview.add_argument("--seed", type=int, default=0)
+    preview.add_argument("--out", default="regkit-preview.png",
+                         help="PNG path (default regkit-preview.png)")
     return parser
+
+
+def run_preview(args):
+    from keras_regkit.lab import recipes as recipes_lib
+    from keras_regkit.lab.errors import LabError
+    from keras_regkit.lab.preview import load_image
+    from keras_regkit.lab.preview import load_pipeline
+    from keras_regkit.lab.preview import write_preview
+
+    value_range = args.value_range
+    if value_range is None:
+        from_recipe = args.pipeline in recipes_lib.builtin_names()
+        value_range = (0.0, 1.0) if from_recipe else (0.0, 255.0)
+    if not value_range[0] < value_range[1]:
+        raise LabError(f"--value-range {value_range} needs LOW < HIGH.")
+    layers = load_pipeline(args.pipeline)
+    image = load_image(args.image, tuple(args.size))
+    write_preview(args.out, image, layers, samples=args.samples,
+                  seed=args.seed, columns=args.columns,
+                  value_range=tuple(value_range))
+    print(f"Preview of {len(layers)} layer(s) on {args.image!r}: "
+          f"{os.path.abspath(args.out)}")
+    return 0
 
 
 def _data(args):
@@ -297,6 +352,8 @@ def main(argv=None):
         "ignore", message="Model doesn't support `jit_compile=True`"
     )
     try:
+        if args.command == "preview":
+            return run_preview(args)
         if args.command == "lab":
             if args.lab_command == "sweep":
                 return run_sweep_command(args)

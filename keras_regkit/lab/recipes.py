@@ -173,7 +173,8 @@ def _describe_error(error):
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def _layer(config, where):
+def layer_from_config(config, where):
+    """A layer from its serialized config; short class names mean ours."""
     import keras
 
     if not isinstance(config, dict) or "class_name" not in config:
@@ -252,10 +253,10 @@ def build_components(recipe):
     make_regularizer()  # validate now
 
     def make_block():
-        return [_layer(c, f"{where}: block") for c in recipe["block"]]
+        return [layer_from_config(c, f"{where}: block") for c in recipe["block"]]
 
     def make_residual():
-        return [_layer(c, f"{where}: residual") for c in recipe["residual"]]
+        return [layer_from_config(c, f"{where}: residual") for c in recipe["residual"]]
 
     optimizer_config = recipe.get("optimizer")
     if optimizer_config is None:
@@ -271,10 +272,10 @@ def build_components(recipe):
             ) from None
     return {
         "kernel_regularizer": make_regularizer,
-        "augment": [_layer(c, f"{where}: augment") for c in recipe["augment"]],
+        "augment": [layer_from_config(c, f"{where}: augment") for c in recipe["augment"]],
         "block": make_block,
         "residual": make_residual,
-        "head": [_layer(c, f"{where}: head") for c in recipe["head"]],
+        "head": [layer_from_config(c, f"{where}: head") for c in recipe["head"]],
         "callbacks": [
             _callback(c, f"{where}: callbacks") for c in recipe["callbacks"]
         ],

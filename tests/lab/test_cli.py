@@ -214,3 +214,38 @@ def test_console_script_and_module_entry_points(tmp_path):
             + ", ".join(recipes_lib.builtin_names())
             + "; or give a .json/.yaml file."
         ]
+
+
+def test_preview_writes_a_png_grid_of_the_default_pipeline(tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["preview", "--out", str(out), "--samples", "5",
+                 "--size", "64", "96"]) == 0
+    _assert_png(out)
+    assert str(out) in capsys.readouterr().out
+
+
+def test_preview_of_a_recipe_and_a_pipeline_file(tmp_path):
+    from keras_regkit.lab.preview import load_image
+    from keras_regkit.lab.preview import load_pipeline
+    from keras_regkit.lab.preview import write_preview
+
+    assert main(["preview", "--pipeline", "randaugment", "--out",
+                 str(tmp_path / "r.png"), "--samples", "3"]) == 0
+    _assert_png(tmp_path / "r.png")
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text("- {class_name: RandomFlip, config: {mode: horizontal, "
+                    "probability: 1.0}}\n")
+    layers = load_pipeline(str(spec))
+    image = load_image("flower", (32, 48))
+    out = write_preview(str(tmp_path / "f.png"), image, layers, samples=2)
+    # Probability 1: every sample is the mirrored photo.
+    np.testing.assert_allclose(out[0] * 255, image[:, ::-1], atol=0.5)
+
+
+def test_preview_errors(tmp_path, capsys):
+    assert main(["preview", "--pipeline", "nope"]) == 2
+    assert "neither a built-in recipe" in capsys.readouterr().err
+    assert main(["preview", "--image", "missing.png"]) == 2
+    assert "neither a bundled image" in capsys.readouterr().err
+    assert main(["preview", "--pipeline", "baseline"]) == 2
+    assert "has no augmentation layers" in capsys.readouterr().err

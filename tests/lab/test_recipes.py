@@ -14,8 +14,26 @@ def test_builtin_recipe_builds(name):
     recipe = recipes_lib.builtin(name)
     model = build_model((8, 8, 1), 10, recipes_lib.build_components(recipe))
     assert model.output_shape == (None, 10)
-    assert all(layer.supports_jit for layer in model.layers
-               if not name.startswith(("augmentation", "combined")))
+    # Every built-in recipe keeps XLA: no layer turns it off.
+    assert all(layer.supports_jit for layer in model.layers)
+
+
+@pytest.mark.parametrize("name", ["augmentation", "randaugment",
+                                  "random_erasing", "scheduled_augmentation"])
+def test_augmentation_recipes_use_our_layers_and_train_under_xla(name):
+    import numpy as np
+
+    recipe = recipes_lib.builtin(name)
+    model = build_model((8, 8, 1), 10, recipes_lib.build_components(recipe))
+    ours = [layer for layer in model.layers
+            if type(layer).__module__.startswith("keras_regkit.layers")]
+    assert ours, name
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), jit_compile=True)
+    x = np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 1)).astype(
+        "float32")
+    model.fit(x, np.arange(16) % 10, epochs=1, verbose=0)
+    assert model.jit_compile is True
 
 
 def test_recipes_put_components_where_they_say():

@@ -6,6 +6,15 @@ from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 
 
+def _short_names():
+    """Our augmentation classes by bare name, so a short config such as
+    `{"class_name": "RandomRotation", "config": {...}}` means ours."""
+    from keras_regkit.layers import augment
+
+    return {name: getattr(augment, name) for name in augment.__all__
+            if isinstance(getattr(augment, name), type)}
+
+
 def _fusion_runs(layers):
     """Splits `layers` into runs: consecutive geometric layers with the same
     resampling settings (crops, whose boxes lie inside the image, join any
@@ -73,7 +82,8 @@ class Augment(BaseAugmentation):
                 f"list of augmentation layers. Received: layers={layers!r}"
             )
         layers = [
-            keras.saving.deserialize_keras_object(layer)
+            keras.saving.deserialize_keras_object(
+                layer, custom_objects=_short_names())
             if isinstance(layer, dict) else layer
             for layer in layers
         ]

@@ -1,0 +1,124 @@
+"""`keras-regkit preview`: a PNG grid of one image under an augmentation.
+
+People would rather look than read: the grid shows the original and
+`samples` draws of the pipeline (training mode), so a too-strong rotation
+or a fill mode that paints black corners is obvious at a glance.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from keras_regkit.lab.errors import LabError
+
+#: The pipeline shown when none is given: a typical natural-image stack.
+DEFAULT_PIPELINE = [
+    {"class_name": "Augment", "config": {"layers": [
+        {"class_name": "RandomFlip", "config": {"mode": "horizontal"}},
+        {"class_name": "RandomRotation", "config": {"factor": 0.08}},
+        {"class_name": "RandomZoom", "config": {"height_factor": 0.2}},
+        {"class_name": "RandomTranslation",
+         "config": {"height_factor": 0.1, "width_factor": 0.1}},
+    ]}},
+    {"class_name": "RandomBrightness", "config": {"factor": 0.2}},
+    {"class_name": "RandomErasing", "config": {"factor": 0.5}},
+]
+
+BUNDLED_IMAGES = ("china", "flower")
+
+
+def load_image(name, size):
+    """A bundled photo (scikit-learn's `china` or `flower`) or an image
+    file, as a uint8 `(height, width, 3)` array resized to `size`."""
+    import keras
+
+    if name in BUNDLED_IMAGES:
+        from sklearn.datasets import load_sample_image
+
+        image = load_sample_image(f"{name}.jpg")
+    elif os.path.isfile(name):
+        image = keras.utils.img_to_array(
+            keras.utils.load_img(name, color_mode="rgb")).astype("uint8")
+    else:
+        raise LabError(
+            f"--image {name!r} is neither a bundled image "
+            f"({', '.join(BUNDLED_IMAGES)}) nor an image file."
+        )
+    resized = keras.ops.image.resize(image[None].astype("float32"), size)
+    return np.clip(keras.ops.convert_to_numpy(resized)[0], 0, 255).astype(
+        "uint8")
+
+
+def load_pipeline(spec):
+    """Layers from a built-in recipe name (its `augment` list), a .json or
+    .yaml file (a list of layer configs or a recipe), or None (default)."""
+    from keras_regkit.lab import recipes as recipes_lib
+
+    if spec is None:
+        configs = DEFAULT_PIPELINE
+    elif spec in recipes_lib.builtin_names():
+        configs = recipes_lib.builtin(spec)["augment"]
+        if not configs:
+            raise LabError(f"recipe {spec!r} has no augmentation layers.")
+    elif os.path.isfile(spec):
+        with open(spec) as f:
+            text = f.read()
+        try:
+            if spec.endswith((".yaml", ".yml")):
+                import yaml
+
+                configs = yaml.safe_load(text)
+            else:
+                configs = json.loads(text)
+        except Exception as error:
+            raise LabError(f"{spec}: not valid JSON/YAML: {error}") from None
+        if isinstance(configs, dict):
+            configs = configs.get("augment", [configs])
+    else:
+        raise LabError(
+            f"--pipeline {spec!r} is neither a built-in recipe "
+            f"({', '.join(recipes_lib.builtin_names())}) nor a file."
+        )
+    if not isinstance(configs, list):
+        raise LabError("a pipeline must be a list of layer configs.")
+    return [recipes_lib.layer_from_config(c, "pipeline") for c in configs]
+
+
+def write_preview(path, image, layers, samples=11, seed=0, columns=4,
+                  value_range=(0, 255)):
+    """Applies `layers` to `samples` copies of `image` and writes the grid
+    (original first) to `path`. Returns the augmented batch."""
+    import keras
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keras.utils.set_random_seed(seed)
+    low, high = value_range
+    batch = np.repeat(image[None], samples, axis=0)
+    x = batch.astype("float32") / 255.0 * (high - low) + low
+    for layer in layers:
+        x = layer(x, training=True)
+    out = np.clip(keras.ops.convert_to_numpy(x), *value_range)
+    out = ((out - value_range[0]) / (value_range[1] - value_range[0]))
+    cells = [image / 255.0] + list(out)
+    rows = -(-len(cells) // columns)
+    figure, axes = plt.subplots(rows, columns,
+                                figsize=(3 * columns, 3 * rows * image.shape[0]
+                                         / image.shape[1]))
+    for index, axis in enumerate(np.ravel(axes)):
+        axis.axis("off")
+        if index < len(cells):
+            axis.imshow(np.squeeze(cells[index]), cmap="gray")
+            axis.set_title("original" if index == 0 else f"sample {index}",
+                           fontsize=9)
+    figure.suptitle(" -> ".join(type(layer).__name__ for layer in layers),
+                    fontsize=10)
+    figure.tight_layout()
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    figure.savefig(path, dpi=80)
+    plt.close(figure)
+    return out
