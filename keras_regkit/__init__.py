@@ -10,7 +10,8 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBPACKAGES = ("callbacks", "lab", "layers", "regularizers", "schedules")
+_SUBPACKAGES = ("callbacks", "lab", "layers", "regularizers", "schedules",
+                "training")
 
 
 def __getattr__(name):

@@ -1,0 +1,198 @@
+"""Gradient clipping by value, per-variable norm and global norm, and
+adaptive gradient clipping (AGC, as in NFNets)."""
+
+import fnmatch
+
+import keras
+from keras import ops
+
+from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit.training._component import StepComponent
+from keras_regkit.training._component import check_optional_positive
+
+
+def global_norm(gradients):
+    """The L2 norm of all gradients together."""
+    return ops.sqrt(sum(ops.sum(ops.square(g)) for g in gradients))
+
+
+def clip_gradients(gradients, clipvalue=None, clipnorm=None,
+                   global_clipnorm=None):
+    """Clips by value, then each gradient's norm, then the global norm.
+
+    Returns:
+        `(clipped_gradients, changed)`; `changed` is a boolean tensor, true
+        when any of the three clipped something.
+
+    Example:
+
+    >>> g = [keras.ops.convert_to_tensor([3.0, 4.0])]
+    >>> clipped, changed = clip_gradients(g, global_clipnorm=1.0)
+    >>> [round(float(v), 3) for v in clipped[0]], bool(changed)
+    ([0.6, 0.8], True)
+    """
+    changed = ops.convert_to_tensor(False)
+    if clipvalue is not None:
+        changed = changed | ops.any(ops.stack(
+            [ops.max(ops.abs(g)) > clipvalue for g in gradients]))
+        gradients = [ops.clip(g, -clipvalue, clipvalue) for g in gradients]
+    if clipnorm is not None:
+        norms = [ops.sqrt(ops.sum(ops.square(g))) for g in gradients]
+        changed = changed | ops.any(ops.stack([n > clipnorm for n in norms]))
+        gradients = [g * ops.minimum(1.0, clipnorm / ops.maximum(n, 1e-12))
+                     for g, n in zip(gradients, norms)]
+    if global_clipnorm is not None:
+        norm = global_norm(gradients)
+        changed = changed | (norm > global_clipnorm)
+        scale = ops.minimum(1.0, global_clipnorm / ops.maximum(norm, 1e-12))
+        gradients = [g * scale for g in gradients]
+    return gradients, changed
+
+
+def adaptive_clip(gradient, weight, clipping, eps=1e-3):
+    """Unit-wise AGC: each output unit's gradient norm is capped at
+    `clipping * max(||weight unit||, eps)`.
+
+    Units are slices along the last axis (a Dense or Conv kernel's output
+    units); a vector (bias, scale) is clipped element by element.
+
+    Example:
+
+    >>> w = keras.ops.convert_to_tensor([[1.0], [0.0]])
+    >>> g = keras.ops.convert_to_tensor([[3.0], [4.0]])
+    >>> clipped, acted = adaptive_clip(g, w, 0.1)  # ||g|| = 5 > 0.1 * 1
+    >>> keras.ops.convert_to_numpy(clipped).astype(float).round(3).tolist(), bool(acted)
+    ([[0.06], [0.08]], True)
+    """
+    if len(gradient.shape) <= 1:
+        g_norm = ops.abs(gradient)
+        w_norm = ops.abs(weight)
+    else:
+        axes = tuple(range(len(gradient.shape) - 1))
+        g_norm = ops.sqrt(ops.sum(ops.square(gradient), axis=axes,
+                                  keepdims=True))
+        w_norm = ops.sqrt(ops.sum(ops.square(weight), axis=axes,
+                                  keepdims=True))
+    max_norm = clipping * ops.maximum(w_norm, eps)
+    scale = ops.where(g_norm > max_norm,
+                      max_norm / ops.maximum(g_norm, 1e-12), 1.0)
+    return gradient * scale, ops.any(g_norm > max_norm)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class GradientClipping(StepComponent):
+    """Clips gradients by value, per-variable norm and/or global norm.
+
+    Keras's optimizers take one of `clipvalue` / `clipnorm` /
+    `global_clipnorm`; this takes any of them together (applied in that
+    order), after gradients are summed across replicas, and each may follow
+    a schedule. The step logs `grad_norm` (before), `grad_norm_clipped`
+    (after) and `clipped` (the share of steps where clipping acted).
+
+    Args:
+        clipvalue: float > 0, Schedule or None: element-wise bound.
+        clipnorm: float > 0, Schedule or None: bound on each gradient's
+            norm (Keras's `clipnorm`).
+        global_clipnorm: float > 0, Schedule or None: bound on the norm of
+            all gradients together.
+
+    Schedules need `StrengthScheduler` in `fit(callbacks=...)` to change
+    over training.
+
+    Example:
+
+    >>> clip = GradientClipping(global_clipnorm=1.0)
+    >>> clip.get_config()["global_clipnorm"]
+    1.0
+    """
+
+    kind = "clip"
+    _NAMES = ("clipvalue", "clipnorm", "global_clipnorm")
+
+    def __init__(self, clipvalue=None, clipnorm=None, global_clipnorm=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        given = dict(zip(self._NAMES, (clipvalue, clipnorm, global_clipnorm)))
+        if all(v is None for v in given.values()):
+            raise ValueError(
+                "GradientClipping needs at least one of `clipvalue`, "
+                "`clipnorm`, `global_clipnorm`."
+            )
+        self._bounds = {}
+        for name, value in given.items():
+            check_optional_positive("GradientClipping", name, value)
+            if value is not None:
+                self._bounds[name] = self.strength(name, value, NON_NEGATIVE)
+
+    def apply(self, gradients, variables):
+        values = {name: strength.value
+                  for name, strength in self._bounds.items()}
+        return clip_gradients(gradients, **values)
+
+    def get_config(self):
+        config = super().get_config()
+        for name in self._NAMES:
+            strength = self._bounds.get(name)
+            config[name] = None if strength is None else strength.config()
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class AdaptiveGradientClipping(StepComponent):
+    """Adaptive gradient clipping (AGC): unit-wise gradient-to-weight ratio.
+
+    For each output unit of each weight, the gradient's norm is capped at
+    `clipping * max(||w||, eps)`, so the update stays a bounded fraction of
+    the weight. NFNets train without batch norm with it (clipping 0.01 for
+    batch 4096, larger for smaller batches) and leave the classifier out.
+
+    Args:
+        clipping: float > 0 or Schedule. Defaults to `0.01`.
+        eps: float > 0, the floor on weight norms (new weights start near
+            0). Defaults to `1e-3`.
+        exclude: list of glob patterns of variable paths left unclipped
+            (e.g. `["classifier/*"]`). Defaults to `()`.
+
+    Example:
+
+    >>> AdaptiveGradientClipping(0.02, exclude=["classifier/*"]).exclude
+    ['classifier/*']
+
+    References:
+        Brock et al., High-Performance Large-Scale Image Recognition
+        Without Normalization, 2021. https://arxiv.org/abs/2102.06171
+    """
+
+    kind = "clip"
+
+    def __init__(self, clipping=0.01, eps=1e-3, exclude=(), **kwargs):
+        super().__init__(**kwargs)
+        check_optional_positive("AdaptiveGradientClipping", "clipping",
+                                clipping)
+        check_optional_positive("AdaptiveGradientClipping", "eps", eps)
+        if isinstance(exclude, str) or not all(
+                isinstance(p, str) for p in exclude):
+            raise TypeError(
+                "Invalid type for argument `exclude` of "
+                "AdaptiveGradientClipping: expected a list of glob patterns. "
+                f"Received: exclude={exclude!r}"
+            )
+        self._clipping = self.strength("clipping", clipping, NON_NEGATIVE)
+        self.eps = float(eps)
+        self.exclude = list(exclude)
+
+    def apply(self, gradients, variables):
+        clipped, changed = [], ops.convert_to_tensor(False)
+        for gradient, variable in zip(gradients, variables):
+            if any(fnmatch.fnmatch(variable.path, p) for p in self.exclude):
+                clipped.append(gradient)
+                continue
+            new, acted = adaptive_clip(gradient, variable.value,
+                                       self._clipping.value, self.eps)
+            clipped.append(new)
+            changed = changed | acted
+        return clipped, changed
+
+    def get_config(self):
+        return {**super().get_config(), "clipping": self._clipping.config(),
+                "eps": self.eps, "exclude": self.exclude}

@@ -1,0 +1,110 @@
+"""In-step MixUp and CutMix: inputs and labels mixed on the device."""
+
+import keras
+from keras import ops
+
+from keras_regkit import _random
+from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit.layers.augment._mixing import partners
+from keras_regkit.layers.augment.random_erasing import box_mask
+from keras_regkit.training._component import StepComponent
+
+
+class _Mixing(StepComponent):
+    kind = "mix"
+
+    def __init__(self, alpha, **kwargs):
+        super().__init__(**kwargs)
+        self._alpha = self.strength("alpha", alpha, NON_NEGATIVE)
+
+    @property
+    def alpha(self):
+        return self._alpha.public
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self._alpha.config()}
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class StepMixUp(_Mixing):
+    """MixUp inside the train step: inputs and labels mixed on the device.
+
+    Each example is blended with a random partner from the batch with
+    weight `lam ~ Beta(alpha, alpha)`, and the loss is
+    `lam * loss(y) + (1 - lam) * loss(y_partner)`, which is the same as
+    mixing one-hot labels, for sparse and one-hot labels and any loss.
+    Training metrics compare predictions with the unmixed labels.
+
+    Args:
+        alpha: float >= 0 or Schedule; 0 turns mixing off. Defaults to
+            `0.2`. May be a `Schedule`; needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        seed: int or None. Defaults to `None`.
+
+    Example:
+
+    >>> StepMixUp(alpha=0.4).get_config()["alpha"]
+    0.4
+
+    References:
+        Zhang et al., mixup: Beyond Empirical Risk Minimization, 2018.
+        https://arxiv.org/abs/1710.09412
+    """
+
+    def __init__(self, alpha=0.2, **kwargs):
+        super().__init__(alpha, **kwargs)
+
+    def mix(self, inputs):
+        """`(mixed inputs, weights of own labels (B,), partner order)`."""
+        batch = ops.shape(inputs)[0]
+        weight = _random.beta((batch,), self._alpha.value,
+                              self.seed_generator)
+        order = partners(batch, self.seed_generator)
+        shaped = ops.reshape(weight, (-1,) + (1,) * (len(inputs.shape) - 1))
+        mixed = shaped * inputs + (1.0 - shaped) * ops.take(inputs, order,
+                                                             axis=0)
+        return mixed, weight, order
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class StepCutMix(_Mixing):
+    """CutMix inside the train step: a box from a partner image, labels
+    mixed by the pasted area (images `(batch, height, width, channels)`).
+
+    Args:
+        alpha: float >= 0 or Schedule, the Beta concentration. Defaults to
+            `1.0`. May be a `Schedule`; needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        seed: int or None. Defaults to `None`.
+
+    Example:
+
+    >>> StepCutMix().get_config()["alpha"]
+    1.0
+
+    References:
+        Yun et al., CutMix, 2019. https://arxiv.org/abs/1905.04899
+    """
+
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(alpha, **kwargs)
+
+    def mix(self, inputs):
+        if len(inputs.shape) != 4:
+            raise ValueError(
+                "StepCutMix needs image batches (batch, height, width, "
+                f"channels); received inputs of shape {inputs.shape}."
+            )
+        batch = ops.shape(inputs)[0]
+        height, width = inputs.shape[1], inputs.shape[2]
+        lam = _random.beta((batch,), self._alpha.value, self.seed_generator)
+        side = ops.sqrt(1.0 - lam)
+        box_h, box_w = ops.round(side * height), ops.round(side * width)
+        corner = _random.uniform((batch, 2), self.seed_generator)
+        top = ops.floor(corner[:, 0] * (height - box_h + 1))
+        left = ops.floor(corner[:, 1] * (width - box_w + 1))
+        order = partners(batch, self.seed_generator)
+        mask = box_mask(top, left, box_h, box_w, height, width)
+        mixed = ops.where(mask, ops.take(inputs, order, axis=0), inputs)
+        weight = 1.0 - box_h * box_w / (height * width)
+        return mixed, weight, order

@@ -1,0 +1,89 @@
+"""Sharpness-aware minimization (SAM) and adaptive SAM (ASAM)."""
+
+import keras
+from keras import ops
+
+from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit.training._component import StepComponent
+from keras_regkit.training._component import check_optional_positive
+
+
+def sam_perturbation(gradients, weights, rho, adaptive=False, eps=1e-12):
+    """SAM's ascent step `e(w)`.
+
+    Plain SAM: `rho * g / ||g||`. Adaptive SAM: `rho * w^2 g / ||w g||`
+    (each coordinate scaled by its weight, so the neighbourhood is
+    scale-invariant).
+
+    Example:
+
+    >>> g = [keras.ops.convert_to_tensor([3.0, 4.0])]
+    >>> w = [keras.ops.convert_to_tensor([1.0, 1.0])]
+    >>> [round(float(v), 3) for v in sam_perturbation(g, w, 0.5)[0]]
+    [0.3, 0.4]
+    """
+    if adaptive:
+        scaled = [ops.abs(w) * g for g, w in zip(gradients, weights)]
+    else:
+        scaled = list(gradients)
+    norm = ops.sqrt(sum(ops.sum(ops.square(s)) for s in scaled))
+    factor = rho / (norm + eps)
+    if adaptive:
+        return [factor * ops.abs(w) * s for s, w in zip(scaled, weights)]
+    return [factor * s for s in scaled]
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class SAM(StepComponent):
+    """Sharpness-aware minimization: descend from the worst nearby point.
+
+    Each step computes the gradient `g` at the weights `w`, moves to
+    `w + e` with `e = rho * g / ||g||` (adaptive: scaled by `|w|`), and
+    applies the gradient taken there. Cost: two forward and two backward
+    passes per step, so a step takes about twice as long (see
+    `benchmarks/train_step.py`); memory holds one extra copy of the
+    gradients. The step logs `sam_sharpness`, the loss at `w + e` minus
+    the loss at `w`. Layer state updated in the second pass (batch-norm
+    statistics, seeds) is discarded, so dropout masks are the same in both
+    passes.
+
+    Args:
+        rho: float > 0 or Schedule, the neighbourhood radius. Defaults to
+            `0.05` (`2.0` is typical with `adaptive=True`). May be a
+            `Schedule`; needs `StrengthScheduler` in `fit(callbacks=...)`
+            to change over training.
+        adaptive: bool, ASAM's scale-invariant neighbourhood. Defaults to
+            `False`.
+
+    Example:
+
+    >>> SAM(rho=0.1).get_config()["rho"]
+    0.1
+
+    References:
+        Foret et al., Sharpness-Aware Minimization for Efficiently Improving
+        Generalization, 2021. https://arxiv.org/abs/2010.01412
+        Kwon et al., ASAM: Adaptive Sharpness-Aware Minimization, 2021.
+        https://arxiv.org/abs/2102.11600
+    """
+
+    kind = "sam"
+
+    def __init__(self, rho=0.05, adaptive=False, **kwargs):
+        super().__init__(**kwargs)
+        check_optional_positive("SAM", "rho", rho)
+        if not isinstance(adaptive, bool):
+            raise TypeError(
+                "Invalid type for argument `adaptive` of SAM: expected a "
+                f"bool. Received: adaptive={adaptive!r}"
+            )
+        self._rho = self.strength("rho", rho, NON_NEGATIVE)
+        self.adaptive = adaptive
+
+    def perturbation(self, gradients, weights):
+        return sam_perturbation(gradients, weights, self._rho.value,
+                                self.adaptive)
+
+    def get_config(self):
+        return {**super().get_config(), "rho": self._rho.config(),
+                "adaptive": self.adaptive}
