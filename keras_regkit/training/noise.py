@@ -1,5 +1,7 @@
 """Annealed Gaussian gradient noise."""
 
+import math
+
 import keras
 from keras import ops
 
@@ -52,7 +54,7 @@ class GradientNoise(StepComponent):
     def apply(self, gradients, step):
         std = self._scale.value / (1.0 + ops.cast(step, "float32")) ** (
             self.decay)
-        sizes = [int(ops.size(g)) for g in gradients]
+        sizes = [math.prod(g.shape) for g in gradients]
         noise = _random.normal((sum(sizes),), self.seed_generator)
         noisy, start = [], 0
         for gradient, size in zip(gradients, sizes):

@@ -121,6 +121,8 @@ class _RegularizedStep:
         import tensorflow as tf
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if not self.built and hasattr(x, "shape"):
+            self.build(tuple(x.shape))  # variables must exist from the start
         trackers = self._step_trackers
         variables = self.trainable_variables
         mixing = None
@@ -143,10 +145,15 @@ class _RegularizedStep:
             loss = self._loss(x, y, y_pred, sample_weight, mixing)
         gradients = tape.gradient(loss, variables)
 
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         sam = self._component("sam")
         if sam is not None:
             weights = [v.value for v in variables]
-            perturbation = sam.perturbation(gradients, weights)
+            ascent = gradients
+            if replicas > 1:  # the whole batch's gradient, as on one device
+                ascent = tf.distribute.get_replica_context().all_reduce(
+                    tf.distribute.ReduceOp.SUM, gradients)
+            perturbation = sam.perturbation(ascent, weights)
             shifted = [w + e for w, e in zip(weights, perturbation)]
             with tf.GradientTape() as tape:
                 tape.watch(shifted)
@@ -156,7 +163,6 @@ class _RegularizedStep:
             trackers["sam_sharpness"].update_state(
                 _unscaled(shifted_loss - loss))
 
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
         if replicas > 1:
             # Each replica's loss is already divided by the replica count;
             # the sum is the gradient of the whole batch.
@@ -274,8 +280,9 @@ class Regularized(_RegularizedStep, keras.Model):
         return self.model(inputs, training=training)
 
     def build(self, input_shape):
-        if not self.model.built:
-            self.model.build(input_shape)
+        # A symbolic call builds every sublayer, also those of subclassed
+        # models that report `built` before their first call.
+        self.model(keras.KerasTensor(input_shape))
         self.built = True
 
     def get_config(self):
