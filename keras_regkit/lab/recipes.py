@@ -13,6 +13,9 @@ language:
   back (one copy each; where `DropPath` goes);
 - `head`: layers applied before the classifier;
 - `callbacks`: callbacks by class name and constructor arguments;
+- `step`: train-step components of `keras_regkit.training` (clipping, AGC,
+  SAM, adversarial training, gradient noise, in-step MixUp/CutMix), by
+  class name and constructor arguments (TensorFlow backend);
 - `optimizer`: an optimizer config (default: Adam, 1e-3).
 
 Example (YAML):
@@ -41,6 +44,7 @@ KEYS = {
     "head",
     "callbacks",
     "optimizer",
+    "step",
 }
 LAYER_KEYS = ("augment", "block", "residual", "head")
 DEFAULT_RECIPES = (
@@ -159,7 +163,7 @@ def validate(recipe, source="recipe"):
         )
     recipe = copy.deepcopy(recipe)
     recipe.setdefault("description", "")
-    for key in LAYER_KEYS + ("callbacks",):
+    for key in LAYER_KEYS + ("callbacks", "step"):
         value = recipe.setdefault(key, [])
         if not isinstance(value, list):
             raise LabError(f"{where}: '{key}' must be a list; got {value!r}.")
@@ -224,6 +228,31 @@ def _callback(config, where):
         raise LabError(f"{where}: {_describe_error(error)}") from None
 
 
+def _step_component(config, where):
+    import keras
+
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise LabError(
+            f"{where}: a step component must be {{'class_name': ..., "
+            f"'config': {{...}}}}; got {config!r}."
+        )
+    from keras_regkit import training
+
+    name = str(config["class_name"])
+    cls = getattr(training, name, None)
+    if not isinstance(cls, type):
+        raise LabError(
+            f"{where}: unknown step component {name!r}; use one of "
+            "GradientClipping, AdaptiveGradientClipping, SAM, "
+            "AdversarialTraining, GradientNoise, StepMixUp, StepCutMix."
+        )
+    try:
+        return keras.saving.deserialize_keras_object(
+            copy.deepcopy(config), custom_objects={name: cls})
+    except Exception as error:
+        raise LabError(f"{where}: {_describe_error(error)}") from None
+
+
 def build_components(recipe):
     """Fresh objects for one training run of `recipe`.
 
@@ -231,7 +260,7 @@ def build_components(recipe):
         dict with `kernel_regularizer` (a factory: each call gives a new
         regularizer), `augment`, `head` (lists of layers), `block` and
         `residual` (factories giving a fresh list of layers per use),
-        `callbacks` and `optimizer`.
+        `callbacks`, `optimizer` and `step` (train-step components).
     """
     import keras
 
@@ -280,4 +309,6 @@ def build_components(recipe):
             _callback(c, f"{where}: callbacks") for c in recipe["callbacks"]
         ],
         "optimizer": optimizer,
+        "step": [_step_component(c, f"{where}: step")
+                 for c in recipe.get("step", [])],
     }

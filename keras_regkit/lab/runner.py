@@ -145,6 +145,12 @@ def run_recipe(
     seed_everything(seed)
     components = build_components(recipe)
     model = build_model(data.input_shape, data.num_classes, components)
+    if components["step"]:
+        from keras_regkit.training import RegularizedModel
+
+        model = RegularizedModel(model.inputs, model.outputs,
+                                 components=components["step"],
+                                 name=model.name)
     model.compile(
         optimizer=components["optimizer"],
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

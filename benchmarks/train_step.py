@@ -1,0 +1,142 @@
+"""Step time of keras_regkit's regularizing train steps against Keras's fit.
+
+Trains the same small CNN (batch 64 of 32x32x3, XLA on) with Keras's own
+`fit` and Adam, Keras's `fit` with Adam(clipnorm=1) and with
+Adam(global_clipnorm=1), and with `RegularizedModel` and each component.
+Rounds alternate the variants so drift hits all alike. Reports the median
+and the fastest per-epoch step time (the first epoch, which compiles, is
+left out) and each variant's ratio to its Keras reference: clipping against
+Keras's clipping, everything else against the plain step. Targets from the
+issue: clipping <= 1.03x, SAM <= 2.1x.
+
+Usage: python benchmarks/train_step.py [--epochs 5] [--steps 30] [--rounds 3]
+Writes benchmarks/results/train_step.json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import time
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_regkit import training  # noqa: E402
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def network():
+    inputs = keras.Input((32, 32, 3))
+    x = inputs
+    for filters in (32, 64):
+        x = keras.layers.Conv2D(filters, 3, padding="same",
+                                activation="relu")(x)
+        x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(128, activation="relu")(x)
+    return inputs, keras.layers.Dense(10, name="classifier")(x)
+
+
+# name: (reference name, optimizer kwargs, components factory or None)
+VARIANTS = {
+    "keras": (None, {}, None),
+    "keras clipnorm": (None, {"clipnorm": 1.0}, None),
+    "keras global_clipnorm": (None, {"global_clipnorm": 1.0}, None),
+    "regkit clipnorm": ("keras clipnorm", {}, lambda: [
+        training.GradientClipping(clipnorm=1.0)]),
+    "regkit global_clipnorm": ("keras global_clipnorm", {}, lambda: [
+        training.GradientClipping(global_clipnorm=1.0)]),
+    "regkit AGC": ("keras", {}, lambda: [
+        training.AdaptiveGradientClipping(0.01)]),
+    "regkit SAM": ("keras", {}, lambda: [training.SAM(0.05)]),
+    "regkit FGSM (share 0.5)": ("keras", {}, lambda: [
+        training.AdversarialTraining(0.03)]),
+    "regkit gradient noise": ("keras", {}, lambda: [
+        training.GradientNoise(0.01)]),
+    "regkit MixUp": ("keras", {}, lambda: [training.StepMixUp(0.2)]),
+    "regkit CutMix": ("keras", {}, lambda: [training.StepCutMix(1.0)]),
+}
+
+
+def run(name, args, data):
+    _, optimizer_kwargs, components = VARIANTS[name]
+    keras.utils.set_random_seed(0)
+    inputs, outputs = network()
+    if components is None:
+        model = keras.Model(inputs, outputs)
+    else:
+        model = training.RegularizedModel(inputs, outputs,
+                                          components=components())
+    model.compile(keras.optimizers.Adam(1e-3, **optimizer_kwargs),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=True)
+    timer = EpochTimer()
+    model.fit(*data, batch_size=args.batch, epochs=args.epochs, verbose=0,
+              callbacks=[timer])
+    return [t / args.steps for t in timer.times[1:]]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    if args.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    rng = np.random.default_rng(0)
+    n = args.steps * args.batch
+    data = (rng.uniform(0, 1, (n, 32, 32, 3)).astype("float32"),
+            rng.integers(0, 10, n))
+    times = {name: [] for name in VARIANTS}
+    for _ in range(args.rounds):
+        for name in VARIANTS:
+            times[name] += run(name, args, data)
+    print(f"backend={keras.backend.backend()} jit_compile=True "
+          f"batch={args.batch} steps/epoch={args.steps} epochs={args.epochs} "
+          f"rounds={args.rounds} threads={args.threads}")
+    header = (f"{'variant':<26}{'median ms':>10}{'min ms':>9}"
+              f"{'reference':>24}{'ratio med':>10}{'ratio min':>10}")
+    print(header)
+    print("-" * len(header))
+    out = {}
+    for name, (reference, _, _) in VARIANTS.items():
+        median, fastest = statistics.median(times[name]), min(times[name])
+        row = f"{name:<26}{1e3 * median:>10.2f}{1e3 * fastest:>9.2f}"
+        if reference is not None:
+            ref_median = statistics.median(times[reference])
+            ref_min = min(times[reference])
+            row += (f"{reference:>24}{median / ref_median:>10.3f}"
+                    f"{fastest / ref_min:>10.3f}")
+        print(row)
+        out[name] = {"median_s": median, "min_s": fastest,
+                     "reference": reference}
+    print("(min is the fastest epoch, robust to bursts of outside load on "
+          "shared machines; median is every epoch's.)")
+    folder = os.path.join(os.path.dirname(__file__), "results")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "train_step.json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
