@@ -99,7 +99,16 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--only", default="",
+                        help="comma-separated variants (references are "
+                        "added)")
     args = parser.parse_args()
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    for name in list(names):
+        reference = VARIANTS[name][0]
+        if reference and reference not in names:
+            names.insert(0, reference)
+    variants = {n: VARIANTS[n] for n in (names or VARIANTS)}
     if args.threads:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
@@ -107,9 +116,9 @@ def main():
     n = args.steps * args.batch
     data = (rng.uniform(0, 1, (n, 32, 32, 3)).astype("float32"),
             rng.integers(0, 10, n))
-    times = {name: [] for name in VARIANTS}
+    times = {name: [] for name in variants}
     for _ in range(args.rounds):
-        for name in VARIANTS:
+        for name in variants:
             times[name] += run(name, args, data)
     print(f"backend={keras.backend.backend()} jit_compile=True "
           f"batch={args.batch} steps/epoch={args.steps} epochs={args.epochs} "
@@ -119,7 +128,7 @@ def main():
     print(header)
     print("-" * len(header))
     out = {}
-    for name, (reference, _, _) in VARIANTS.items():
+    for name, (reference, _, _) in variants.items():
         median, fastest = statistics.median(times[name]), min(times[name])
         row = f"{name:<26}{1e3 * median:>10.2f}{1e3 * fastest:>9.2f}"
         if reference is not None:

@@ -11,23 +11,25 @@ from keras_regkit.training._component import StepComponent
 from keras_regkit.training._component import check_optional_positive
 
 
-def global_norm(gradients):
-    """The L2 norm of all gradients together."""
-    return ops.sqrt(sum(ops.sum(ops.square(g)) for g in gradients))
-
-
 def clip_gradients(gradients, clipvalue=None, clipnorm=None,
-                   global_clipnorm=None):
+                   global_clipnorm=None, squares=None):
     """Clips by value, then each gradient's norm, then the global norm.
 
+    Args:
+        gradients: list of tensors.
+        clipvalue, clipnorm, global_clipnorm: bounds or None.
+        squares: optional list of each gradient's sum of squares (saves a
+            pass over the gradients when the caller has them).
+
     Returns:
-        `(clipped_gradients, changed)`; `changed` is a boolean tensor, true
-        when any of the three clipped something.
+        `(clipped_gradients, changed, squares)`: `changed` is a boolean
+        tensor, true when any of the three clipped something; `squares`
+        are the clipped gradients' sums of squares.
 
     Example:
 
     >>> g = [keras.ops.convert_to_tensor([3.0, 4.0])]
-    >>> clipped, changed = clip_gradients(g, global_clipnorm=1.0)
+    >>> clipped, changed, _ = clip_gradients(g, global_clipnorm=1.0)
     >>> [round(float(v), 3) for v in clipped[0]], bool(changed)
     ([0.6, 0.8], True)
     """
@@ -36,17 +38,24 @@ def clip_gradients(gradients, clipvalue=None, clipnorm=None,
         changed = changed | ops.any(ops.stack(
             [ops.max(ops.abs(g)) > clipvalue for g in gradients]))
         gradients = [ops.clip(g, -clipvalue, clipvalue) for g in gradients]
+        squares = None
+    if squares is None:
+        squares = [ops.sum(ops.square(g)) for g in gradients]
     if clipnorm is not None:
-        norms = [ops.sqrt(ops.sum(ops.square(g))) for g in gradients]
-        changed = changed | ops.any(ops.stack([n > clipnorm for n in norms]))
-        gradients = [g * ops.minimum(1.0, clipnorm / ops.maximum(n, 1e-12))
-                     for g, n in zip(gradients, norms)]
+        limit = clipnorm * clipnorm
+        changed = changed | ops.any(ops.stack([q > limit for q in squares]))
+        scales = [ops.minimum(1.0, clipnorm / ops.sqrt(ops.maximum(q, 1e-24)))
+                  for q in squares]
+        gradients = [g * k for g, k in zip(gradients, scales)]
+        squares = [q * k * k for q, k in zip(squares, scales)]
     if global_clipnorm is not None:
-        norm = global_norm(gradients)
-        changed = changed | (norm > global_clipnorm)
-        scale = ops.minimum(1.0, global_clipnorm / ops.maximum(norm, 1e-12))
+        total = sum(squares)
+        changed = changed | (total > global_clipnorm * global_clipnorm)
+        scale = ops.minimum(
+            1.0, global_clipnorm / ops.sqrt(ops.maximum(total, 1e-24)))
         gradients = [g * scale for g in gradients]
-    return gradients, changed
+        squares = [q * scale * scale for q in squares]
+    return gradients, changed, squares
 
 
 def adaptive_clip(gradient, weight, clipping, eps=1e-3):
@@ -124,10 +133,11 @@ class GradientClipping(StepComponent):
             if value is not None:
                 self._bounds[name] = self.strength(name, value, NON_NEGATIVE)
 
-    def apply(self, gradients, variables):
+    def apply(self, gradients, variables, squares=None):
+        """`(gradients, changed, squares)`; see `clip_gradients`."""
         values = {name: strength.value
                   for name, strength in self._bounds.items()}
-        return clip_gradients(gradients, **values)
+        return clip_gradients(gradients, squares=squares, **values)
 
     def get_config(self):
         config = super().get_config()
@@ -181,7 +191,8 @@ class AdaptiveGradientClipping(StepComponent):
         self.eps = float(eps)
         self.exclude = list(exclude)
 
-    def apply(self, gradients, variables):
+    def apply(self, gradients, variables, squares=None):
+        """`(gradients, changed, None)`: sums of squares not tracked."""
         clipped, changed = [], ops.convert_to_tensor(False)
         for gradient, variable in zip(gradients, variables):
             if any(fnmatch.fnmatch(variable.path, p) for p in self.exclude):
@@ -191,7 +202,7 @@ class AdaptiveGradientClipping(StepComponent):
                                        self._clipping.value, self.eps)
             clipped.append(new)
             changed = changed | acted
-        return clipped, changed
+        return clipped, changed, None
 
     def get_config(self):
         return {**super().get_config(), "clipping": self._clipping.config(),

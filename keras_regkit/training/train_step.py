@@ -24,7 +24,6 @@ import keras
 from keras import ops
 
 from keras_regkit.training._component import StepComponent
-from keras_regkit.training.clipping import global_norm
 
 _SINGLE_KINDS = ("mix", "adversarial", "sam", "noise")
 
@@ -173,12 +172,18 @@ class _RegularizedStep:
             gradients = noise.apply(gradients, self.optimizer.iterations)
         clippers = [c for c in self.step_components if c.kind == "clip"]
         if clippers:
-            trackers["grad_norm"].update_state(global_norm(gradients))
+            # Sums of squares are computed once and carried through the
+            # clippers, so logging norms costs no extra pass.
+            squares = [ops.sum(ops.square(g)) for g in gradients]
+            trackers["grad_norm"].update_state(ops.sqrt(sum(squares)))
             changed = ops.convert_to_tensor(False)
             for clipper in clippers:
-                gradients, acted = clipper.apply(gradients, variables)
+                gradients, acted, squares = clipper.apply(
+                    gradients, variables, squares)
                 changed = changed | acted
-            trackers["grad_norm_clipped"].update_state(global_norm(gradients))
+            if squares is None:
+                squares = [ops.sum(ops.square(g)) for g in gradients]
+            trackers["grad_norm_clipped"].update_state(ops.sqrt(sum(squares)))
             trackers["clipped"].update_state(ops.cast(changed, "float32"))
         if replicas > 1:
             # The optimizer sums across replicas again.

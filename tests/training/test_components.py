@@ -62,7 +62,7 @@ def test_global_clip_matches_hand_computation():
 def test_value_norm_and_global_clipping_together():
     gradients = [keras.ops.convert_to_tensor([3.0, -4.0]),
                  keras.ops.convert_to_tensor([0.5])]
-    clipped, changed = training.clip_gradients(
+    clipped, changed, squares = training.clip_gradients(
         gradients, clipvalue=2.0, clipnorm=2.0, global_clipnorm=1.0)
     # value: [2, -2], [0.5]; norm: [1.414, -1.414], [0.5]; global: /3.0
     first = np.array([2.0, -2.0]) * (2.0 / np.sqrt(8.0))
@@ -70,8 +70,9 @@ def test_value_norm_and_global_clipping_together():
     np.testing.assert_allclose(_np(clipped[0]), first / total, rtol=1e-5)
     np.testing.assert_allclose(_np(clipped[1]), [0.5 / total], rtol=1e-5)
     assert bool(changed)
-    unchanged, changed = training.clip_gradients(gradients,
-                                                 global_clipnorm=100.0)
+    assert float(sum(squares)) == pytest.approx(1.0, rel=1e-5)
+    unchanged, changed, _ = training.clip_gradients(gradients,
+                                                    global_clipnorm=100.0)
     np.testing.assert_allclose(_np(unchanged[0]), [3.0, -4.0])
     assert not bool(changed)
 
