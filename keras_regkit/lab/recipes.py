@@ -247,6 +247,10 @@ def _step_component(config, where):
             "AdversarialTraining, GradientNoise, StepMixUp, StepCutMix."
         )
     try:
+        if set(config) <= {"class_name", "config"}:
+            # The short form: construct directly, so a bad argument gives
+            # the component's own message.
+            return cls(**copy.deepcopy(config.get("config", {})))
         return keras.saving.deserialize_keras_object(
             copy.deepcopy(config), custom_objects={name: cls})
     except Exception as error:

@@ -62,3 +62,29 @@ def test_recipes_put_components_where_they_say():
 
 def test_default_recipes_are_builtin():
     assert set(recipes_lib.DEFAULT_RECIPES) <= set(recipes_lib.builtin_names())
+
+
+@pytest.mark.parametrize(("name", "log"), [
+    ("sam", "sam_sharpness"), ("agc", "clipped"),
+    ("adversarial", "adversarial_share"), ("mixup", "loss"),
+    ("cutmix", "loss"),
+])
+def test_step_recipes_train_with_their_components_under_xla(name, log):
+    from keras_regkit import lab
+
+    data = lab.load_dataset("digits", train_size=64)
+    result = lab.run_recipe(recipes_lib.builtin(name), data, epochs=1,
+                            batch_size=32)
+    assert result.jit_compile is True
+    assert log in result.history
+
+
+def test_unknown_step_component_is_a_lab_error():
+    from keras_regkit.lab.errors import LabError
+
+    with pytest.raises(LabError, match="unknown step component 'Lookahead'"):
+        recipes_lib.validate({"name": "x", "step": [
+            {"class_name": "Lookahead", "config": {}}]})
+    with pytest.raises(LabError, match=r"recipe 'x': step: .*rho"):
+        recipes_lib.validate({"name": "x", "step": [
+            {"class_name": "SAM", "config": {"rho": -1.0}}]})
