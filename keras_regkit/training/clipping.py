@@ -70,7 +70,8 @@ def adaptive_clip(gradient, weight, clipping, eps=1e-3):
     >>> w = keras.ops.convert_to_tensor([[1.0], [0.0]])
     >>> g = keras.ops.convert_to_tensor([[3.0], [4.0]])
     >>> clipped, acted = adaptive_clip(g, w, 0.1)  # ||g|| = 5 > 0.1 * 1
-    >>> keras.ops.convert_to_numpy(clipped).astype(float).round(3).tolist(), bool(acted)
+    >>> values = keras.ops.convert_to_numpy(clipped).astype(float)
+    >>> values.round(3).tolist(), bool(acted)
     ([[0.06], [0.08]], True)
     """
     if len(gradient.shape) <= 1:

@@ -215,8 +215,9 @@ def test_random_crop_offsets_are_per_image_and_cover_the_range():
     assert set(tops.astype(int)) == set(range(7))
     assert set(lefts.astype(int)) == set(range(8))
     for i in range(5):  # each crop is a contiguous window of the input
-        t, l = int(tops[i]), int(lefts[i])
-        np.testing.assert_array_equal(out[i], x[0, t:t + 4, l:l + 5])
+        top, left = int(tops[i]), int(lefts[i])
+        np.testing.assert_array_equal(out[i],
+                                      x[0, top:top + 4, left:left + 5])
 
 
 def test_random_resized_crop_area_and_ratio_ranges():
