@@ -285,11 +285,14 @@ def build_components(recipe):
 
     make_regularizer()  # validate now
 
+    def layers_of(key):
+        return [layer_from_config(c, f"{where}: {key}") for c in recipe[key]]
+
     def make_block():
-        return [layer_from_config(c, f"{where}: block") for c in recipe["block"]]
+        return layers_of("block")
 
     def make_residual():
-        return [layer_from_config(c, f"{where}: residual") for c in recipe["residual"]]
+        return layers_of("residual")
 
     optimizer_config = recipe.get("optimizer")
     if optimizer_config is None:
@@ -305,10 +308,10 @@ def build_components(recipe):
             ) from None
     return {
         "kernel_regularizer": make_regularizer,
-        "augment": [layer_from_config(c, f"{where}: augment") for c in recipe["augment"]],
+        "augment": layers_of("augment"),
         "block": make_block,
         "residual": make_residual,
-        "head": [layer_from_config(c, f"{where}: head") for c in recipe["head"]],
+        "head": layers_of("head"),
         "callbacks": [
             _callback(c, f"{where}: callbacks") for c in recipe["callbacks"]
         ],
