@@ -124,13 +124,15 @@ class _RegularizedStep:
             self.build(tuple(x.shape))  # variables must exist from the start
         trackers = self._step_trackers
         variables = self.trainable_variables
-        mixing = None
         mixer = self._component("mix")
+        adversary = self._component("adversarial")
+        if (mixer or adversary) and "int" in str(getattr(x, "dtype", "")):
+            x = ops.cast(x, "float32")  # uint8 images can be mixed/perturbed
+        mixing = None
         if mixer is not None:
             x, weight, order = mixer.mix(x)
             mixing = (weight, order)
 
-        adversary = self._component("adversarial")
         if adversary is not None:
             with tf.GradientTape() as tape:
                 tape.watch(x)

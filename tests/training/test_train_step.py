@@ -295,3 +295,18 @@ def test_errors():
         training.SAM()(np.zeros((1, 2)))
     with pytest.raises(ValueError, match=r"StepCutMix needs image batches"):
         training.StepCutMix().mix(keras.ops.zeros((4, 3)))
+
+
+def test_uint8_images_are_mixed_and_perturbed_as_floats():
+    inputs = keras.Input((8, 8, 1))
+    outputs = keras.layers.Dense(2)(keras.layers.Flatten()(
+        keras.layers.Rescaling(1 / 255)(inputs)))
+    model = training.RegularizedModel(inputs, outputs, components=[
+        training.StepCutMix(seed=0),
+        training.AdversarialTraining(epsilon=2.0, value_range=(0, 255))])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), jit_compile=True)
+    images = np.random.default_rng(0).integers(0, 256, (16, 8, 8, 1))
+    history = model.fit(images.astype("uint8"), np.arange(16) % 2,
+                        epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])

@@ -145,12 +145,6 @@ class Factor:
         """Whether the argument was given as a `(low, high)` pair."""
         return self._pair
 
-    @property
-    def is_zero(self):
-        """True when the range is fixed at (0, 0): the layer is a no-op."""
-        ends = [self._high] + ([self._low] if self._low else [])
-        return all(e.variable is None and e.current == 0.0 for e in ends)
-
     def config(self):
         if self._pair:
             return [self._low.config(), self._high.config()]

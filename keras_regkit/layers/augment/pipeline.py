@@ -21,7 +21,7 @@ def _fusion_runs(layers):
     run), and single non-geometric layers."""
     runs, current, settings = [], [], None
     for layer in layers:
-        flexible = getattr(layer, "changes_size", False)
+        flexible = layer.changes_size
         if layer.is_geometric and (
             not current or flexible or settings is None
             or layer.resampling == settings
