@@ -24,8 +24,11 @@ def _fails(capsys, argv, message, tmp_path):
 
 
 def test_unknown_recipe(capsys, tmp_path):
+    from keras_regkit.lab.recipes import builtin_names
+
+    listed = ", ".join(builtin_names())
     _fails(capsys, ["lab", "--recipes", "l2,l3"], "unknown recipe 'l3'. "
-           "Built-in recipes: augmentation, baseline", tmp_path)
+           f"Built-in recipes: {listed};", tmp_path)
 
 
 def test_unreadable_recipe_file(capsys, tmp_path):
