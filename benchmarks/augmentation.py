@@ -15,7 +15,6 @@ Writes benchmarks/results/augmentation.json.
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -24,6 +23,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import pin_threads  # noqa: E402
+from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -151,9 +152,7 @@ def main():
     parser.add_argument("--only", default="",
                         help="comma-separated workload names to run")
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    pin_threads(args.threads)
     rng = np.random.default_rng(0)
     inputs = [
         ("128x64x64x3 float32", tf.constant(
@@ -211,10 +210,7 @@ def main():
                       f"{ours_xla / ours_graph:.2f}")
             for line in failures:
                 print(line)
-    folder = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "augmentation.json"), "w") as f:
-        json.dump(records, f, indent=1)
+    write_results("augmentation.json", records)
 
 
 if __name__ == "__main__":

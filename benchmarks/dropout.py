@@ -16,7 +16,6 @@ Writes benchmarks/results/dropout.json.
 """
 
 import argparse
-import json
 import os
 import statistics
 import time
@@ -25,6 +24,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import pin_threads  # noqa: E402
+from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -75,9 +76,7 @@ def main():
                         "default); 1 makes timings steadier on small shared "
                         "machines")
     args = parser.parse_args()
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    pin_threads(args.threads)
     rng = np.random.default_rng(0)
     dense = tf.constant(rng.normal(size=(256, 2048)).astype("float32"))
     maps = tf.constant(rng.normal(size=(32, 32, 32, 64)).astype("float32"))
@@ -140,10 +139,7 @@ def main():
                 print(f"    {label}: {value}")
         out.append({"layer": name, "mode": mode, "reference": ref,
                     "ours": ours})
-    folder = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "dropout.json"), "w") as f:
-        json.dump(out, f, indent=1)
+    write_results("dropout.json", out)
 
 
 class _ResidualDropPath(keras.layers.Layer):

@@ -12,7 +12,6 @@ Writes benchmarks/results/early_stopping-<backend>.json.
 """
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -21,6 +20,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import write_results  # noqa: E402
 
 from keras_regkit import callbacks  # noqa: E402
 
@@ -80,12 +80,9 @@ def main():
     print("-" * len(header))
     for name, cost in costs.items():
         print(f"{name:<22}{1e3 * cost:>14.2f}{cost / base:>8.3f}")
-    out = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(out, exist_ok=True)
-    with open(os.path.join(
-            out, f"early_stopping-{keras.backend.backend()}.json"), "w") as f:
-        json.dump({"params": params, "ms": {k: 1e3 * v for k, v in
-                                            costs.items()}}, f, indent=1)
+    write_results(f"early_stopping-{keras.backend.backend()}.json",
+                  {"params": params,
+                   "ms": {k: 1e3 * v for k, v in costs.items()}})
 
 
 if __name__ == "__main__":

@@ -14,14 +14,15 @@ Writes the numbers to benchmarks/results/scheduled_l2-<backend>.json.
 """
 
 import argparse
-import json
 import os
 import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import EpochTimer  # noqa: E402
+from _common import pin_threads  # noqa: E402
+from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_regkit import callbacks  # noqa: E402
@@ -38,18 +39,6 @@ class TraceCounter(keras.layers.Layer):
         if not isinstance(x, keras.KerasTensor):
             TraceCounter.traces += 1
         return x
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
 
 
 def build(regularizer_factory):
@@ -107,11 +96,7 @@ def main():
                         "default); 1 makes timings steadier on small shared "
                         "machines")
     args = parser.parse_args()
-    if keras.backend.backend() == "tensorflow" and args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    pin_threads(args.threads)
     rng = np.random.default_rng(0)
     n = args.steps * args.batch_size
     data = (
@@ -156,11 +141,8 @@ def main():
         )
     print("(min is the fastest epoch: robust to the bursts of outside load "
           "that shared 2-core machines show; median is every epoch's.)")
-    out_dir = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(out_dir, exist_ok=True)
-    path = os.path.join(out_dir, f"scheduled_l2-{backend}.json")
-    with open(path, "w") as f:
-        json.dump({"args": vars(args), "results": results}, f, indent=2)
+    write_results(f"scheduled_l2-{backend}.json",
+                  {"args": vars(args), "results": results}, indent=2)
 
 
 if __name__ == "__main__":

@@ -14,31 +14,19 @@ Writes benchmarks/results/train_step.json.
 """
 
 import argparse
-import json
 import os
 import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import EpochTimer  # noqa: E402
+from _common import pin_threads  # noqa: E402
+from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from keras_regkit import training  # noqa: E402
-
-
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._start)
 
 
 def network():
@@ -109,9 +97,7 @@ def main():
         if reference and reference not in names:
             names.insert(0, reference)
     variants = {n: VARIANTS[n] for n in (names or VARIANTS)}
-    if args.threads:
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    pin_threads(args.threads)
     rng = np.random.default_rng(0)
     n = args.steps * args.batch
     data = (rng.uniform(0, 1, (n, 32, 32, 3)).astype("float32"),
@@ -141,10 +127,7 @@ def main():
                      "reference": reference}
     print("(min is the fastest epoch, robust to bursts of outside load on "
           "shared machines; median is every epoch's.)")
-    folder = os.path.join(os.path.dirname(__file__), "results")
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "train_step.json"), "w") as f:
-        json.dump(out, f, indent=1)
+    write_results("train_step.json", out)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@ People would rather look than read: the grid shows the original and
 or a fill mode that paints black corners is obvious at a glance.
 """
 
-import json
 import os
 
 import numpy as np
@@ -62,17 +61,7 @@ def load_pipeline(spec):
         if not configs:
             raise LabError(f"recipe {spec!r} has no augmentation layers.")
     elif os.path.isfile(spec):
-        with open(spec) as f:
-            text = f.read()
-        try:
-            if spec.endswith((".yaml", ".yml")):
-                import yaml
-
-                configs = yaml.safe_load(text)
-            else:
-                configs = json.loads(text)
-        except Exception as error:
-            raise LabError(f"{spec}: not valid JSON/YAML: {error}") from None
+        configs = recipes_lib.read_file(spec, "pipeline", "--pipeline")
         if isinstance(configs, dict):
             configs = configs.get("augment", [configs])
     else:

@@ -79,9 +79,11 @@ def builtin(name):
     return validate(json.loads(path.read_text()), source=f"recipe {name!r}")
 
 
-def _read_file(path):
+def read_file(path, what="recipes", option="--recipes"):
+    """The content of a .json or .yaml file; `LabError` naming `what` and
+    the command-line `option` if it is missing or unreadable."""
     if not os.path.isfile(path):
-        raise LabError(f"--recipes {path}: no such file.")
+        raise LabError(f"{option} {path}: no such file.")
     import yaml
 
     try:
@@ -92,7 +94,7 @@ def _read_file(path):
         return json.loads(text)
     except (OSError, ValueError, yaml.YAMLError) as error:
         first = str(error).strip().splitlines()[0]
-        raise LabError(f"cannot read recipes from {path}: {first}") from None
+        raise LabError(f"cannot read {what} from {path}: {first}") from None
 
 
 def load(spec=None):
@@ -113,7 +115,7 @@ def load(spec=None):
         entries = list(DEFAULT_RECIPES)
         source = "default recipes"
     elif spec.endswith((".json", ".yaml", ".yml")):
-        entries = _read_file(spec)
+        entries = read_file(spec)
         source = spec
         if isinstance(entries, dict) and "recipes" in entries:
             entries = entries["recipes"]

@@ -3,6 +3,7 @@
 import keras
 
 from keras_regkit._strength import add_strength
+from keras_regkit.layers.dropout._base import check_seed
 
 
 class StepComponent(keras.layers.Layer):
@@ -20,12 +21,7 @@ class StepComponent(keras.layers.Layer):
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if seed is not None and (isinstance(seed, bool)
-                                 or not isinstance(seed, int)):
-            raise TypeError(
-                f"Invalid type for argument `seed` of {type(self).__name__}:"
-                f" expected an int or None. Received: seed={seed!r}"
-            )
+        check_seed(type(self).__name__, seed)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True

@@ -3,10 +3,11 @@
 import keras
 from keras import ops
 
-from keras_regkit import _random
 from keras_regkit._strength import NON_NEGATIVE
-from keras_regkit.layers.augment._mixing import partners
-from keras_regkit.layers.augment.random_erasing import box_mask
+from keras_regkit.layers.augment.cutmix import cutmix_draw
+from keras_regkit.layers.augment.cutmix import paste
+from keras_regkit.layers.augment.mixup import blend
+from keras_regkit.layers.augment.mixup import mixup_draw
 from keras_regkit.training._component import StepComponent
 
 
@@ -56,14 +57,9 @@ class StepMixUp(_Mixing):
 
     def mix(self, inputs):
         """`(mixed inputs, weights of own labels (B,), partner order)`."""
-        batch = ops.shape(inputs)[0]
-        weight = _random.beta((batch,), self._alpha.value,
-                              self.seed_generator)
-        order = partners(batch, self.seed_generator)
-        shaped = ops.reshape(weight, (-1,) + (1,) * (len(inputs.shape) - 1))
-        mixed = shaped * inputs + (1.0 - shaped) * ops.take(inputs, order,
-                                                             axis=0)
-        return mixed, weight, order
+        draw = mixup_draw(ops.shape(inputs)[0], self._alpha.value,
+                          self.seed_generator)
+        return blend(inputs, draw), draw["label_weight"], draw["order"]
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -95,16 +91,7 @@ class StepCutMix(_Mixing):
                 "StepCutMix needs image batches (batch, height, width, "
                 f"channels); received inputs of shape {inputs.shape}."
             )
-        batch = ops.shape(inputs)[0]
-        height, width = inputs.shape[1], inputs.shape[2]
-        lam = _random.beta((batch,), self._alpha.value, self.seed_generator)
-        side = ops.sqrt(1.0 - lam)
-        box_h, box_w = ops.round(side * height), ops.round(side * width)
-        corner = _random.uniform((batch, 2), self.seed_generator)
-        top = ops.floor(corner[:, 0] * (height - box_h + 1))
-        left = ops.floor(corner[:, 1] * (width - box_w + 1))
-        order = partners(batch, self.seed_generator)
-        mask = box_mask(top, left, box_h, box_w, height, width)
-        mixed = ops.where(mask, ops.take(inputs, order, axis=0), inputs)
-        weight = 1.0 - box_h * box_w / (height * width)
-        return mixed, weight, order
+        draw = cutmix_draw(ops.shape(inputs)[0], inputs.shape[1],
+                           inputs.shape[2], self._alpha.value,
+                           self.seed_generator)
+        return paste(inputs, draw), draw["label_weight"], draw["order"]

@@ -17,6 +17,7 @@ from keras import ops
 from keras_regkit import schedules as schedules_lib
 from keras_regkit._strength import Bounds
 from keras_regkit._strength import add_strength
+from keras_regkit.layers.dropout._base import check_seed
 from keras_regkit.layers.dropout._base import resolve_data_format
 
 _INPUT_KEYS = ("images", "labels")
@@ -46,15 +47,6 @@ def check_choice(owner, name, value, choices):
     return value
 
 
-def check_seed(owner, seed):
-    if seed is not None and (isinstance(seed, bool) or
-                             not isinstance(seed, int)):
-        raise TypeError(
-            f"Invalid type for argument `seed` of {owner}: expected an int "
-            f"or None. Received: seed={seed!r}"
-        )
-
-
 def check_value_range(owner, value_range):
     """`value_range`: two numbers, low < high; returned as a tuple."""
     if (
@@ -66,6 +58,18 @@ def check_value_range(owner, value_range):
         raise invalid(owner, "value_range", value_range,
                       "a pair of numbers (low, high) with low < high")
     return tuple(value_range)
+
+
+def check_pair(owner, name, value, valid, expected):
+    """A `(low, high)` pair of numbers accepted by `valid(low, high)`,
+    returned as floats; otherwise the house error naming `expected`."""
+    if (
+        not isinstance(value, (tuple, list)) or len(value) != 2
+        or not all(_is_number(v) for v in value)
+        or not valid(*value)
+    ):
+        raise invalid(owner, name, value, expected)
+    return (float(value[0]), float(value[1]))
 
 
 def check_size(owner, name, value):

@@ -6,29 +6,16 @@ window with the output's aspect ratio and resize it, as Keras documents for
 `RandomCrop`.
 """
 
-import math
-
 import keras
 from keras import ops
 
 from keras_regkit import _random
 from keras_regkit.layers.augment import geometry
+from keras_regkit.layers.augment._base import check_pair
 from keras_regkit.layers.augment._base import check_size
 from keras_regkit.layers.augment._base import invalid
+from keras_regkit.layers.augment._boxes import box_size
 from keras_regkit.layers.augment.geometric import GeometricAugmentation
-
-
-def _range_pair(owner, name, value, low_ok):
-    if (
-        not isinstance(value, (tuple, list))
-        or len(value) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                   for v in value)
-        or not low_ok(value[0])
-        or not value[0] <= value[1]
-    ):
-        return None
-    return (float(value[0]), float(value[1]))
 
 
 class _Crop(GeometricAugmentation):
@@ -203,23 +190,19 @@ class RandomResizedCrop(_Crop):
         super().__init__(height, width, interpolation=interpolation,
                          seed=seed, data_format=data_format, **kwargs)
         owner = type(self).__name__
-        self.scale = _range_pair(owner, "scale", scale, lambda v: v > 0)
-        if self.scale is None or self.scale[1] > 1:
-            raise invalid(owner, "scale", scale,
-                          "a pair (low, high) with 0 < low <= high <= 1")
-        self.ratio = _range_pair(owner, "ratio", ratio, lambda v: v > 0)
-        if self.ratio is None:
-            raise invalid(owner, "ratio", ratio,
-                          "a pair (low, high) with 0 < low <= high")
+        self.scale = check_pair(
+            owner, "scale", scale, lambda a, b: 0 < a <= b <= 1,
+            "a pair (low, high) with 0 < low <= high <= 1")
+        self.ratio = check_pair(owner, "ratio", ratio,
+                                lambda a, b: 0 < a <= b,
+                                "a pair (low, high) with 0 < low <= high")
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 4), self.seed_generator)
-        area = (self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 0]) * (
-            height * width)
-        log_low, log_high = math.log(self.ratio[0]), math.log(self.ratio[1])
-        aspect = ops.exp(log_low + (log_high - log_low) * u[:, 1])
-        crop_width = ops.clip(ops.sqrt(area * aspect), 1.0, float(width))
-        crop_height = ops.clip(ops.sqrt(area / aspect), 1.0, float(height))
+        crop_height, crop_width = box_size(u[:, 0], u[:, 1], self.scale,
+                                           self.ratio, height, width)
+        crop_height = ops.maximum(crop_height, 1.0)
+        crop_width = ops.maximum(crop_width, 1.0)
         top = u[:, 2] * (height - crop_height)
         left = u[:, 3] * (width - crop_width)
         return {"top": top, "left": left, "crop_height": crop_height,

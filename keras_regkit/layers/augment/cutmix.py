@@ -5,9 +5,35 @@ from keras import ops
 
 from keras_regkit import _random
 from keras_regkit.layers.augment._base import Factor
+from keras_regkit.layers.augment._boxes import box_mask
 from keras_regkit.layers.augment._mixing import MixingAugmentation
 from keras_regkit.layers.augment._mixing import partners
-from keras_regkit.layers.augment.random_erasing import box_mask
+
+
+def cutmix_draw(batch_size, height, width, alpha, seed):
+    """Per image: a partner, a box (its kept share `lam ~ Beta(alpha,
+    alpha)` sets the sides to `sqrt(1 - lam)` of the image's) and the label
+    weight, the share actually kept. Used by `CutMix` and `StepCutMix`."""
+    lam = _random.beta((batch_size,), alpha, seed)
+    side = ops.sqrt(1.0 - lam)
+    box_height = ops.round(side * height)
+    box_width = ops.round(side * width)
+    corner = _random.uniform((batch_size, 2), seed)
+    top = ops.floor(corner[:, 0] * (height - box_height + 1))
+    left = ops.floor(corner[:, 1] * (width - box_width + 1))
+    return {
+        "top": top, "left": left, "box_height": box_height,
+        "box_width": box_width,
+        "label_weight": 1.0 - box_height * box_width / (height * width),
+        "order": partners(batch_size, seed),
+    }
+
+
+def paste(images, draw):
+    """Pastes each partner's box (from `cutmix_draw`) into `images`."""
+    mask = box_mask(draw["top"], draw["left"], draw["box_height"],
+                    draw["box_width"], images.shape[1], images.shape[2])
+    return ops.where(mask, ops.take(images, draw["order"], axis=0), images)
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -59,25 +85,11 @@ class CutMix(MixingAugmentation):
     def draw(self, batch_size, height, width):
         u = _random.uniform((1,), self.seed_generator)
         alpha = self._factor.sample(u[0]) + 1e-6
-        lam = _random.beta((batch_size,), alpha, self.seed_generator)
-        side = ops.sqrt(1.0 - lam)
-        box_height = ops.round(side * height)
-        box_width = ops.round(side * width)
-        corner = _random.uniform((batch_size, 2), self.seed_generator)
-        top = ops.floor(corner[:, 0] * (height - box_height + 1))
-        left = ops.floor(corner[:, 1] * (width - box_width + 1))
-        return {
-            "top": top, "left": left, "box_height": box_height,
-            "box_width": box_width,
-            "label_weight": 1.0 - box_height * box_width / (height * width),
-            "order": partners(batch_size, self.seed_generator),
-        }
+        return cutmix_draw(batch_size, height, width, alpha,
+                           self.seed_generator)
 
     def apply_images(self, images, draw):
-        mask = box_mask(draw["top"], draw["left"], draw["box_height"],
-                        draw["box_width"], images.shape[1], images.shape[2])
-        return ops.where(mask, ops.take(images, draw["order"], axis=0),
-                         images)
+        return paste(images, draw)
 
     def get_config(self):
         return {**super().get_config(), "factor": self._factor.config()}

@@ -25,6 +25,18 @@ from keras_regkit.layers.augment._base import invalid
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
 
+def check_resampling(owner, fill_mode, interpolation, fill_value):
+    """Checks the resampling arguments; returns them as a dict."""
+    check_choice(owner, "fill_mode", fill_mode, geometry.FILL_MODES)
+    check_choice(owner, "interpolation", interpolation,
+                 geometry.INTERPOLATIONS)
+    if isinstance(fill_value, bool) or not isinstance(fill_value,
+                                                      (int, float)):
+        raise invalid(owner, "fill_value", fill_value, "a number")
+    return {"interpolation": interpolation, "fill_mode": fill_mode,
+            "fill_value": fill_value}
+
+
 class GeometricAugmentation(BaseAugmentation):
     """Base of the layers that are one affine map per image.
 
@@ -47,15 +59,10 @@ class GeometricAugmentation(BaseAugmentation):
     def __init__(self, fill_mode="reflect", interpolation="bilinear",
                  fill_value=0.0, data_format=None, seed=None, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        owner = type(self).__name__
-        self.fill_mode = check_choice(owner, "fill_mode", fill_mode,
-                                      geometry.FILL_MODES)
-        self.interpolation = check_choice(owner, "interpolation",
-                                          interpolation,
-                                          geometry.INTERPOLATIONS)
-        if isinstance(fill_value, bool) or not isinstance(
-                fill_value, (int, float)):
-            raise invalid(owner, "fill_value", fill_value, "a number")
+        check_resampling(type(self).__name__, fill_mode, interpolation,
+                         fill_value)
+        self.fill_mode = fill_mode
+        self.interpolation = interpolation
         self.fill_value = fill_value
 
     def matrices(self, draw, height, width):

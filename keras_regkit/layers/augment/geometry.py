@@ -184,13 +184,13 @@ def affine_transform(images, matrices, output_size=None,
                                     channels))
     x0f, y0f = ops.floor(x), ops.floor(y)
     wx, wy = x - x0f, y - y0f
-    x0 = ops.cast(x0f, "int32")
-    y0 = ops.cast(y0f, "int32")
+    left = ops.cast(x0f, "int32")
+    upper = ops.cast(y0f, "int32")
     # Each axis is folded once per neighbour column/row, not per pixel pair.
-    x0, x0_in = fold_axis(x0, width)
-    x1, x1_in = fold_axis(ops.cast(x0f, "int32") + 1, width)
-    row0, y0_in = fold_axis(y0, height)
-    row1, y1_in = fold_axis(ops.cast(y0f, "int32") + 1, height)
+    x0, x0_in = fold_axis(left, width)
+    x1, x1_in = fold_axis(left + 1, width)
+    row0, y0_in = fold_axis(upper, height)
+    row1, y1_in = fold_axis(upper + 1, height)
     row0 = offsets + row0 * width
     row1 = offsets + row1 * width
     weights = [(1 - wx) * (1 - wy), wx * (1 - wy), (1 - wx) * wy, wx * wy]

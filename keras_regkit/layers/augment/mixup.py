@@ -9,6 +9,21 @@ from keras_regkit.layers.augment._mixing import MixingAugmentation
 from keras_regkit.layers.augment._mixing import partners
 
 
+def mixup_draw(batch_size, alpha, seed):
+    """Per example: a weight `lam ~ Beta(alpha, alpha)` and a partner. Used
+    by `MixUp` and `StepMixUp`."""
+    weight = _random.beta((batch_size,), alpha, seed)
+    return {"label_weight": weight, "order": partners(batch_size, seed)}
+
+
+def blend(inputs, draw):
+    """`lam * x + (1 - lam) * x[partner]` for inputs of any rank."""
+    weight = keras.ops.reshape(draw["label_weight"],
+                               (-1,) + (1,) * (len(inputs.shape) - 1))
+    partner = keras.ops.take(inputs, draw["order"], axis=0)
+    return weight * inputs + (1.0 - weight) * partner
+
+
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class MixUp(MixingAugmentation):
     """Blends each image with a random partner from the batch; XLA-friendly.
@@ -57,15 +72,10 @@ class MixUp(MixingAugmentation):
         return self._alpha.public
 
     def draw(self, batch_size, height, width):
-        weight = _random.beta((batch_size,), self._alpha.value,
-                              self.seed_generator)
-        return {"label_weight": weight,
-                "order": partners(batch_size, self.seed_generator)}
+        return mixup_draw(batch_size, self._alpha.value, self.seed_generator)
 
     def apply_images(self, images, draw):
-        weight = keras.ops.reshape(draw["label_weight"], (-1, 1, 1, 1))
-        partner = keras.ops.take(images, draw["order"], axis=0)
-        return weight * images + (1.0 - weight) * partner
+        return blend(images, draw)
 
     def get_config(self):
         return {**super().get_config(), "alpha": self._alpha.config()}

@@ -17,9 +17,9 @@ from keras_regkit.layers.augment import colour
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._base import Factor
-from keras_regkit.layers.augment._base import check_choice
 from keras_regkit.layers.augment._base import check_value_range
 from keras_regkit.layers.augment._base import invalid
+from keras_regkit.layers.augment.geometric import check_resampling
 
 # Magnitude 1 means (timm's RandAugment at magnitude 10): rotate 30 degrees,
 # shear 0.3, translate 45% of the size, enhance factors 1 +- 0.9, posterize
@@ -116,14 +116,10 @@ class _Policy(BaseAugmentation):
             raise invalid(owner, "num_ops", num_ops, "an int >= 0")
         self.num_ops = num_ops
         self._factor = Factor(self, "factor", factor, (0.0, 1.0))
-        self.interpolation = check_choice(owner, "interpolation",
-                                          interpolation,
-                                          geometry.INTERPOLATIONS)
-        self.fill_mode = check_choice(owner, "fill_mode", fill_mode,
-                                      geometry.FILL_MODES)
-        if isinstance(fill_value, bool) or not isinstance(
-                fill_value, (int, float)):
-            raise invalid(owner, "fill_value", fill_value, "a number")
+        self._resampling = check_resampling(owner, fill_mode, interpolation,
+                                            fill_value)
+        self.interpolation = interpolation
+        self.fill_mode = fill_mode
         self.fill_value = fill_value
 
     @property
@@ -162,18 +158,14 @@ class _Policy(BaseAugmentation):
                                  geometric_op(name, signed, height, width),
                                  step)
             matrix = geometry.compose(matrix, step)
-        return geometry.affine_transform(
-            images, matrix, interpolation=self.interpolation,
-            fill_mode=self.fill_mode, fill_value=self.fill_value)
+        return geometry.affine_transform(images, matrix, **self._resampling)
 
     def get_config(self):
         return {
             **super().get_config(),
             "value_range": list(self.value_range),
             "factor": self._factor.config(),
-            "interpolation": self.interpolation,
-            "fill_mode": self.fill_mode,
-            "fill_value": self.fill_value,
+            **self._resampling,
         }
 
 

@@ -1,7 +1,5 @@
 """Random erasing (cutout): blank a random box of each image."""
 
-import math
-
 import keras
 from keras import ops
 
@@ -9,33 +7,11 @@ from keras_regkit import _random
 from keras_regkit._strength import PROBABILITY
 from keras_regkit._strength import add_strength
 from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import check_pair
 from keras_regkit.layers.augment._base import check_value_range
 from keras_regkit.layers.augment._base import invalid
-
-
-def box_mask(top, left, box_height, box_width, height, width):
-    """(B, H, W, 1) boolean mask of the per-image boxes (pixels, (B,) each;
-    a pixel is inside when its centre is)."""
-    rows = ops.arange(height, dtype="float32")[None, :, None, None] + 0.5
-    cols = ops.arange(width, dtype="float32")[None, None, :, None] + 0.5
-
-    def per_image(v):
-        return ops.reshape(v, (-1, 1, 1, 1))
-
-    top, left = per_image(top), per_image(left)
-    return ((rows >= top) & (rows < top + per_image(box_height))
-            & (cols >= left) & (cols < left + per_image(box_width)))
-
-
-def _pair(owner, name, value, check):
-    if (
-        not isinstance(value, (tuple, list)) or len(value) != 2
-        or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                   for v in value)
-        or not check(*value)
-    ):
-        return None
-    return (float(value[0]), float(value[1]))
+from keras_regkit.layers.augment._boxes import box_mask
+from keras_regkit.layers.augment._boxes import box_size
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -87,15 +63,12 @@ class RandomErasing(BaseAugmentation):
         self._factor = add_strength(self, "factor", factor, PROBABILITY)
         if isinstance(scale, (int, float)) and not isinstance(scale, bool):
             scale = (0.0, scale)  # Keras reads a number s as (0, s)
-        self.scale = _pair(owner, "scale", scale,
-                           lambda a, b: 0 <= a <= b <= 1)
-        if self.scale is None:
-            raise invalid(owner, "scale", scale,
-                          "a pair (low, high) with 0 <= low <= high <= 1")
-        self.ratio = _pair(owner, "ratio", ratio, lambda a, b: 0 < a <= b)
-        if self.ratio is None:
-            raise invalid(owner, "ratio", ratio,
-                          "a pair (low, high) with 0 < low <= high")
+        self.scale = check_pair(
+            owner, "scale", scale, lambda a, b: 0 <= a <= b <= 1,
+            "a pair (low, high) with 0 <= low <= high <= 1")
+        self.ratio = check_pair(owner, "ratio", ratio,
+                                lambda a, b: 0 < a <= b,
+                                "a pair (low, high) with 0 < low <= high")
         self.value_range = check_value_range(owner, value_range)
         if fill_value is not None:
             values = fill_value if isinstance(fill_value, (list, tuple)) \
@@ -113,12 +86,8 @@ class RandomErasing(BaseAugmentation):
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 5), self.seed_generator)
-        area = (self.scale[0] + (self.scale[1] - self.scale[0]) * u[:, 0]) * (
-            height * width)
-        log_low, log_high = math.log(self.ratio[0]), math.log(self.ratio[1])
-        aspect = ops.exp(log_low + (log_high - log_low) * u[:, 1])
-        box_width = ops.minimum(ops.sqrt(area * aspect), float(width))
-        box_height = ops.minimum(ops.sqrt(area / aspect), float(height))
+        box_height, box_width = box_size(u[:, 0], u[:, 1], self.scale,
+                                         self.ratio, height, width)
         return {
             "top": u[:, 2] * (height - box_height),
             "left": u[:, 3] * (width - box_width),

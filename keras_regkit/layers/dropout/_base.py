@@ -24,6 +24,16 @@ def check_rate(owner, rate):
             )
 
 
+def check_seed(owner, seed):
+    """`seed` must be an int or None (every stochastic object checks it)."""
+    if seed is not None and (isinstance(seed, bool)
+                             or not isinstance(seed, int)):
+        raise TypeError(
+            f"Invalid type for argument `seed` of {owner}: expected an int "
+            f"or None. Received: seed={seed!r}"
+        )
+
+
 def check_stochastic_args(owner, rate, seed, monte_carlo):
     """The checks every dropout-like layer (and DropConnect) shares."""
     check_rate(owner, rate)
@@ -32,13 +42,7 @@ def check_stochastic_args(owner, rate, seed, monte_carlo):
             f"Invalid type for argument `monte_carlo` of {owner}: expected "
             f"a bool. Received: monte_carlo={monte_carlo!r}"
         )
-    if seed is not None and (
-        isinstance(seed, bool) or not isinstance(seed, int)
-    ):
-        raise TypeError(
-            f"Invalid type for argument `seed` of {owner}: expected an int "
-            f"or None. Received: seed={seed!r}"
-        )
+    check_seed(owner, seed)
 
 
 def resolve_data_format(owner, data_format):
