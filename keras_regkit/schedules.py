@@ -22,9 +22,10 @@ Constant(value=0.1, unit='epoch')
 import bisect
 import inspect
 import math
-import numbers
 
 import keras
+
+from keras_regkit import _checks as checks
 
 __all__ = [
     "Schedule",
@@ -32,6 +33,7 @@ __all__ = [
     "Linear",
     "Cosine",
     "Exponential",
+    "InverseDecay",
     "Piecewise",
     "Join",
     "KerasSchedule",
@@ -44,41 +46,15 @@ _PACKAGE = "keras_regkit"
 UNITS = ("epoch", "step")
 
 
-def _invalid(owner, name, expected, value):
-    return ValueError(
-        f"Invalid value for argument `{name}` of {owner}: expected "
-        f"{expected}. Received: {name}={value!r}"
-    )
-
-
-def _check_real(owner, name, value, expected="a finite float"):
-    """Returns `value` as a float; refuses bools, non-numbers and NaN/inf."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(
-            f"Invalid type for argument `{name}` of {owner}: expected "
-            f"{expected}. Received: {name}={value!r} of type "
-            f"{type(value).__name__}"
-        )
-    if not math.isfinite(value):
-        raise _invalid(owner, name, expected, value)
-    return float(value)
-
-
 def _check_duration(owner, name, value):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise _invalid(owner, name, "a finite number > 0", value)
+    value = checks.number(owner, name, value, lambda v: v > 0,
+                          "a finite number > 0")
     return int(value) if float(value).is_integer() else float(value)
 
 
 def _check_unit(owner, unit):
-    if unit not in UNITS:
-        raise _invalid(owner, "unit", 'one of "epoch", "step"', unit)
-    return unit
+    return checks.choice(owner, "unit", unit, UNITS,
+                         expected='one of "epoch", "step"')
 
 
 class Schedule:
@@ -101,7 +77,7 @@ class Schedule:
         raise NotImplementedError
 
     def __call__(self, t):
-        if isinstance(t, bool) or not isinstance(t, numbers.Real):
+        if not checks.is_number(t):
             raise TypeError(
                 f"{type(self).__name__} expects a time t >= 0 as a number. "
                 f"Received: t={t!r}"
@@ -158,7 +134,7 @@ class Constant(Schedule):
 
     def __init__(self, value=0.0, unit="epoch"):
         super().__init__(unit)
-        self.constant = _check_real("Constant", "value", value)
+        self.constant = checks.real("Constant", "value", value)
 
     def value(self, t):
         return self.constant
@@ -177,8 +153,8 @@ class _Interpolation(Schedule):
     def __init__(self, start, end, duration, unit="epoch"):
         super().__init__(unit)
         name = type(self).__name__
-        self.start = _check_real(name, "start", start)
-        self.end = _check_real(name, "end", end)
+        self.start = checks.real(name, "start", start)
+        self.end = checks.real(name, "end", end)
         self.duration = _check_duration(name, "duration", duration)
 
     def fraction(self, progress):
@@ -286,36 +262,37 @@ class Exponential(Schedule):
         unit="epoch",
     ):
         super().__init__(unit)
-        self.start = _check_real("Exponential", "start", start)
-        rate = _check_real("Exponential", "rate", rate)
+        self.start = checks.real("Exponential", "start", start)
+        rate = checks.real("Exponential", "rate", rate)
         if rate <= 0:
-            raise _invalid("Exponential", "rate", "a float > 0", rate)
+            raise checks.invalid("Exponential", "rate", rate, "a float > 0")
         self.rate = rate
         self.period = _check_duration("Exponential", "period", period)
         if end is not None:
-            end = _check_real("Exponential", "end", end)
+            end = checks.real("Exponential", "end", end)
         elif rate > 1 and self.start != 0:
-            raise _invalid(
+            raise checks.invalid(
                 "Exponential",
                 "end",
+                end,
                 "a float bound when rate > 1 (otherwise the value grows "
                 "without limit)",
-                end,
             )
         if end is not None and self.start != 0 and rate != 1:
             moving_up = (rate > 1) == (self.start > 0)
             if (end < self.start) if moving_up else (end > self.start):
                 side = ">=" if moving_up else "<="
-                raise _invalid(
+                raise checks.invalid(
                     "Exponential",
                     "end",
+                    end,
                     f"a bound the value moves toward (end {side} start="
                     f"{self.start!r} for rate={rate!r})",
-                    end,
                 )
         self.end = end
-        if not isinstance(staircase, bool):
-            raise _invalid("Exponential", "staircase", "a bool", staircase)
+        if not isinstance(staircase, bool):  # a ValueError, as released
+            raise checks.invalid("Exponential", "staircase", staircase,
+                                 "a bool")
         self.staircase = staircase
 
     def value(self, t):
@@ -355,13 +332,13 @@ class Exponential(Schedule):
 
 def _check_boundaries(owner, boundaries):
     if not isinstance(boundaries, (list, tuple)) or not boundaries:
-        raise _invalid(
-            owner, "boundaries", "a non-empty list of numbers", boundaries
+        raise checks.invalid(
+            owner, "boundaries", boundaries, "a non-empty list of numbers"
         )
     checked = [_check_duration(owner, "boundaries", b) for b in boundaries]
     if any(b >= c for b, c in zip(checked, checked[1:])):
-        raise _invalid(
-            owner, "boundaries", "strictly increasing numbers", boundaries
+        raise checks.invalid(
+            owner, "boundaries", boundaries, "strictly increasing numbers"
         )
     return checked
 
@@ -388,14 +365,14 @@ class Piecewise(Schedule):
         if not isinstance(values, (list, tuple)) or len(values) != len(
             self.boundaries
         ) + 1:
-            raise _invalid(
+            raise checks.invalid(
                 "Piecewise",
                 "values",
+                values,
                 f"a list of {len(self.boundaries) + 1} floats (one more than "
                 "`boundaries`)",
-                values,
             )
-        self.values = [_check_real("Piecewise", "values", v) for v in values]
+        self.values = [checks.real("Piecewise", "values", v) for v in values]
 
     def value(self, t):
         return self.values[bisect.bisect_right(self.boundaries, t)]
@@ -437,33 +414,33 @@ class Join(Schedule):
 
     def __init__(self, schedules, boundaries, unit=None):
         if not isinstance(schedules, (list, tuple)) or len(schedules) < 2:
-            raise _invalid(
-                "Join", "schedules", "a list of at least 2 schedules", schedules
+            raise checks.invalid(
+                "Join", "schedules", schedules, "a list of at least 2 schedules"
             )
         parts = [get(s) for s in schedules]
         units = {s.unit for s in parts if not s.is_constant}
         if len(units) > 1:
-            raise _invalid(
+            raise checks.invalid(
                 "Join",
                 "schedules",
-                "schedules that share one unit",
                 [s.unit for s in parts],
+                "schedules that share one unit",
             )
         if unit is None:
             unit = units.pop() if units else parts[0].unit
         elif units and unit not in units:
-            raise _invalid(
-                "Join", "unit", f"the unit of its schedules, {units}", unit
+            raise checks.invalid(
+                "Join", "unit", unit, f"the unit of its schedules, {units}"
             )
         super().__init__(unit)
         self.boundaries = _check_boundaries("Join", boundaries)
         if len(parts) != len(self.boundaries) + 1:
-            raise _invalid(
+            raise checks.invalid(
                 "Join",
                 "schedules",
+                schedules,
                 f"{len(self.boundaries) + 1} schedules (one more than "
                 "`boundaries`)",
-                schedules,
             )
         self.schedules = parts
 
@@ -496,6 +473,47 @@ class Join(Schedule):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
+class InverseDecay(Schedule):
+    """`start / (1 + t) ** power`: the annealing of gradient noise.
+
+    Neelakantan et al. anneal gradient noise this way (`power=0.55`, step
+    units); `training.GradientNoise` uses it. Unlike the other schedules,
+    `tensor_value(t)` also evaluates it on a tensor `t` inside a compiled
+    step, so it can follow the optimizer's step count on the device.
+
+    Args:
+        start: float, value at `t = 0`.
+        power: float >= 0, the exponent. Defaults to `0.55`.
+        unit: `"epoch"` or `"step"`. Defaults to `"step"`.
+
+    Example:
+
+    >>> InverseDecay(1.0, power=1.0)(3)
+    0.25
+    """
+
+    def __init__(self, start, power=0.55, unit="step"):
+        super().__init__(unit)
+        self.start = checks.real("InverseDecay", "start", start)
+        self.power = checks.number("InverseDecay", "power", power,
+                                   lambda v: v >= 0, "a float >= 0")
+
+    def value(self, t):
+        return self.start / (1.0 + t) ** self.power
+
+    def tensor_value(self, t):
+        """The value at a float tensor `t` (for compiled code)."""
+        return self.start / (1.0 + t) ** self.power
+
+    @property
+    def is_constant(self):
+        return self.power == 0 or self.start == 0
+
+    def get_config(self):
+        return {"start": self.start, "power": self.power, "unit": self.unit}
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
 class KerasSchedule(Schedule):
     """Adapts a `keras.optimizers.schedules.LearningRateSchedule`.
 
@@ -525,11 +543,11 @@ class KerasSchedule(Schedule):
                 f"Received: schedule={schedule!r}"
             )
         if unit != "step":
-            raise _invalid(
+            raise checks.invalid(
                 "KerasSchedule",
                 "unit",
-                '"step" (Keras schedules count optimizer steps)',
                 unit,
+                '"step" (Keras schedules count optimizer steps)',
             )
         super().__init__(unit)
         self.schedule = schedule
@@ -545,7 +563,8 @@ class KerasSchedule(Schedule):
 
 
 def _by_name():
-    classes = (Constant, Linear, Cosine, Exponential, Piecewise, Join)
+    classes = (Constant, Linear, Cosine, Exponential, InverseDecay,
+               Piecewise, Join)
     return {cls.__name__: cls for cls in (*classes, KerasSchedule)}
 
 
@@ -590,12 +609,10 @@ def get(identifier, name="schedule", owner=None):
         return identifier
     if isinstance(identifier, keras.optimizers.schedules.LearningRateSchedule):
         return KerasSchedule(identifier)
-    if isinstance(identifier, numbers.Real) and not isinstance(
-        identifier, bool
-    ):
+    if checks.is_number(identifier):
         if not math.isfinite(identifier):
-            raise _invalid(
-                owner, name, "a finite float or a Schedule", identifier
+            raise checks.invalid(
+                owner, name, identifier, "a finite float or a Schedule"
             )
         return Constant(float(identifier))
     if isinstance(identifier, dict):

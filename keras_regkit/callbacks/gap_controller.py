@@ -2,12 +2,11 @@
 regularization strengths during training."""
 
 import fnmatch
-import math
-import numbers
 
 import keras
 
-from keras_regkit._strength import collect_strengths
+from keras_regkit import _checks as checks
+from keras_regkit._strength import StrengthWriter
 
 
 class GapController(keras.callbacks.Callback):
@@ -25,10 +24,11 @@ class GapController(keras.callbacks.Callback):
     `strengths` (shell-style patterns). They must be variables: give them as
     a `Schedule` (`schedules.Constant(1e-4)` for a fixed start).
 
-    The controller keeps a multiplier per strength; `StrengthScheduler`
-    writes `schedule(t) * multiplier`, so a schedule and the controller
-    compose (put both in `callbacks`). The new value takes effect from the
-    next epoch. Decisions go into `logs`: `regkit/controller/gap`,
+    The controller sets a multiplier per strength (`Strength.adjust`);
+    `StrengthScheduler` writes `schedule(t) * multiplier`, so a schedule
+    and the controller compose (put both in `callbacks`). While a schedule
+    gives 0, the controller's value is held as it is (a multiple of 0
+    would undo it). The new value takes effect from the next epoch. Decisions go into `logs`: `regkit/controller/gap`,
     `regkit/controller/action` (+1 raised, -1 lowered, 0 kept) and
     `regkit/controller/<path>` (the value now in force).
 
@@ -69,64 +69,33 @@ class GapController(keras.callbacks.Callback):
     ):
         super().__init__()
 
-        def number(name, value, ok, expected):
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, numbers.Real)
-                or not math.isfinite(value)
-                or not ok(value)
-            ):
-                raise ValueError(
-                    f"Invalid value for argument `{name}` of GapController: "
-                    f"expected {expected}. Received: {name}={value!r}"
-                )
-            return float(value)
-
-        if isinstance(strengths, str) or not all(
-            isinstance(p, str) for p in strengths
-        ) or not strengths:
-            raise ValueError(
-                "Invalid value for argument `strengths` of GapController: "
-                "expected a non-empty list of path patterns. Received: "
-                f"strengths={strengths!r}"
-            )
-        self.strengths = list(strengths)
-        self.target = number("target", target, lambda v: True, "a float")
-        self.tolerance = number("tolerance", tolerance, lambda v: v >= 0,
-                                "a float >= 0")
-        self.factor = number("factor", factor, lambda v: v > 1,
-                             "a float > 1")
-        self.min_value = number("min_value", min_value, lambda v: v >= 0,
-                                "a float >= 0")
-        self.max_value = number("max_value", max_value,
-                                lambda v: v > self.min_value,
-                                f"a float > min_value={self.min_value}")
+        owner = "GapController"
+        self.strengths = checks.patterns(
+            owner, "strengths", strengths,
+            "a non-empty list of path patterns")
+        self.target = checks.number(owner, "target", target)
+        self.tolerance = checks.number(owner, "tolerance", tolerance,
+                                       lambda v: v >= 0, "a float >= 0")
+        self.factor = checks.number(owner, "factor", factor,
+                                    lambda v: v > 1, "a float > 1")
+        self.min_value = checks.number(owner, "min_value", min_value,
+                                       lambda v: v >= 0, "a float >= 0")
+        self.max_value = checks.number(owner, "max_value", max_value,
+                                       lambda v: v > self.min_value,
+                                       f"a float > min_value={self.min_value}")
         if not isinstance(metric, str) or not metric:
-            raise ValueError(
-                "Invalid value for argument `metric` of GapController: "
-                f"expected a metric name. Received: metric={metric!r}"
-            )
+            raise checks.invalid(owner, "metric", metric, "a metric name")
         self.metric = metric
-        if isinstance(start_from_epoch, bool) or not isinstance(
-            start_from_epoch, int
-        ) or start_from_epoch < 0:
-            raise ValueError(
-                "Invalid value for argument `start_from_epoch` of "
-                "GapController: expected an int >= 0. Received: "
-                f"start_from_epoch={start_from_epoch!r}"
-            )
-        self.start_from_epoch = start_from_epoch
-        if verbose not in (0, 1):
-            raise ValueError(
-                "Invalid value for argument `verbose` of GapController: "
-                f"expected 0 or 1. Received: verbose={verbose!r}"
-            )
-        self.verbose = verbose
+        self.start_from_epoch = checks.integer(owner, "start_from_epoch",
+                                               start_from_epoch)
+        self.verbose = checks.verbose(owner, verbose)
+        self.writer = None
         self.controlled = {}
         self.history = []
 
     def on_train_begin(self, logs=None):
-        found = collect_strengths(self.model)
+        self.writer = StrengthWriter(self.model, "GapController")
+        found = self.writer.strengths
         self.controlled = {
             path: strength
             for path, strength in found.items()
@@ -180,16 +149,13 @@ class GapController(keras.callbacks.Callback):
                 action = -1
         for path, strength in self.controlled.items():
             if action:
-                base = strength.current / strength.multiplier
                 proposed = strength.current * self.factor**action
                 if proposed == 0.0 and action > 0:
                     # Nothing to multiply: start from the bottom of the range
                     # or a small fraction of the top.
                     proposed = self.min_value or self.max_value * 1e-3
                 value = min(max(proposed, self.min_value), self.max_value)
-                if base > 0:
-                    strength.multiplier = value / base
-                if strength.assign(value) and self.verbose:
+                if self.writer.adjust(strength, value) and self.verbose:
                     print(f"Epoch {epoch + 1}: GapController set {path} to "
                           f"{value:.6g} (gap {gap:.4f})")
             logs[f"regkit/controller/{path}"] = strength.current

@@ -1,65 +1,9 @@
-"""`StrengthScheduler`: the one callback that writes strength variables."""
+"""`StrengthScheduler`: moves every strength along its schedule."""
 
 import keras
 
-from keras_regkit._strength import collect_strengths
-
-
-class _StrengthState(keras.layers.Layer):
-    """Carries regularizer strength variables into JAX's jitted train step.
-
-    Under JAX, `fit` passes only the model's own variables in and out of the
-    compiled step; any other variable is frozen into the trace as a constant.
-    Layer strengths are model weights already, but a regularizer's variable
-    belongs to no layer. Attached to the model as a non-trainable sublayer,
-    this holder puts those variables in the step's state. It saves nothing:
-    the values follow from the schedules and the step count, which the
-    scheduler restores at the start of every fit.
-    """
-
-    def __init__(self, **kwargs):
-        super().__init__(trainable=False, **kwargs)
-        self.held = []
-
-    def build(self, input_shape=None):
-        pass
-
-    def call(self, inputs):
-        return inputs
-
-    def save_own_variables(self, store):
-        pass
-
-    def load_own_variables(self, store):
-        pass
-
-
-def _expose_to_jax_state(model, strengths):
-    """Makes sure every strength variable is part of the model's state."""
-    in_state = {id(v) for v in model.non_trainable_variables}
-    missing = [
-        s.variable
-        for s in strengths.values()
-        if s.variable is not None and id(s.variable) not in in_state
-    ]
-    if not missing:
-        return
-    holder = getattr(model, "_regkit_strength_state", None)
-    if holder is None:
-        try:
-            model._regkit_strength_state = _StrengthState(
-                name="regkit_strength_state"
-            )
-        except ValueError as error:
-            raise RuntimeError(
-                "StrengthScheduler cannot reach the scheduled regularizer "
-                f"factors of model {model.name!r} under the JAX backend: "
-                "they must join the model's state, and this built subclassed "
-                "model accepts no new state. Use a Functional or Sequential "
-                "model, or the TensorFlow backend."
-            ) from error
-        holder = model._regkit_strength_state
-    holder.held.extend(missing)
+from keras_regkit import _checks as checks
+from keras_regkit._strength import StrengthWriter
 
 
 class StrengthScheduler(keras.callbacks.Callback):
@@ -107,27 +51,17 @@ class StrengthScheduler(keras.callbacks.Callback):
 
     def __init__(self, log_constants=False, verbose=0):
         super().__init__()
-        if not isinstance(log_constants, bool):
-            raise TypeError(
-                "Invalid type for argument `log_constants` of "
-                "StrengthScheduler: expected a bool. Received: "
-                f"log_constants={log_constants!r}"
-            )
-        if verbose not in (0, 1):
-            raise ValueError(
-                "Invalid value for argument `verbose` of StrengthScheduler: "
-                f"expected 0 or 1. Received: verbose={verbose!r}"
-            )
-        self.log_constants = log_constants
-        self.verbose = verbose
+        self.log_constants = checks.boolean("StrengthScheduler",
+                                            "log_constants", log_constants)
+        self.verbose = checks.verbose("StrengthScheduler", verbose)
+        self.writer = None
         self.strengths = {}
         self._step_strengths = {}
         self._epoch_start_step = 0
 
     def on_train_begin(self, logs=None):
-        self.strengths = collect_strengths(self.model)
-        if keras.backend.backend() == "jax":
-            _expose_to_jax_state(self.model, self.strengths)
+        self.writer = StrengthWriter(self.model, "StrengthScheduler")
+        self.strengths = self.writer.strengths
         self._step_strengths = {
             path: s
             for path, s in self.strengths.items()
@@ -162,27 +96,6 @@ class StrengthScheduler(keras.callbacks.Callback):
                 logs[f"regkit/{path}"] = strength.current
 
     def _update(self, unit, t):
-        """Assigns `schedule(t)` to the strengths in `unit`s; lists changes."""
-        candidates = (
-            self._step_strengths
-            if unit == "step"
-            else {p: s for p, s in self.strengths.items() if s.unit == unit}
-        )
-        changed = []
-        synced = False
-        for path, strength in candidates.items():
-            if strength.is_constant and strength.multiplier == 1.0:
-                continue
-            value = strength.value_at(t)
-            if value == strength.current:
-                continue
-            if not synced and keras.backend.backend() == "jax":
-                # Mid-epoch, JAX's fit keeps the state outside the variables;
-                # syncing first makes it pick up the new value next step.
-                sync = getattr(self.model, "jax_state_sync", None)
-                if sync is not None:
-                    sync()
-                synced = True
-            strength.assign(value)
-            changed.append((path, value))
-        return changed
+        """Writes `schedule(t)` to the strengths in `unit`s; lists changes."""
+        candidates = self._step_strengths if unit == "step" else None
+        return self.writer.schedule(unit, t, candidates)

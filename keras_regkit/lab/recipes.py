@@ -32,6 +32,7 @@ import os
 import re
 from importlib import resources
 
+from keras_regkit import _registry
 from keras_regkit.lab.errors import LabError
 
 KEYS = {
@@ -188,15 +189,13 @@ def layer_from_config(config, where):
             f"{where}: a layer must be a serialized Keras layer "
             f"({{'class_name': ..., 'config': {{...}}}}); got {config!r}."
         )
-    from keras_regkit import layers as regkit_layers
+    import keras_regkit.layers  # noqa: F401  (registers our layers)
 
     # A short config ({"class_name": "Dropout", ...}) names one of our layers
     # (drop-ins first) or else a Keras layer.
     name = str(config["class_name"])
-    short = getattr(regkit_layers, name, None) or getattr(
-        keras.layers, name, None
-    )
-    custom = {name: short} if isinstance(short, type) else {}
+    short = _registry.resolve(name, keras.layers.Layer, keras.layers)
+    custom = {name: short} if short is not None else {}
     try:
         return keras.layers.deserialize(
             copy.deepcopy(config), custom_objects=custom
@@ -216,10 +215,9 @@ def _callback(config, where):
             f"{{...}}}}; got {config!r}."
         )
     class_name = config["class_name"]
-    cls = getattr(regkit_callbacks, class_name, None) or getattr(
-        keras.callbacks, class_name, None
-    )
-    if not isinstance(cls, type):
+    cls = _registry.resolve(class_name, keras.callbacks.Callback,
+                            regkit_callbacks, keras.callbacks)
+    if cls is None:
         raise LabError(
             f"{where}: unknown callback {class_name!r}; use a class from "
             "keras_regkit.callbacks or keras.callbacks."
@@ -238,11 +236,11 @@ def _step_component(config, where):
             f"{where}: a step component must be {{'class_name': ..., "
             f"'config': {{...}}}}; got {config!r}."
         )
-    from keras_regkit import training
+    from keras_regkit.training._component import StepComponent
 
     name = str(config["class_name"])
-    cls = getattr(training, name, None)
-    if not isinstance(cls, type):
+    cls = _registry.resolve(name, StepComponent)
+    if cls is None:
         raise LabError(
             f"{where}: unknown step component {name!r}; use one of "
             "GradientClipping, AdaptiveGradientClipping, SAM, "

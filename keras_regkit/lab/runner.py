@@ -6,9 +6,7 @@ import time
 import keras
 import numpy as np
 
-from keras_regkit.callbacks import RegularizationMonitor
-from keras_regkit.callbacks import StrengthScheduler
-from keras_regkit.lab.recipes import build_components
+from keras_regkit.lab.built_recipe import BuiltRecipe
 from keras_regkit.lab.recipes import validate
 
 
@@ -53,61 +51,6 @@ class RecipeResult:
         return row
 
 
-def build_model(input_shape, num_classes, components):
-    """The lab's small CNN with the recipe's layers in their slots.
-
-    input -> augment -> 2 stages of [Conv -> x + residual(Conv(x)) -> block
-    -> MaxPool] with 32 and 64 filters -> Flatten -> Dense 128 -> head ->
-    Dense(num_classes). Every Conv2D/Dense kernel gets the recipe's kernel
-    regularizer.
-    """
-    make_regularizer = components["kernel_regularizer"]
-
-    def conv(filters, x):
-        return keras.layers.Conv2D(
-            filters,
-            3,
-            padding="same",
-            activation="relu",
-            kernel_regularizer=make_regularizer(),
-        )(x)
-
-    inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    for layer in components["augment"]:
-        x = layer(x)
-    for filters in (32, 64):
-        x = conv(filters, x)
-        branch = conv(filters, x)
-        for layer in components["residual"]():
-            branch = layer(branch)
-        x = keras.layers.Add()([x, branch])
-        for layer in components["block"]():
-            x = layer(x)
-        if x.shape[1] >= 2 and x.shape[2] >= 2:
-            x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
-    x = keras.layers.Dense(
-        128, activation="relu", kernel_regularizer=make_regularizer()
-    )(x)
-    for layer in components["head"]:
-        x = layer(x)
-    outputs = keras.layers.Dense(
-        num_classes, kernel_regularizer=make_regularizer(), name="classifier"
-    )(x)
-    return keras.Model(inputs, outputs, name="lab_cnn")
-
-
-def seed_everything(seed):
-    """Seeds Python, NumPy and the backend.
-
-    TensorFlow's op determinism is left off on purpose: Keras turns XLA off
-    when it is on. On CPU the seeded runs are repeatable without it (a test
-    checks that two runs with one seed give the same numbers).
-    """
-    keras.utils.set_random_seed(seed)
-
-
 class _EpochProgress(keras.callbacks.Callback):
     def __init__(self, on_epoch):
         super().__init__()
@@ -142,25 +85,10 @@ def run_recipe(
         extra_callbacks: more callbacks for `fit`.
     """
     recipe = validate(recipe)
-    seed_everything(seed)
-    components = build_components(recipe)
-    model = build_model(data.input_shape, data.num_classes, components)
-    if components["step"]:
-        from keras_regkit.training import RegularizedModel
-
-        model = RegularizedModel(model.inputs, model.outputs,
-                                 components=components["step"],
-                                 name=model.name)
-    model.compile(
-        optimizer=components["optimizer"],
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-        jit_compile=jit_compile,
-    )
-    # The monitor runs after the recipe's callbacks (so it sees what a
-    # controller decided) and writes penalties, norms and gaps into History.
-    callbacks = [StrengthScheduler(), *components["callbacks"],
-                 RegularizationMonitor()]
+    built = BuiltRecipe.build(recipe, seed)
+    model = built.compile(built.model(data.input_shape, data.num_classes),
+                          jit_compile)
+    callbacks = built.callbacks()
     callbacks.extend(extra_callbacks)
     if on_epoch is not None:
         callbacks.append(_EpochProgress(on_epoch))

@@ -91,33 +91,31 @@ def run_sweep(
     jit_compile=True,
 ):
     """Searches `param` over `trials` values with KerasTuner's GridSearch."""
-    import keras
     import keras_tuner
 
-    from keras_regkit.callbacks import StrengthScheduler
-    from keras_regkit.lab.recipes import build_components
-    from keras_regkit.lab.runner import build_model
-    from keras_regkit.lab.runner import seed_everything
+    from keras_regkit.lab.built_recipe import BuiltRecipe
 
     check_range(param, low, high, trials)
     values = grid(param, low, high, trials)
 
-    def build(hp):
-        value = hp.Choice(param, values, ordered=True)
-        seed_everything(seed)
-        recipe = apply_strength(base_recipe, param, value)
-        components = build_components(recipe)
-        model = build_model(data.input_shape, data.num_classes, components)
-        model.compile(
-            optimizer=components["optimizer"],
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-            jit_compile=jit_compile,
-        )
-        return model
+    class RecipeModel(keras_tuner.HyperModel):
+        """Each trial: the recipe with the trial's strength, built, compiled
+        and trained with its own callbacks, exactly as `lab` trains it."""
+
+        def build(self, hp):
+            value = hp.Choice(param, values, ordered=True)
+            self.built = BuiltRecipe.build(
+                apply_strength(base_recipe, param, value), seed)
+            model = self.built.model(data.input_shape, data.num_classes)
+            return self.built.compile(model, jit_compile)
+
+        def fit(self, hp, model, *args, callbacks=(), **kwargs):
+            recipe_callbacks = self.built.callbacks(monitor=False)
+            return model.fit(*args, callbacks=[*recipe_callbacks,
+                                               *callbacks], **kwargs)
 
     tuner = keras_tuner.GridSearch(
-        build,
+        RecipeModel(),
         objective="val_accuracy",
         max_trials=trials,
         seed=seed,
@@ -131,7 +129,6 @@ def run_sweep(
         validation_data=(data.x_val, data.y_val),
         epochs=epochs,
         batch_size=batch_size,
-        callbacks=[StrengthScheduler()],
         verbose=0,
     )
     trials_done = [

@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
+from keras_regkit._strength import Scheduled
 from keras_regkit.regularizers._base import Regularizer
 
 _MODES = {"rows": -2, "columns": -1, "filters": -1}
@@ -47,21 +49,15 @@ class GroupLasso(Regularizer):
         Scardapane et al., 2017, https://arxiv.org/abs/1607.00485
     """
 
+    factor = Scheduled()
+
     def __init__(self, factor=0.01, mode="columns", scale_by_group_size=True):
-        if mode not in _MODES:
-            raise ValueError(
-                "Invalid value for argument `mode` of GroupLasso: expected "
-                f'one of "rows", "columns", "filters". Received: mode={mode!r}'
-            )
-        if not isinstance(scale_by_group_size, bool):
-            raise TypeError(
-                "Invalid type for argument `scale_by_group_size` of "
-                "GroupLasso: expected a bool. Received: "
-                f"scale_by_group_size={scale_by_group_size!r}"
-            )
-        self.mode = mode
-        self.scale_by_group_size = scale_by_group_size
-        self.add_factor("factor", factor)
+        self.mode = checks.choice("GroupLasso", "mode", mode, tuple(_MODES),
+                                  expected='one of "rows", "columns", '
+                                  '"filters"')
+        self.scale_by_group_size = checks.boolean(
+            "GroupLasso", "scale_by_group_size", scale_by_group_size)
+        self.factor = factor
 
     def __call__(self, x):
         rank = len(x.shape)

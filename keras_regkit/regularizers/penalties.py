@@ -9,6 +9,8 @@ defaults, config keys and penalties; every factor may also be a `Schedule`
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
+from keras_regkit._strength import Scheduled
 from keras_regkit.regularizers._base import Regularizer
 
 _PACKAGE = "keras_regkit"
@@ -37,8 +39,10 @@ class L1(Regularizer):
     0.4000000059604645
     """
 
+    l1 = Scheduled()
+
     def __init__(self, l1=0.01):
-        self.add_factor("l1", 0.01 if l1 is None else l1)
+        self.l1 = 0.01 if l1 is None else l1
 
     def __call__(self, x):
         return self.factor_of("l1", x.dtype) * ops.sum(ops.absolute(x))
@@ -68,8 +72,10 @@ class L2(Regularizer):
     0.0
     """
 
+    l2 = Scheduled()
+
     def __init__(self, l2=0.01):
-        self.add_factor("l2", 0.01 if l2 is None else l2)
+        self.l2 = 0.01 if l2 is None else l2
 
     def __call__(self, x):
         return self.factor_of("l2", x.dtype) * ops.sum(ops.square(x))
@@ -99,9 +105,12 @@ class L1L2(Regularizer):
     1.2
     """
 
+    l1 = Scheduled()
+    l2 = Scheduled()
+
     def __init__(self, l1=0.0, l2=0.0):
-        self.add_factor("l1", 0.0 if l1 is None else l1)
-        self.add_factor("l2", 0.0 if l2 is None else l2)
+        self.l1 = 0.0 if l1 is None else l1
+        self.l2 = 0.0 if l2 is None else l2
 
     def __call__(self, x):
         penalty = ops.zeros((), dtype=x.dtype)
@@ -142,15 +151,14 @@ class OrthogonalRegularizer(Regularizer):
         Brock et al., 2017, https://arxiv.org/abs/1609.07093
     """
 
+    factor = Scheduled()
+
     def __init__(self, factor=0.01, mode="rows"):
         if mode not in ("rows", "columns"):
-            raise ValueError(
-                "Invalid value for argument `mode` of OrthogonalRegularizer: "
-                'expected one of {"rows", "columns"}. '
-                f"Received: mode={mode}"
-            )
+            raise checks.invalid("OrthogonalRegularizer", "mode", mode,
+                                 'one of {"rows", "columns"}', show=str)
         self.mode = mode
-        self.add_factor("factor", factor)
+        self.factor = factor
 
     def __call__(self, inputs):
         if len(inputs.shape) != 2:

@@ -2,17 +2,18 @@
 
 import keras
 
-from keras_regkit._strength import add_strength
-from keras_regkit.layers.dropout._base import check_seed
+from keras_regkit import _checks as checks
+from keras_regkit._strength import HasStrengths
 
 
-class StepComponent(keras.layers.Layer):
+class StepComponent(HasStrengths, keras.layers.Layer):
     """One regularizing piece of a train step (clipping, SAM, ...).
 
     Components are layers only so that the model tracks, saves and
     serializes them and `StrengthScheduler` finds their strengths
     (`<component>/<argument>`); they are never called on data. The train
-    step of `RegularizedModel` asks each for what it does.
+    step of `RegularizedModel` asks each for what it does. Strengths are
+    declared in the class body (`rho = Scheduled()`), as in layers.
     """
 
     #: Which hook of the step the component fills; one component per kind
@@ -21,13 +22,9 @@ class StepComponent(keras.layers.Layer):
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
-        check_seed(type(self).__name__, seed)
-        self.seed = seed
+        self.seed = checks.seed(type(self).__name__, seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
-
-    def strength(self, name, value, bounds):
-        return add_strength(self, name, value, bounds)
 
     def call(self, inputs):
         raise TypeError(
@@ -38,15 +35,5 @@ class StepComponent(keras.layers.Layer):
         )
 
     def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
-
-
-def check_optional_positive(owner, name, value):
-    if value is None:
-        return
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValueError(
-                f"Invalid value for argument `{name}` of {owner}: expected "
-                f"a float > 0, a Schedule or None. Received: {name}={value!r}"
-            )
+        return {**super().get_config(), **self.declared_config(),
+                "seed": self.seed}

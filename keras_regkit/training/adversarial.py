@@ -3,9 +3,11 @@
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._strength import NON_NEGATIVE
 from keras_regkit._strength import PROBABILITY
+from keras_regkit._strength import Scheduled
 from keras_regkit.training._component import StepComponent
 
 
@@ -56,39 +58,31 @@ class AdversarialTraining(StepComponent):
 
     kind = "adversarial"
 
+    epsilon = Scheduled(NON_NEGATIVE)
+    share = Scheduled(PROBABILITY)
+
     def __init__(self, epsilon, share=0.5, value_range=None, **kwargs):
         super().__init__(**kwargs)
-        self._epsilon = self.strength("epsilon", epsilon, NON_NEGATIVE)
-        self._share = self.strength("share", share, PROBABILITY)
+        self.epsilon = epsilon
+        self.share = share
         if value_range is not None:
-            if (not isinstance(value_range, (list, tuple))
-                    or len(value_range) != 2
-                    or not value_range[0] < value_range[1]):
-                raise ValueError(
-                    "Invalid value for argument `value_range` of "
-                    "AdversarialTraining: expected None or (low, high) with "
-                    f"low < high. Received: value_range={value_range!r}"
-                )
-            value_range = tuple(float(v) for v in value_range)
+            value_range = tuple(float(v) for v in checks.value_range(
+                "AdversarialTraining", value_range,
+                "None or (low, high) with low < high"))
         self.value_range = value_range
-
-    @property
-    def share(self):
-        return self._share.public
 
     def perturb(self, inputs, input_gradient):
         """Returns the mixed batch and the 0/1 mask of perturbed rows."""
-        adversarial = fgsm(inputs, input_gradient, self._epsilon.value,
+        adversarial = fgsm(inputs, input_gradient, self.strength("epsilon").value,
                            self.value_range)
         batch = ops.shape(inputs)[0]
         chosen = _random.uniform((batch,), self.seed_generator) < (
-            self._share.value)
+            self.strength("share").value)
         mask = ops.reshape(chosen, (-1,) + (1,) * (len(inputs.shape) - 1))
         return ops.where(mask, adversarial, inputs), ops.cast(chosen,
                                                               "float32")
 
     def get_config(self):
-        return {**super().get_config(), "epsilon": self._epsilon.config(),
-                "share": self._share.config(),
+        return {**super().get_config(),
                 "value_range": (None if self.value_range is None
                                 else list(self.value_range))}

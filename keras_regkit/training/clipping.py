@@ -6,9 +6,10 @@ import fnmatch
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit._strength import Scheduled
 from keras_regkit.training._component import StepComponent
-from keras_regkit.training._component import check_optional_positive
 
 
 def clip_gradients(gradients, clipvalue=None, clipnorm=None,
@@ -119,6 +120,10 @@ class GradientClipping(StepComponent):
     kind = "clip"
     _NAMES = ("clipvalue", "clipnorm", "global_clipnorm")
 
+    clipvalue = Scheduled(NON_NEGATIVE, optional=True)
+    clipnorm = Scheduled(NON_NEGATIVE, optional=True)
+    global_clipnorm = Scheduled(NON_NEGATIVE, optional=True)
+
     def __init__(self, clipvalue=None, clipnorm=None, global_clipnorm=None,
                  **kwargs):
         super().__init__(**kwargs)
@@ -128,24 +133,18 @@ class GradientClipping(StepComponent):
                 "GradientClipping needs at least one of `clipvalue`, "
                 "`clipnorm`, `global_clipnorm`."
             )
-        self._bounds = {}
         for name, value in given.items():
-            check_optional_positive("GradientClipping", name, value)
-            if value is not None:
-                self._bounds[name] = self.strength(name, value, NON_NEGATIVE)
+            checks.optional_positive("GradientClipping", name, value)
+        self.clipvalue = clipvalue
+        self.clipnorm = clipnorm
+        self.global_clipnorm = global_clipnorm
 
     def apply(self, gradients, variables, squares=None):
         """`(gradients, changed, squares)`; see `clip_gradients`."""
-        values = {name: strength.value
-                  for name, strength in self._bounds.items()}
+        values = {name: self.strength(name).value
+                  for name in self._NAMES if self.strength(name) is not None}
         return clip_gradients(gradients, squares=squares, **values)
 
-    def get_config(self):
-        config = super().get_config()
-        for name in self._NAMES:
-            strength = self._bounds.get(name)
-            config[name] = None if strength is None else strength.config()
-        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -176,21 +175,18 @@ class AdaptiveGradientClipping(StepComponent):
 
     kind = "clip"
 
+    clipping = Scheduled(NON_NEGATIVE)
+
     def __init__(self, clipping=0.01, eps=1e-3, exclude=(), **kwargs):
         super().__init__(**kwargs)
-        check_optional_positive("AdaptiveGradientClipping", "clipping",
-                                clipping)
-        check_optional_positive("AdaptiveGradientClipping", "eps", eps)
-        if isinstance(exclude, str) or not all(
-                isinstance(p, str) for p in exclude):
-            raise TypeError(
-                "Invalid type for argument `exclude` of "
-                "AdaptiveGradientClipping: expected a list of glob patterns. "
-                f"Received: exclude={exclude!r}"
-            )
-        self._clipping = self.strength("clipping", clipping, NON_NEGATIVE)
+        owner = "AdaptiveGradientClipping"
+        checks.optional_positive(owner, "clipping", clipping)
+        checks.optional_positive(owner, "eps", eps)
+        self.exclude = checks.patterns(
+            owner, "exclude", exclude, "a list of glob patterns",
+            allow_empty=True, error=TypeError)
+        self.clipping = clipping
         self.eps = float(eps)
-        self.exclude = list(exclude)
 
     def apply(self, gradients, variables, squares=None):
         """`(gradients, changed, None)`: sums of squares not tracked."""
@@ -200,11 +196,11 @@ class AdaptiveGradientClipping(StepComponent):
                 clipped.append(gradient)
                 continue
             new, acted = adaptive_clip(gradient, variable.value,
-                                       self._clipping.value, self.eps)
+                                       self.strength("clipping").value, self.eps)
             clipped.append(new)
             changed = changed | acted
         return clipped, changed, None
 
     def get_config(self):
-        return {**super().get_config(), "clipping": self._clipping.config(),
-                "eps": self.eps, "exclude": self.exclude}
+        return {**super().get_config(), "eps": self.eps,
+                "exclude": self.exclude}

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment.cutmix import cutmix_draw
 from keras_regkit.layers.augment.cutmix import paste
 from keras_regkit.layers.augment.mixup import blend
@@ -13,17 +13,11 @@ from keras_regkit.training._component import StepComponent
 
 class _Mixing(StepComponent):
     kind = "mix"
+    alpha = Scheduled()
 
     def __init__(self, alpha, **kwargs):
         super().__init__(**kwargs)
-        self._alpha = self.strength("alpha", alpha, NON_NEGATIVE)
-
-    @property
-    def alpha(self):
-        return self._alpha.public
-
-    def get_config(self):
-        return {**super().get_config(), "alpha": self._alpha.config()}
+        self.alpha = alpha
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -57,7 +51,7 @@ class StepMixUp(_Mixing):
 
     def mix(self, inputs):
         """`(mixed inputs, weights of own labels (B,), partner order)`."""
-        draw = mixup_draw(ops.shape(inputs)[0], self._alpha.value,
+        draw = mixup_draw(ops.shape(inputs)[0], self.strength("alpha").value,
                           self.seed_generator)
         return blend(inputs, draw), draw["label_weight"], draw["order"]
 
@@ -92,6 +86,6 @@ class StepCutMix(_Mixing):
                 f"channels); received inputs of shape {inputs.shape}."
             )
         draw = cutmix_draw(ops.shape(inputs)[0], inputs.shape[1],
-                           inputs.shape[2], self._alpha.value,
+                           inputs.shape[2], self.strength("alpha").value,
                            self.seed_generator)
         return paste(inputs, draw), draw["label_weight"], draw["order"]

@@ -5,8 +5,11 @@ import math
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
+from keras_regkit import schedules
 from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit._strength import Scheduled
 from keras_regkit.training._component import StepComponent
 
 
@@ -15,7 +18,9 @@ class GradientNoise(StepComponent):
     """Adds Gaussian noise to the gradients, decaying over steps.
 
     The standard deviation at optimizer step `t` is
-    `scale / (1 + t) ** decay` (Neelakantan et al. use `decay=0.55` and a
+    `scale / (1 + t) ** decay`, the `schedules.InverseDecay` annealing
+    evaluated on the device from the optimizer's step count (so it needs no
+    callback and follows every step). Neelakantan et al. use `decay=0.55` and a
     variance `eta` of 0.01 to 1, i.e. `scale = sqrt(eta)`). The noise is
     added after gradients are summed across replicas, so replicas stay in
     sync.
@@ -39,21 +44,18 @@ class GradientNoise(StepComponent):
     """
 
     kind = "noise"
+    scale = Scheduled(NON_NEGATIVE)
 
     def __init__(self, scale=0.01, decay=0.55, **kwargs):
         super().__init__(**kwargs)
-        self._scale = self.strength("scale", scale, NON_NEGATIVE)
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) \
-                or decay < 0:
-            raise ValueError(
-                "Invalid value for argument `decay` of GradientNoise: "
-                f"expected a float >= 0. Received: decay={decay!r}"
-            )
-        self.decay = float(decay)
+        self.scale = scale
+        self.decay = checks.number("GradientNoise", "decay", decay,
+                                   lambda v: v >= 0, "a float >= 0")
+        self.annealing = schedules.InverseDecay(1.0, self.decay, unit="step")
 
     def apply(self, gradients, step):
-        std = self._scale.value / (1.0 + ops.cast(step, "float32")) ** (
-            self.decay)
+        std = self.strength("scale").value * self.annealing.tensor_value(
+            ops.cast(step, "float32"))
         sizes = [math.prod(g.shape) for g in gradients]
         noise = _random.normal((sum(sizes),), self.seed_generator)
         noisy, start = [], 0
@@ -64,5 +66,4 @@ class GradientNoise(StepComponent):
         return noisy
 
     def get_config(self):
-        return {**super().get_config(), "scale": self._scale.config(),
-                "decay": self.decay}
+        return {**super().get_config(), "decay": self.decay}

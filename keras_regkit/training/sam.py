@@ -3,9 +3,10 @@
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit._strength import Scheduled
 from keras_regkit.training._component import StepComponent
-from keras_regkit.training._component import check_optional_positive
 
 
 def sam_perturbation(gradients, weights, rho, adaptive=False, eps=1e-12):
@@ -69,21 +70,17 @@ class SAM(StepComponent):
 
     kind = "sam"
 
+    rho = Scheduled(NON_NEGATIVE)
+
     def __init__(self, rho=0.05, adaptive=False, **kwargs):
         super().__init__(**kwargs)
-        check_optional_positive("SAM", "rho", rho)
-        if not isinstance(adaptive, bool):
-            raise TypeError(
-                "Invalid type for argument `adaptive` of SAM: expected a "
-                f"bool. Received: adaptive={adaptive!r}"
-            )
-        self._rho = self.strength("rho", rho, NON_NEGATIVE)
-        self.adaptive = adaptive
+        checks.optional_positive("SAM", "rho", rho)
+        self.adaptive = checks.boolean("SAM", "adaptive", adaptive)
+        self.rho = rho
 
     def perturbation(self, gradients, weights):
-        return sam_perturbation(gradients, weights, self._rho.value,
+        return sam_perturbation(gradients, weights, self.strength("rho").value,
                                 self.adaptive)
 
     def get_config(self):
-        return {**super().get_config(), "rho": self._rho.config(),
-                "adaptive": self.adaptive}
+        return {**super().get_config(), "adaptive": self.adaptive}

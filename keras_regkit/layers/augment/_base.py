@@ -8,159 +8,17 @@ The base converts layouts and dtypes around them: subclasses always see a
 float32 `(batch, height, width, channels)` tensor.
 """
 
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
 
-from keras_regkit import schedules as schedules_lib
-from keras_regkit._strength import Bounds
-from keras_regkit._strength import add_strength
-from keras_regkit.layers.dropout._base import check_seed
-from keras_regkit.layers.dropout._base import resolve_data_format
+from keras_regkit import _checks as checks
+from keras_regkit._strength import HasStrengths
 
 _INPUT_KEYS = ("images", "labels")
 
 
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_schedule_like(value):
-    return isinstance(value, (schedules_lib.Schedule, dict)) or isinstance(
-        value, keras.optimizers.schedules.LearningRateSchedule
-    )
-
-
-def invalid(owner, name, value, expected):
-    """The house error for a bad argument value."""
-    return ValueError(
-        f"Invalid value for argument `{name}` of {owner}: expected "
-        f"{expected}. Received: {name}={value!r}"
-    )
-
-
-def check_choice(owner, name, value, choices):
-    if value not in choices:
-        raise invalid(owner, name, value, f"one of {choices}")
-    return value
-
-
-def check_value_range(owner, value_range):
-    """`value_range`: two numbers, low < high; returned as a tuple."""
-    if (
-        not isinstance(value_range, (tuple, list))
-        or len(value_range) != 2
-        or not all(_is_number(v) for v in value_range)
-        or not value_range[0] < value_range[1]
-    ):
-        raise invalid(owner, "value_range", value_range,
-                      "a pair of numbers (low, high) with low < high")
-    return tuple(value_range)
-
-
-def check_pair(owner, name, value, valid, expected):
-    """A `(low, high)` pair of numbers accepted by `valid(low, high)`,
-    returned as floats; otherwise the house error naming `expected`."""
-    if (
-        not isinstance(value, (tuple, list)) or len(value) != 2
-        or not all(_is_number(v) for v in value)
-        or not valid(*value)
-    ):
-        raise invalid(owner, name, value, expected)
-    return (float(value[0]), float(value[1]))
-
-
-def check_size(owner, name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise invalid(owner, name, value, "a positive int")
-    return value
-
-
-class Factor:
-    """A `(low, high)` range argument whose ends may follow schedules.
-
-    Accepts what Keras's augmentation layers accept, plus schedules:
-    - a number `f` (checked against `bounds`): the range
-      `(max(-|f|, bounds[0]), |f|)`, as Keras normalizes it;
-    - a pair `(a, b)` of numbers: the range `(min, max)`;
-    - a `Schedule` for `f`: the same symmetric range, read from a variable;
-    - a pair whose ends are numbers or schedules: each end its own strength
-      (`<name>_low`, `<name>_high`).
-
-    `low` and `high` are Python floats or scalar tensors (for schedules), so
-    compiled code reads the current value without retracing.
-    """
-
-    def __init__(self, owner, name, value, bounds=(-1.0, 1.0)):
-        self.name = name
-        self.bounds = bounds
-        owner_name = type(owner).__name__
-        expected = (
-            f"a float in [{bounds[0]:g}, {bounds[1]:g}], a pair of such "
-            "floats, or a Schedule (or a pair of floats or Schedules)"
-        )
-        self._pair = isinstance(value, (tuple, list))
-        if self._pair:
-            if len(value) != 2 or not all(
-                _is_number(v) or _is_schedule_like(v) for v in value
-            ):
-                raise invalid(owner_name, name, value, expected)
-            low, high = value
-            if _is_number(low) and _is_number(high):
-                if not bounds[0] <= low <= bounds[1] or not (
-                        bounds[0] <= high <= bounds[1]):
-                    raise invalid(owner_name, name, value, expected)
-                low, high = sorted((float(low), float(high)))
-            range_bounds = Bounds(bounds[0], bounds[1])
-            self._low = add_strength(owner, f"{name}_low", low, range_bounds)
-            self._high = add_strength(owner, f"{name}_high", high,
-                                      range_bounds)
-        elif _is_number(value):
-            if not bounds[0] <= value <= bounds[1]:
-                raise invalid(owner_name, name, value, expected)
-            self._high = add_strength(owner, name, abs(float(value)),
-                                      Bounds(0.0, max(abs(bounds[0]),
-                                                      bounds[1])))
-            self._low = None
-        elif _is_schedule_like(value):
-            magnitude = Bounds(0.0, max(abs(bounds[0]), bounds[1]))
-            self._high = add_strength(owner, name, value, magnitude)
-            self._low = None
-        else:
-            raise invalid(owner_name, name, value, expected)
-
-    @property
-    def high(self):
-        return self._high.value
-
-    @property
-    def low(self):
-        if self._low is not None:
-            return self._low.value
-        high = self._high.value
-        if isinstance(high, float):
-            return max(-high, self.bounds[0])
-        return ops.maximum(-high, self.bounds[0])
-
-    @property
-    def is_pair(self):
-        """Whether the argument was given as a `(low, high)` pair."""
-        return self._pair
-
-    def config(self):
-        if self._pair:
-            return [self._low.config(), self._high.config()]
-        return self._high.config()
-
-    def sample(self, uniforms):
-        """Maps uniforms in [0, 1) onto the range."""
-        low = self.low
-        return low + (self.high - low) * uniforms
-
-
-class BaseAugmentation(keras.layers.Layer):
+class BaseAugmentation(HasStrengths, keras.layers.Layer):
     """Base of keras_regkit's image augmentation layers.
 
     Subclasses implement `draw(batch_size, height, width)` (all randomness,
@@ -182,11 +40,6 @@ class BaseAugmentation(keras.layers.Layer):
         seed: int or None, seed of the layer's `SeedGenerator`.
     """
 
-    # Geometric layers that compose into one affine resampling set this.
-    is_geometric = False
-    # Layers that change the spatial size set this.
-    changes_size = False
-
     def __init__(self, data_format=None, seed=None, **kwargs):
         # Outputs keep the input dtype unless a dtype policy is given, in
         # which case they are cast to its compute dtype, as Keras does.
@@ -194,8 +47,8 @@ class BaseAugmentation(keras.layers.Layer):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         owner = type(self).__name__
-        check_seed(owner, seed)
-        self.data_format = resolve_data_format(owner, data_format)
+        checks.seed(owner, seed)
+        self.data_format = checks.data_format(owner, data_format)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -215,6 +68,20 @@ class BaseAugmentation(keras.layers.Layer):
 
     def output_size(self, height, width):
         return height, width
+
+    # -- fusion (see `Augment`) --------------------------------------------
+
+    def fuses_with(self, settings):
+        """Whether the layer is an affine map `Augment` can compose into a
+        run resampled with `settings` (a dict of resampling arguments, or
+        None for a run that has fixed none yet). Only geometric layers
+        fuse."""
+        return False
+
+    def fusion_settings(self):
+        """The resampling settings the layer fixes for its run, or None if
+        it adapts to any (crops: their boxes lie inside the image)."""
+        return None
 
     # -- Keras layer plumbing ----------------------------------------------
 
@@ -345,6 +212,7 @@ class BaseAugmentation(keras.layers.Layer):
     def get_config(self):
         return {
             **super().get_config(),
+            **self.declared_config(),
             "data_format": self.data_format,
             "seed": self.seed,
         }

@@ -2,9 +2,9 @@
 
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.augment._base import BaseAugmentation
-from keras_regkit.layers.augment._base import invalid
 
 
 def partners(batch_size, seed):
@@ -47,7 +47,7 @@ class MixingAugmentation(BaseAugmentation):
         if num_classes is not None and (
                 isinstance(num_classes, bool)
                 or not isinstance(num_classes, int) or num_classes < 2):
-            raise invalid(type(self).__name__, "num_classes", num_classes,
+            raise checks.invalid(type(self).__name__, "num_classes", num_classes,
                           "None or an int >= 2")
         self.num_classes = num_classes
 

@@ -8,12 +8,12 @@ float32 channels-last batches in `value_range` and clip to it.
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import add_strength
+from keras_regkit._strength import Scheduled
+from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment._base import BaseAugmentation
-from keras_regkit.layers.augment._base import Factor
-from keras_regkit.layers.augment._base import check_value_range
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -62,25 +62,22 @@ def adjust_hue(images, shift, value_range):
 class _ColourAugmentation(BaseAugmentation):
     """A colour layer: a `factor` range and a `value_range`."""
 
-    _FACTOR_BOUNDS = (-1.0, 1.0)
+    factor = ScheduledRange((-1.0, 1.0))
 
     def __init__(self, factor, value_range=(0, 255), data_format=None,
                  seed=None, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        self.value_range = check_value_range(type(self).__name__,
+        self.value_range = checks.value_range(type(self).__name__,
                                              value_range)
-        self._factor = Factor(self, "factor", factor, self._FACTOR_BOUNDS)
-
-    @property
-    def factor(self):
-        return (self._factor.low, self._factor.high)
+        self.factor = factor
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 2), self.seed_generator)
-        return {"factor": self._factor.sample(u[:, 0]), "sign": u[:, 1]}
+        return {"factor": self.strength("factor").sample(u[:, 0]),
+                "sign": u[:, 1]}
 
     def get_config(self):
-        return {**super().get_config(), "factor": self._factor.config(),
+        return {**super().get_config(),
                 "value_range": list(self.value_range)}
 
 
@@ -147,7 +144,7 @@ class RandomContrast(_ColourAugmentation):
     (2, 4, 4, 3)
     """
 
-    _FACTOR_BOUNDS = (0.0, 1.0)
+    factor = ScheduledRange((0.0, 1.0))
 
     def __init__(self, factor, value_range=(0, 255), seed=None,
                  data_format=None, **kwargs):
@@ -156,8 +153,9 @@ class RandomContrast(_ColourAugmentation):
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size,), self.seed_generator)
-        lower = self._factor.low if self._factor.is_pair else self._factor.high
-        upper = self._factor.high
+        factor = self.strength("factor")
+        lower = factor.low if factor.is_pair else factor.high
+        upper = factor.high
         return {"factor": 1.0 - lower + (lower + upper) * u}
 
     def apply_images(self, images, draw):
@@ -192,7 +190,7 @@ class RandomSaturation(_ColourAugmentation):
     [[[[54.5, 54.5, 54.5]]]]
     """
 
-    _FACTOR_BOUNDS = (0.0, 1.0)
+    factor = ScheduledRange((0.0, 1.0))
 
     def apply_images(self, images, draw):
         f = draw["factor"]
@@ -224,7 +222,7 @@ class RandomHue(_ColourAugmentation):
     [[[[0.0, 255.0, 255.0]]]]
     """
 
-    _FACTOR_BOUNDS = (0.0, 1.0)
+    factor = ScheduledRange((0.0, 1.0))
 
     def apply_images(self, images, draw):
         sign = ops.where(draw["sign"] < 0.5, -1.0, 1.0)
@@ -255,13 +253,11 @@ class RandomGrayscale(BaseAugmentation):
     [[[[54.5, 54.5, 54.5]]]]
     """
 
+    factor = Scheduled(PROBABILITY)
+
     def __init__(self, factor=0.5, data_format=None, seed=None, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        self._factor = add_strength(self, "factor", factor, PROBABILITY)
-
-    @property
-    def factor(self):
-        return self._factor.public
+        self.factor = factor
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -276,11 +272,8 @@ class RandomGrayscale(BaseAugmentation):
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size,), self.seed_generator)
-        return {"gray": u < self._factor.value}
+        return {"gray": u < self.strength("factor").value}
 
     def apply_images(self, images, draw):
         return ops.where(draw["gray"][:, None, None, None],
                          grayscale(images), images)
-
-    def get_config(self):
-        return {**super().get_config(), "factor": self._factor.config()}

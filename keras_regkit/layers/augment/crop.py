@@ -9,11 +9,9 @@ window with the output's aspect ratio and resize it, as Keras documents for
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.augment import geometry
-from keras_regkit.layers.augment._base import check_pair
-from keras_regkit.layers.augment._base import check_size
-from keras_regkit.layers.augment._base import invalid
 from keras_regkit.layers.augment._boxes import box_size
 from keras_regkit.layers.augment.geometric import GeometricAugmentation
 
@@ -21,18 +19,22 @@ from keras_regkit.layers.augment.geometric import GeometricAugmentation
 class _Crop(GeometricAugmentation):
     """Shared by the crop layers: the output size and the inference crop."""
 
-    changes_size = True
-
     def __init__(self, height, width, interpolation="bilinear", seed=None,
                  data_format=None, **kwargs):
         super().__init__(fill_mode="nearest", interpolation=interpolation,
                          data_format=data_format, seed=seed, **kwargs)
         owner = type(self).__name__
-        self.height = check_size(owner, "height", height)
-        self.width = check_size(owner, "width", width)
+        self.height = checks.integer(owner, "height", height, 1, "a positive int")
+        self.width = checks.integer(owner, "width", width, 1, "a positive int")
 
     def output_size(self, height, width):
         return self.height, self.width
+
+    def fuses_with(self, settings):
+        return True  # the box lies inside the image: no fill to agree on
+
+    def fusion_settings(self):
+        return None
 
     def center_box(self, height, width):
         """The largest centred window with the output's aspect ratio."""
@@ -101,7 +103,7 @@ class RandomCrop(_Crop):
         super().__init__(height, width, interpolation=interpolation,
                          seed=seed, data_format=data_format, **kwargs)
         if not isinstance(allow_resize, bool):
-            raise invalid(type(self).__name__, "allow_resize", allow_resize,
+            raise checks.invalid(type(self).__name__, "allow_resize", allow_resize,
                           "a bool")
         self.allow_resize = allow_resize
 
@@ -190,10 +192,10 @@ class RandomResizedCrop(_Crop):
         super().__init__(height, width, interpolation=interpolation,
                          seed=seed, data_format=data_format, **kwargs)
         owner = type(self).__name__
-        self.scale = check_pair(
+        self.scale = checks.pair(
             owner, "scale", scale, lambda a, b: 0 < a <= b <= 1,
             "a pair (low, high) with 0 < low <= high <= 1")
-        self.ratio = check_pair(owner, "ratio", ratio,
+        self.ratio = checks.pair(owner, "ratio", ratio,
                                 lambda a, b: 0 < a <= b,
                                 "a pair (low, high) with 0 < low <= high")
 

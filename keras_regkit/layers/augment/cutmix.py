@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_regkit import _random
-from keras_regkit.layers.augment._base import Factor
+from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment._boxes import box_mask
 from keras_regkit.layers.augment._mixing import MixingAugmentation
 from keras_regkit.layers.augment._mixing import partners
@@ -72,24 +72,21 @@ class CutMix(MixingAugmentation):
         https://arxiv.org/abs/1905.04899
     """
 
+    factor = ScheduledRange((0.0, 1.0))
+
     def __init__(self, factor=1.0, seed=None, data_format=None,
                  num_classes=None, **kwargs):
         super().__init__(num_classes=num_classes, data_format=data_format,
                          seed=seed, **kwargs)
-        self._factor = Factor(self, "factor", factor, (0.0, 1.0))
-
-    @property
-    def factor(self):
-        return (self._factor.low, self._factor.high)
+        self.factor = factor
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((1,), self.seed_generator)
-        alpha = self._factor.sample(u[0]) + 1e-6
+        alpha = self.strength("factor").sample(u[0]) + 1e-6
         return cutmix_draw(batch_size, height, width, alpha,
                            self.seed_generator)
 
     def apply_images(self, images, draw):
         return paste(images, draw)
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self._factor.config()}
+

@@ -13,26 +13,25 @@ import math
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import add_strength
+from keras_regkit._strength import Scheduled
+from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
-from keras_regkit.layers.augment._base import Factor
-from keras_regkit.layers.augment._base import check_choice
-from keras_regkit.layers.augment._base import invalid
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
 
 def check_resampling(owner, fill_mode, interpolation, fill_value):
     """Checks the resampling arguments; returns them as a dict."""
-    check_choice(owner, "fill_mode", fill_mode, geometry.FILL_MODES)
-    check_choice(owner, "interpolation", interpolation,
+    checks.choice(owner, "fill_mode", fill_mode, geometry.FILL_MODES)
+    checks.choice(owner, "interpolation", interpolation,
                  geometry.INTERPOLATIONS)
     if isinstance(fill_value, bool) or not isinstance(fill_value,
                                                       (int, float)):
-        raise invalid(owner, "fill_value", fill_value, "a number")
+        raise checks.invalid(owner, "fill_value", fill_value, "a number")
     return {"interpolation": interpolation, "fill_mode": fill_mode,
             "fill_value": fill_value}
 
@@ -54,8 +53,6 @@ class GeometricAugmentation(BaseAugmentation):
         data_format, seed: as in `BaseAugmentation`.
     """
 
-    is_geometric = True
-
     def __init__(self, fill_mode="reflect", interpolation="bilinear",
                  fill_value=0.0, data_format=None, seed=None, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
@@ -67,6 +64,12 @@ class GeometricAugmentation(BaseAugmentation):
 
     def matrices(self, draw, height, width):
         raise NotImplementedError
+
+    def fuses_with(self, settings):
+        return settings is None or settings == self.resampling
+
+    def fusion_settings(self):
+        return self.resampling
 
     @property
     def resampling(self):
@@ -122,21 +125,18 @@ class RandomFlip(GeometricAugmentation):
     [[4.0, 5.0], [2.0, 3.0], [0.0, 1.0]]
     """
 
+    probability = Scheduled(PROBABILITY)
+
     def __init__(self, mode="horizontal_and_vertical", seed=None,
                  data_format=None, probability=0.5, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        self.mode = check_choice(type(self).__name__, "mode", mode,
-                                 _FLIP_MODES)
-        self._probability = add_strength(self, "probability", probability,
-                                         PROBABILITY)
-
-    @property
-    def probability(self):
-        return self._probability.public
+        self.mode = checks.choice(type(self).__name__, "mode", mode,
+                                  _FLIP_MODES)
+        self.probability = probability
 
     def draw(self, batch_size, height, width):
         coins = _random.uniform((batch_size, 2), self.seed_generator)
-        chance = self._probability.value
+        chance = self.strength("probability").value
         horizontal = coins[:, 0] < chance
         vertical = coins[:, 1] < chance
         if self.mode == "horizontal":
@@ -170,8 +170,7 @@ class RandomFlip(GeometricAugmentation):
         config = super().get_config()
         for key in ("fill_mode", "interpolation", "fill_value"):
             config.pop(key)
-        return {**config, "mode": self.mode,
-                "probability": self._probability.config()}
+        return {**config, "mode": self.mode}
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -207,27 +206,23 @@ class RandomRotation(GeometricAugmentation):
     [[1.0, 3.0], [0.0, 2.0]]
     """
 
+    factor = ScheduledRange()
+
     def __init__(self, factor, fill_mode="reflect", interpolation="bilinear",
                  seed=None, fill_value=0.0, data_format=None, **kwargs):
         super().__init__(fill_mode=fill_mode, interpolation=interpolation,
                          fill_value=fill_value, data_format=data_format,
                          seed=seed, **kwargs)
-        self._factor = Factor(self, "factor", factor)
-
-    @property
-    def factor(self):
-        return (self._factor.low, self._factor.high)
+        self.factor = factor
 
     def draw(self, batch_size, height, width):
-        turns = self._factor.sample(
+        turns = self.strength("factor").sample(
             _random.uniform((batch_size,), self.seed_generator))
         return {"angle": turns * (2.0 * math.pi)}
 
     def matrices(self, draw, height, width):
         return geometry.rotation(draw["angle"], height, width)
 
-    def get_config(self):
-        return {**super().get_config(), "factor": self._factor.config()}
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -257,45 +252,29 @@ class RandomZoom(GeometricAugmentation):
     (1, 4, 4, 1)
     """
 
+    height_factor = ScheduledRange()
+    width_factor = ScheduledRange(optional=True)
+
     def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0,
                  data_format=None, **kwargs):
         super().__init__(fill_mode=fill_mode, interpolation=interpolation,
                          fill_value=fill_value, data_format=data_format,
                          seed=seed, **kwargs)
-        self._height_factor = Factor(self, "height_factor", height_factor)
-        self._width_factor = None
-        if width_factor is not None:
-            self._width_factor = Factor(self, "width_factor", width_factor)
-
-    @property
-    def height_factor(self):
-        return (self._height_factor.low, self._height_factor.high)
-
-    @property
-    def width_factor(self):
-        if self._width_factor is None:
-            return None
-        return (self._width_factor.low, self._width_factor.high)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 2), self.seed_generator)
-        zoom_y = 1.0 + self._height_factor.sample(u[:, 0])
+        zoom_y = 1.0 + self.strength("height_factor").sample(u[:, 0])
         zoom_x = zoom_y
-        if self._width_factor is not None:
-            zoom_x = 1.0 + self._width_factor.sample(u[:, 1])
+        if self.width_factor is not None:
+            zoom_x = 1.0 + self.strength("width_factor").sample(u[:, 1])
         return {"zoom_x": zoom_x, "zoom_y": zoom_y}
 
     def matrices(self, draw, height, width):
         return geometry.zoom(draw["zoom_x"], draw["zoom_y"], height, width)
 
-    def get_config(self):
-        width = None
-        if self._width_factor is not None:
-            width = self._width_factor.config()
-        return {**super().get_config(),
-                "height_factor": self._height_factor.config(),
-                "width_factor": width}
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -323,35 +302,26 @@ class RandomTranslation(GeometricAugmentation):
     [0.0, 1.0, 2.0, 3.0]
     """
 
+    height_factor = ScheduledRange()
+    width_factor = ScheduledRange()
+
     def __init__(self, height_factor, width_factor, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0,
                  data_format=None, **kwargs):
         super().__init__(fill_mode=fill_mode, interpolation=interpolation,
                          fill_value=fill_value, data_format=data_format,
                          seed=seed, **kwargs)
-        self._height_factor = Factor(self, "height_factor", height_factor)
-        self._width_factor = Factor(self, "width_factor", width_factor)
-
-    @property
-    def height_factor(self):
-        return (self._height_factor.low, self._height_factor.high)
-
-    @property
-    def width_factor(self):
-        return (self._width_factor.low, self._width_factor.high)
+        self.height_factor = height_factor
+        self.width_factor = width_factor
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 2), self.seed_generator)
-        return {"dy": self._height_factor.sample(u[:, 0]) * height,
-                "dx": self._width_factor.sample(u[:, 1]) * width}
+        return {"dy": self.strength("height_factor").sample(u[:, 0]) * height,
+                "dx": self.strength("width_factor").sample(u[:, 1]) * width}
 
     def matrices(self, draw, height, width):
         return geometry.translation(draw["dx"], draw["dy"])
 
-    def get_config(self):
-        return {**super().get_config(),
-                "height_factor": self._height_factor.config(),
-                "width_factor": self._width_factor.config()}
 
 
 def _signed_magnitude(factor, uniforms, signs):
@@ -386,35 +356,27 @@ class RandomShear(GeometricAugmentation):
     (2, 8, 8, 3)
     """
 
+    x_factor = ScheduledRange((0.0, 1.0))
+    y_factor = ScheduledRange((0.0, 1.0))
+
     def __init__(self, x_factor=0.0, y_factor=0.0, interpolation="bilinear",
                  fill_mode="reflect", fill_value=0.0, data_format=None,
                  seed=None, **kwargs):
         super().__init__(fill_mode=fill_mode, interpolation=interpolation,
                          fill_value=fill_value, data_format=data_format,
                          seed=seed, **kwargs)
-        self._x_factor = Factor(self, "x_factor", x_factor, (0.0, 1.0))
-        self._y_factor = Factor(self, "y_factor", y_factor, (0.0, 1.0))
-
-    @property
-    def x_factor(self):
-        return (self._x_factor.low, self._x_factor.high)
-
-    @property
-    def y_factor(self):
-        return (self._y_factor.low, self._y_factor.high)
+        self.x_factor = x_factor
+        self.y_factor = y_factor
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 4), self.seed_generator)
-        return {"shear_x": _signed_magnitude(self._x_factor, u[:, 0], u[:, 1]),
-                "shear_y": _signed_magnitude(self._y_factor, u[:, 2], u[:, 3])}
+        x, y = self.strength("x_factor"), self.strength("y_factor")
+        return {"shear_x": _signed_magnitude(x, u[:, 0], u[:, 1]),
+                "shear_y": _signed_magnitude(y, u[:, 2], u[:, 3])}
 
     def matrices(self, draw, height, width):
         return geometry.shear(draw["shear_x"], draw["shear_y"], height, width)
 
-    def get_config(self):
-        return {**super().get_config(),
-                "x_factor": self._x_factor.config(),
-                "y_factor": self._y_factor.config()}
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -454,15 +416,13 @@ class RandomAffine(GeometricAugmentation):
     (2, 16, 16, 3)
     """
 
-    _FACTORS = {
-        "rotation_factor": (-1.0, 1.0),
-        "zoom_height_factor": (-1.0, 1.0),
-        "zoom_width_factor": (-1.0, 1.0),
-        "translation_height_factor": (-1.0, 1.0),
-        "translation_width_factor": (-1.0, 1.0),
-        "shear_x_factor": (0.0, 1.0),
-        "shear_y_factor": (0.0, 1.0),
-    }
+    rotation_factor = ScheduledRange()
+    zoom_height_factor = ScheduledRange()
+    zoom_width_factor = ScheduledRange(optional=True)
+    translation_height_factor = ScheduledRange()
+    translation_width_factor = ScheduledRange()
+    shear_x_factor = ScheduledRange((0.0, 1.0))
+    shear_y_factor = ScheduledRange((0.0, 1.0))
 
     def __init__(self, rotation_factor=0.0, zoom_height_factor=0.0,
                  zoom_width_factor=None, translation_height_factor=0.0,
@@ -473,26 +433,23 @@ class RandomAffine(GeometricAugmentation):
         super().__init__(fill_mode=fill_mode, interpolation=interpolation,
                          fill_value=fill_value, data_format=data_format,
                          seed=seed, **kwargs)
-        given = {
-            "rotation_factor": rotation_factor,
-            "zoom_height_factor": zoom_height_factor,
-            "zoom_width_factor": zoom_width_factor,
-            "translation_height_factor": translation_height_factor,
-            "translation_width_factor": translation_width_factor,
-            "shear_x_factor": shear_x_factor,
-            "shear_y_factor": shear_y_factor,
-        }
-        self._factors = {
-            name: Factor(self, name, value, self._FACTORS[name])
-            for name, value in given.items() if value is not None
-        }
+        self.rotation_factor = rotation_factor
+        self.zoom_height_factor = zoom_height_factor
+        self.zoom_width_factor = zoom_width_factor
+        self.translation_height_factor = translation_height_factor
+        self.translation_width_factor = translation_width_factor
+        self.shear_x_factor = shear_x_factor
+        self.shear_y_factor = shear_y_factor
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 9), self.seed_generator)
-        f = self._factors
+        f = {name: self.strength(name) for name in (
+            "rotation_factor", "zoom_height_factor", "zoom_width_factor",
+            "translation_height_factor", "translation_width_factor",
+            "shear_x_factor", "shear_y_factor")}
         zoom_y = 1.0 + f["zoom_height_factor"].sample(u[:, 1])
         zoom_x = zoom_y
-        if "zoom_width_factor" in f:
+        if f["zoom_width_factor"] is not None:
             zoom_x = 1.0 + f["zoom_width_factor"].sample(u[:, 2])
         return {
             "angle": f["rotation_factor"].sample(u[:, 0]) * (2.0 * math.pi),
@@ -517,10 +474,3 @@ class RandomAffine(GeometricAugmentation):
         ):
             matrix = geometry.compose(matrix, step)
         return matrix
-
-    def get_config(self):
-        config = super().get_config()
-        for name in self._FACTORS:
-            factor = self._factors.get(name)
-            config[name] = None if factor is None else factor.config()
-        return config

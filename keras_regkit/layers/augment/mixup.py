@@ -4,7 +4,7 @@ import keras
 
 from keras_regkit import _random
 from keras_regkit._strength import NON_NEGATIVE
-from keras_regkit._strength import add_strength
+from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment._mixing import MixingAugmentation
 from keras_regkit.layers.augment._mixing import partners
 
@@ -61,21 +61,19 @@ class MixUp(MixingAugmentation):
         https://arxiv.org/abs/1710.09412
     """
 
+    alpha = Scheduled(NON_NEGATIVE)
+
     def __init__(self, alpha=0.2, data_format=None, seed=None,
                  num_classes=None, **kwargs):
         super().__init__(num_classes=num_classes, data_format=data_format,
                          seed=seed, **kwargs)
-        self._alpha = add_strength(self, "alpha", alpha, NON_NEGATIVE)
-
-    @property
-    def alpha(self):
-        return self._alpha.public
+        self.alpha = alpha
 
     def draw(self, batch_size, height, width):
-        return mixup_draw(batch_size, self._alpha.value, self.seed_generator)
+        return mixup_draw(batch_size, self.strength("alpha").value,
+                          self.seed_generator)
 
     def apply_images(self, images, draw):
         return blend(images, draw)
 
-    def get_config(self):
-        return {**super().get_config(), "alpha": self._alpha.config()}
+

@@ -2,45 +2,43 @@
 
 import keras
 
+from keras_regkit import _registry
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 
 
-def _short_names():
-    """Our augmentation classes by bare name, so a short config such as
-    `{"class_name": "RandomRotation", "config": {...}}` means ours."""
-    from keras_regkit.layers import augment
+def fusion_runs(layers):
+    """Splits `layers` into runs `Augment` resamples once each.
 
-    return {name: getattr(augment, name) for name in augment.__all__
-            if isinstance(getattr(augment, name), type)}
-
-
-def _fusion_runs(layers):
-    """Splits `layers` into runs: consecutive geometric layers with the same
-    resampling settings (crops, whose boxes lie inside the image, join any
-    run), and single non-geometric layers."""
+    A run is consecutive layers that fuse (`fuses_with`) with the
+    resampling settings the run has fixed so far, or a single layer that
+    fuses with nothing. Returns a list of `(layers, settings)`.
+    """
     runs, current, settings = [], [], None
     for layer in layers:
-        flexible = layer.changes_size
-        if layer.is_geometric and (
-            not current or flexible or settings is None
-            or layer.resampling == settings
-        ):
+        if current and layer.fuses_with(settings):
             current.append(layer)
-            if not flexible and settings is None:
-                settings = layer.resampling
+            settings = settings or layer.fusion_settings()
             continue
         if current:
             runs.append((current, settings))
-        current, settings = [], None
-        if layer.is_geometric:
-            current = [layer]
-            settings = None if layer.changes_size else layer.resampling
+            current, settings = [], None
+        if layer.fuses_with(None):
+            current, settings = [layer], layer.fusion_settings()
         else:
             runs.append(([layer], None))
     if current:
         runs.append((current, settings))
     return runs
+
+
+def _layer_from_config(config):
+    """A layer from its config; a short class name means our layer."""
+    name = config.get("class_name")
+    cls = _registry.resolve(name, BaseAugmentation)
+    custom = {name: cls} if cls is not None else None
+    return keras.saving.deserialize_keras_object(config,
+                                                 custom_objects=custom)
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -56,7 +54,11 @@ class Augment(BaseAugmentation):
     a new run. Each layer keeps its own seed and strengths (schedules work
     as in the layer alone). The result equals applying the layers one by one
     up to interpolation and border effects: points that one layer moves
-    outside the image are filled only once, at the end.
+    outside the image are filled only once, at the end. Like every layer,
+    `draw` takes all the randomness (each layer's) and `apply_images` /
+    `apply_labels` replay it, so Keras's `get_random_transformation`
+    followed by `transform_images` and `transform_labels` transform images
+    and labels alike.
 
     Args:
         layers: list of keras_regkit augmentation layers, all with the same
@@ -81,12 +83,8 @@ class Augment(BaseAugmentation):
                 "Invalid type for argument `layers` of Augment: expected a "
                 f"list of augmentation layers. Received: layers={layers!r}"
             )
-        layers = [
-            keras.saving.deserialize_keras_object(
-                layer, custom_objects=_short_names())
-            if isinstance(layer, dict) else layer
-            for layer in layers
-        ]
+        layers = [_layer_from_config(layer) if isinstance(layer, dict)
+                  else layer for layer in layers]
         for layer in layers:
             if not isinstance(layer, BaseAugmentation):
                 raise TypeError(
@@ -105,7 +103,6 @@ class Augment(BaseAugmentation):
                     f"{self.data_format!r}."
                 )
         self.layers = list(layers)
-        self.changes_size = any(layer.changes_size for layer in layers)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -119,53 +116,44 @@ class Augment(BaseAugmentation):
             height, width = layer.output_size(height, width)
         return height, width
 
-    def _apply_run(self, run, settings, images, labels):
-        if len(run) == 1:
-            layer = run[0]
-            draw = layer.draw(keras.ops.shape(images)[0], images.shape[1],
-                              images.shape[2])
-            images = layer.apply_images(images, draw)
-            if labels is not None:
-                labels = layer.apply_labels(labels, draw)
-            return images, labels
-        batch_size = keras.ops.shape(images)[0]
-        height, width = images.shape[1], images.shape[2]
-        matrix = None
-        for layer in run:
-            draw = layer.draw(batch_size, height, width)
-            step = layer.matrices(draw, height, width)
-            matrix = step if matrix is None else geometry.compose(matrix,
-                                                                  step)
+    def draw(self, batch_size, height, width):
+        """Every layer's draw, in order (`"0"`, `"1"`, ...), each for the
+        image size that reaches it; `apply_*` replay them."""
+        draws = {}
+        for index, layer in enumerate(self.layers):
+            draws[str(index)] = layer.draw(batch_size, height, width)
             height, width = layer.output_size(height, width)
-        settings = settings or run[0].resampling
-        images = geometry.affine_transform(
-            images, matrix, output_size=(height, width), **settings)
-        return images, labels
+        return draws
 
     def apply_images(self, images, draw):
-        images, _ = self.apply_images_and_labels(images, None)
+        index = 0
+        for run, settings in fusion_runs(self.layers):
+            draws = [draw[str(i)] for i in range(index, index + len(run))]
+            index += len(run)
+            if len(run) == 1:
+                images = run[0].apply_images(images, draws[0])
+                continue
+            height, width = images.shape[1], images.shape[2]
+            matrix = None
+            for layer, layer_draw in zip(run, draws):
+                step = layer.matrices(layer_draw, height, width)
+                matrix = step if matrix is None else geometry.compose(matrix,
+                                                                      step)
+                height, width = layer.output_size(height, width)
+            images = geometry.affine_transform(
+                images, matrix, output_size=(height, width),
+                **(settings or run[0].resampling))
         return images
 
-    def apply_images_and_labels(self, images, labels):
-        for run, settings in _fusion_runs(self.layers):
-            images, labels = self._apply_run(run, settings, images, labels)
-        return images, labels
+    def apply_labels(self, labels, draw):
+        for index, layer in enumerate(self.layers):
+            labels = layer.apply_labels(labels, draw[str(index)])
+        return labels
 
     def inference_images(self, images):
         for layer in self.layers:
             images = layer.inference_images(images)
         return images
-
-    def call(self, inputs, training=True):
-        if not isinstance(inputs, dict) or "labels" not in inputs:
-            return super().call(inputs, training=training)
-        images, restore = self._to_canonical(inputs["images"])
-        labels = inputs["labels"]
-        if training:
-            images, labels = self.apply_images_and_labels(images, labels)
-        else:
-            images = self.inference_images(images)
-        return {**inputs, "images": restore(images), "labels": labels}
 
     def get_config(self):
         config = super().get_config()

@@ -12,13 +12,12 @@ per-image histogram is a scatter XLA runs slowly.
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.augment import colour
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
-from keras_regkit.layers.augment._base import Factor
-from keras_regkit.layers.augment._base import check_value_range
-from keras_regkit.layers.augment._base import invalid
+from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment.geometric import check_resampling
 
 # Magnitude 1 means (timm's RandAugment at magnitude 10): rotate 30 degrees,
@@ -106,32 +105,28 @@ def geometric_op(name, signed, height, width):
 class _Policy(BaseAugmentation):
     """Draws `num_ops` operations per image from `OPS` and applies them."""
 
+    factor = ScheduledRange((0.0, 1.0))
+
     def __init__(self, value_range, num_ops, factor, interpolation,
                  fill_mode, fill_value, seed, data_format, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         owner = type(self).__name__
-        self.value_range = check_value_range(owner, value_range)
-        if isinstance(num_ops, bool) or not isinstance(num_ops, int) or (
-                num_ops < 0):
-            raise invalid(owner, "num_ops", num_ops, "an int >= 0")
-        self.num_ops = num_ops
-        self._factor = Factor(self, "factor", factor, (0.0, 1.0))
+        self.value_range = checks.value_range(owner, value_range)
+        self.num_ops = checks.integer(owner, "num_ops", num_ops)
+        self.factor = factor
         self._resampling = check_resampling(owner, fill_mode, interpolation,
                                             fill_value)
         self.interpolation = interpolation
         self.fill_mode = fill_mode
         self.fill_value = fill_value
 
-    @property
-    def factor(self):
-        return (self._factor.low, self._factor.high)
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((max(self.num_ops, 1), 3, batch_size),
                             self.seed_generator)
         index = ops.minimum(ops.cast(u[:, 0] * len(OPS), "int32"),
                             len(OPS) - 1)
-        magnitude = self._factor.sample(u[:, 1])
+        magnitude = self.strength("factor").sample(u[:, 1])
         signed = magnitude * ops.where(u[:, 2] < 0.5, -1.0, 1.0)
         return {"index": index, "magnitude": magnitude, "signed": signed}
 
@@ -164,7 +159,6 @@ class _Policy(BaseAugmentation):
         return {
             **super().get_config(),
             "value_range": list(self.value_range),
-            "factor": self._factor.config(),
             **self._resampling,
         }
 

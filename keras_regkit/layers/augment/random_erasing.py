@@ -3,13 +3,11 @@
 import keras
 from keras import ops
 
+from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import add_strength
+from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment._base import BaseAugmentation
-from keras_regkit.layers.augment._base import check_pair
-from keras_regkit.layers.augment._base import check_value_range
-from keras_regkit.layers.augment._base import invalid
 from keras_regkit.layers.augment._boxes import box_mask
 from keras_regkit.layers.augment._boxes import box_size
 
@@ -55,34 +53,32 @@ class RandomErasing(BaseAugmentation):
         https://arxiv.org/abs/1708.04896
     """
 
+    factor = Scheduled(PROBABILITY)
+
     def __init__(self, factor=1.0, scale=(0.02, 0.33), fill_value=None,
                  value_range=(0, 255), seed=None, data_format=None,
                  ratio=(0.3, 3.3), **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         owner = type(self).__name__
-        self._factor = add_strength(self, "factor", factor, PROBABILITY)
-        if isinstance(scale, (int, float)) and not isinstance(scale, bool):
+        self.factor = factor
+        if checks.is_number(scale):
             scale = (0.0, scale)  # Keras reads a number s as (0, s)
-        self.scale = check_pair(
+        self.scale = checks.pair(
             owner, "scale", scale, lambda a, b: 0 <= a <= b <= 1,
             "a pair (low, high) with 0 <= low <= high <= 1")
-        self.ratio = check_pair(owner, "ratio", ratio,
+        self.ratio = checks.pair(owner, "ratio", ratio,
                                 lambda a, b: 0 < a <= b,
                                 "a pair (low, high) with 0 < low <= high")
-        self.value_range = check_value_range(owner, value_range)
+        self.value_range = checks.value_range(owner, value_range)
         if fill_value is not None:
             values = fill_value if isinstance(fill_value, (list, tuple)) \
                 else [fill_value]
             if not values or not all(
                     isinstance(v, (int, float)) and not isinstance(v, bool)
                     for v in values):
-                raise invalid(owner, "fill_value", fill_value,
+                raise checks.invalid(owner, "fill_value", fill_value,
                               "None, a number or a list of numbers")
         self.fill_value = fill_value
-
-    @property
-    def factor(self):
-        return self._factor.public
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 5), self.seed_generator)
@@ -93,7 +89,7 @@ class RandomErasing(BaseAugmentation):
             "left": u[:, 3] * (width - box_width),
             "box_height": box_height,
             "box_width": box_width,
-            "erase": u[:, 4] < self._factor.value,
+            "erase": u[:, 4] < self.strength("factor").value,
         }
 
     def apply_images(self, images, draw):
@@ -113,7 +109,6 @@ class RandomErasing(BaseAugmentation):
         fill = self.fill_value
         return {
             **super().get_config(),
-            "factor": self._factor.config(),
             "scale": list(self.scale),
             "ratio": list(self.ratio),
             "fill_value": list(fill) if isinstance(fill, tuple) else fill,

@@ -1,11 +1,11 @@
 """Shared plumbing of the stochastic layers: scheduled rate, seed, MC mode."""
 
-import numbers
-
 import keras
 
+from keras_regkit import _checks as checks
 from keras_regkit._strength import RATE
-from keras_regkit._strength import add_strength
+from keras_regkit._strength import HasStrengths
+from keras_regkit._strength import Scheduled
 
 
 def check_rate(owner, rate):
@@ -15,54 +15,51 @@ def check_rate(owner, rate):
     `rate` must be below 1: at 1 every unit is dropped and the rescaling
     `1 / (1 - rate)` is undefined.
     """
-    if isinstance(rate, numbers.Real) and not isinstance(rate, bool):
-        if not 0 <= rate < 1:
-            raise ValueError(
-                "Invalid value received for argument `rate`. Expected a "
-                f"float value between 0 and 1 (1 excluded) or a Schedule, for "
-                f"{owner}. Received: rate={rate}"
-            )
-
-
-def check_seed(owner, seed):
-    """`seed` must be an int or None (every stochastic object checks it)."""
-    if seed is not None and (isinstance(seed, bool)
-                             or not isinstance(seed, int)):
-        raise TypeError(
-            f"Invalid type for argument `seed` of {owner}: expected an int "
-            f"or None. Received: seed={seed!r}"
-        )
-
-
-def check_stochastic_args(owner, rate, seed, monte_carlo):
-    """The checks every dropout-like layer (and DropConnect) shares."""
-    check_rate(owner, rate)
-    if not isinstance(monte_carlo, bool):
-        raise TypeError(
-            f"Invalid type for argument `monte_carlo` of {owner}: expected "
-            f"a bool. Received: monte_carlo={monte_carlo!r}"
-        )
-    check_seed(owner, seed)
-
-
-def resolve_data_format(owner, data_format):
-    """`data_format`, defaulting to Keras's image data format; checked."""
-    if data_format is None:
-        data_format = keras.config.image_data_format()
-    if data_format not in ("channels_last", "channels_first"):
+    if checks.is_number(rate) and not 0 <= rate < 1:
         raise ValueError(
-            f"Invalid value for argument `data_format` of {owner}: expected "
-            '"channels_last" or "channels_first". Received: '
-            f"data_format={data_format!r}"
+            "Invalid value received for argument `rate`. Expected a "
+            f"float value between 0 and 1 (1 excluded) or a Schedule, for "
+            f"{owner}. Received: rate={rate}"
         )
-    return data_format
 
 
-class StochasticLayer(keras.layers.Layer):
+class Stochastic(HasStrengths):
+    """The plumbing every dropout-like layer shares, `DropConnect` included.
+
+    A scheduled `rate` (a float, or a `Schedule` whose value lives in a
+    strength variable), exactly one `seed_generator`, and the
+    `monte_carlo` switch. Mixed into a Keras layer class; the layer calls
+    `init_stochastic` in `__init__`, asks `is_active(training)` in `call`
+    and merges `stochastic_config()` into `get_config`.
+    """
+
+    rate = Scheduled(RATE)
+
+    def init_stochastic(self, rate, seed, monte_carlo):
+        owner = type(self).__name__
+        check_rate(owner, rate)
+        checks.boolean(owner, "monte_carlo", monte_carlo)
+        checks.seed(owner, seed)
+        self.rate = rate
+        self.seed = seed
+        self.monte_carlo = monte_carlo
+        # Created even at rate 0: a schedule may raise the rate later.
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def is_active(self, training):
+        """Whether `call` drops: training (or MC mode), and a rate that is
+        not a plain 0 (which can never change)."""
+        return bool(training or self.monte_carlo) and not (
+            self.strength("rate").is_off)
+
+    def stochastic_config(self):
+        return {**self.declared_config(), "seed": self.seed,
+                "monte_carlo": self.monte_carlo}
+
+
+class StochasticLayer(Stochastic, keras.layers.Layer):
     """Base of keras_regkit's dropout-like layers.
 
-    Holds the `rate` (a float, or a `Schedule` whose value lives in a strength
-    variable), exactly one `seed_generator`, and the `monte_carlo` switch.
     Subclasses implement `drop(inputs, rate)` with a pure function.
 
     Args:
@@ -76,12 +73,7 @@ class StochasticLayer(keras.layers.Layer):
 
     def __init__(self, rate, seed=None, monte_carlo=False, **kwargs):
         super().__init__(**kwargs)
-        check_stochastic_args(type(self).__name__, rate, seed, monte_carlo)
-        self._rate = add_strength(self, "rate", rate, RATE)
-        self.seed = seed
-        self.monte_carlo = monte_carlo
-        # Created even at rate 0: a schedule may raise the rate later.
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.init_stochastic(rate, seed, monte_carlo)
         self.supports_masking = True
 
     def mark_built_if_stateless(self):
@@ -91,29 +83,16 @@ class StochasticLayer(keras.layers.Layer):
         if type(self).build is keras.layers.Layer.build:
             self.built = True
 
-    @property
-    def rate(self):
-        """The rate: the float given, or the strength variable of a schedule."""
-        return self._rate.public
-
     def drop(self, inputs, rate):
         raise NotImplementedError
 
     def call(self, inputs, training=False):
-        if not (training or self.monte_carlo):
+        if not self.is_active(training):
             return inputs
-        strength = self._rate
-        if strength.variable is None and strength.current == 0.0:
-            return inputs  # a plain rate of 0 can never change
-        return self.drop(inputs, strength.value)
+        return self.drop(inputs, self.strength("rate").value)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "rate": self._rate.config(),
-            "seed": self.seed,
-            "monte_carlo": self.monte_carlo,
-        }
+        return {**super().get_config(), **self.stochastic_config()}

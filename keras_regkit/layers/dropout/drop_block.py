@@ -10,8 +10,8 @@ from keras import ops
 
 from keras_regkit import _random
 
+from keras_regkit import _checks as checks
 from keras_regkit.layers.dropout._base import StochasticLayer
-from keras_regkit.layers.dropout._base import resolve_data_format
 
 
 def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
@@ -112,17 +112,9 @@ class DropBlock2D(StochasticLayer):
     def __init__(self, rate, block_size=7, data_format=None, seed=None,
                  monte_carlo=False, **kwargs):
         super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
-        if (
-            isinstance(block_size, bool)
-            or not isinstance(block_size, int)
-            or block_size < 1
-        ):
-            raise ValueError(
-                "Invalid value for argument `block_size` of DropBlock2D: "
-                f"expected an int >= 1. Received: block_size={block_size!r}"
-            )
-        self.block_size = block_size
-        self.data_format = resolve_data_format("DropBlock2D", data_format)
+        self.block_size = checks.integer("DropBlock2D", "block_size",
+                                         block_size, 1)
+        self.data_format = checks.data_format("DropBlock2D", data_format)
 
     def build(self, input_shape):
         if len(input_shape) != 4:
@@ -142,7 +134,7 @@ class DropBlock2D(StochasticLayer):
             )
         if self.block_size > min(spatial):
             raise ValueError(
-                f"Invalid value for argument `block_size` of DropBlock2D: "
+                "Invalid value for argument `block_size` of DropBlock2D: "
                 f"block_size={self.block_size} is larger than the input's "
                 f"height x width {spatial[0]} x {spatial[1]}; use a "
                 f"block_size <= {min(spatial)}."

@@ -7,14 +7,13 @@ References:
 
 import keras
 
-from keras_regkit._strength import RATE
-from keras_regkit._strength import add_strength
-from keras_regkit.layers.dropout._base import check_stochastic_args
+from keras_regkit import _checks as checks
+from keras_regkit.layers.dropout._base import Stochastic
 from keras_regkit.layers.dropout.scheduled_dropout import dropout
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
-class DropConnect(keras.layers.Wrapper):
+class DropConnect(Stochastic, keras.layers.Wrapper):
     """Wraps a `Dense`, `Conv*` or `EinsumDense` and drops its kernel entries.
 
     During training each call sees the kernel with entries zeroed with
@@ -51,20 +50,11 @@ class DropConnect(keras.layers.Wrapper):
     def __init__(self, layer, rate=0.5, seed=None, monte_carlo=False,
                  **kwargs):
         if not isinstance(layer, keras.layers.Layer):
-            raise TypeError(
-                "Invalid type for argument `layer` of DropConnect: expected a "
-                f"Keras layer with a kernel. Received: layer={layer!r}"
-            )
+            raise checks.invalid("DropConnect", "layer", layer,
+                                 "a Keras layer with a kernel",
+                                 error=TypeError)
         super().__init__(layer, **kwargs)
-        check_stochastic_args("DropConnect", rate, seed, monte_carlo)
-        self._rate = add_strength(self, "rate", rate, RATE)
-        self.seed = seed
-        self.monte_carlo = monte_carlo
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    @property
-    def rate(self):
-        return self._rate.public
+        self.init_stochastic(rate, seed, monte_carlo)
 
     def build(self, input_shape=None):
         if not self.layer.built:
@@ -77,11 +67,7 @@ class DropConnect(keras.layers.Wrapper):
             )
 
     def call(self, inputs, training=False):
-        strength = self._rate
-        inactive = not (training or self.monte_carlo) or (
-            strength.variable is None and strength.current == 0.0
-        )
-        if inactive:
+        if not self.is_active(training):
             return self.layer(inputs)
         kernel = self.layer.kernel
         # Read every weight as the enclosing step sees it (under JAX that is
@@ -90,7 +76,8 @@ class DropConnect(keras.layers.Wrapper):
         mapping = [
             (v, v.value) for v in self.layer.variables if v is not kernel
         ]
-        masked = dropout(kernel.value, strength.value, self.seed_generator)
+        masked = dropout(kernel.value, self.strength("rate").value,
+                         self.seed_generator)
         mapping.append((kernel, masked))
         with keras.StatelessScope(state_mapping=mapping):
             return self.layer(inputs)
@@ -99,9 +86,4 @@ class DropConnect(keras.layers.Wrapper):
         return self.layer.compute_output_shape(input_shape)
 
     def get_config(self):
-        return {
-            **super().get_config(),
-            "rate": self._rate.config(),
-            "seed": self.seed,
-            "monte_carlo": self.monte_carlo,
-        }
+        return {**super().get_config(), **self.stochastic_config()}

@@ -7,13 +7,12 @@ References:
     The per-depth rate rule follows timm's `drop_path` helpers.
 """
 
-import numbers
-
 import keras
 from keras import ops
 
 from keras_regkit import _random
 
+from keras_regkit import _checks as checks
 from keras_regkit.layers.dropout._base import StochasticLayer
 
 
@@ -69,20 +68,9 @@ def drop_path_rates(max_rate, depth):
     >>> drop_path_rates(0.3, 4)
     [0.0, 0.1, 0.2, 0.3]
     """
-    if (
-        isinstance(max_rate, bool)
-        or not isinstance(max_rate, numbers.Real)
-        or not 0 <= max_rate < 1
-    ):
-        raise ValueError(
-            "Invalid value for argument `max_rate` of drop_path_rates: "
-            f"expected a float in [0, 1). Received: max_rate={max_rate!r}"
-        )
-    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
-        raise ValueError(
-            "Invalid value for argument `depth` of drop_path_rates: expected "
-            f"an int >= 1. Received: depth={depth!r}"
-        )
+    checks.number("drop_path_rates", "max_rate", max_rate,
+                  lambda v: 0 <= v < 1, "a float in [0, 1)")
+    checks.integer("drop_path_rates", "depth", depth, 1)
     if depth == 1:
         return [float(max_rate)]
     return [round(max_rate * i / (depth - 1), 12) for i in range(depth)]
@@ -120,12 +108,8 @@ class DropPath(StochasticLayer):
     def __init__(self, rate, scale_by_keep=True, seed=None, monte_carlo=False,
                  **kwargs):
         super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
-        if not isinstance(scale_by_keep, bool):
-            raise TypeError(
-                "Invalid type for argument `scale_by_keep` of DropPath: "
-                f"expected a bool. Received: scale_by_keep={scale_by_keep!r}"
-            )
-        self.scale_by_keep = scale_by_keep
+        self.scale_by_keep = checks.boolean("DropPath", "scale_by_keep",
+                                            scale_by_keep)
         self.mark_built_if_stateless()
 
     def drop(self, inputs, rate):

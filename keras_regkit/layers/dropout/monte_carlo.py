@@ -5,10 +5,10 @@ References:
     https://arxiv.org/abs/1506.02142
 """
 
-import numbers
-
 import keras
 import numpy as np
+
+from keras_regkit import _checks as checks
 
 
 def mc_predict(model, x, samples=30, batch_size=None):
@@ -42,15 +42,7 @@ def mc_predict(model, x, samples=30, batch_size=None):
     >>> mean.shape, std.shape
     ((3, 1), (3, 1))
     """
-    if (
-        isinstance(samples, bool)
-        or not isinstance(samples, numbers.Integral)
-        or samples < 2
-    ):
-        raise ValueError(
-            "Invalid value for argument `samples` of mc_predict: expected an "
-            f"int >= 2. Received: samples={samples!r}"
-        )
+    checks.integer("mc_predict", "samples", samples, 2)
     passes = np.stack(
         [
             keras.ops.convert_to_numpy(

@@ -18,8 +18,8 @@ from keras import ops
 
 from keras_regkit import _random
 
+from keras_regkit import _checks as checks
 from keras_regkit.layers.dropout._base import StochasticLayer
-from keras_regkit.layers.dropout._base import resolve_data_format
 
 _PACKAGE = "keras_regkit"
 
@@ -158,9 +158,8 @@ class _SpatialDropout(StochasticLayer):
     def __init__(self, rate, data_format=None, seed=None, monte_carlo=False,
                  **kwargs):
         super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
-        self.data_format = resolve_data_format(
-            type(self).__name__, data_format
-        )
+        self.data_format = checks.data_format(type(self).__name__,
+                                              data_format)
         self.input_spec = keras.layers.InputSpec(ndim=self.rank + 2)
         self.mark_built_if_stateless()
 

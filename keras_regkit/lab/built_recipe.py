@@ -1,0 +1,74 @@
+"""`BuiltRecipe`: a recipe turned into fresh objects, ready to train.
+
+The one path from a recipe to a compiled model and its callbacks, used by
+`keras-regkit lab` (`runner.run_recipe`) and by `keras-regkit lab sweep`
+(`sweep.run_sweep`), so both train exactly what the recipe says: its
+layers and regularizers, its train-step components (in a
+`RegularizedModel`), its optimizer and its callbacks, with
+`StrengthScheduler` first so every schedule moves.
+"""
+
+import dataclasses
+
+import keras
+
+from keras_regkit.callbacks import RegularizationMonitor
+from keras_regkit.callbacks import StrengthScheduler
+from keras_regkit.lab.model import build_model
+from keras_regkit.lab.model import seed_everything
+from keras_regkit.lab.recipes import build_components
+
+
+@dataclasses.dataclass
+class BuiltRecipe:
+    """Fresh objects for one training run of a recipe.
+
+    Build it with `BuiltRecipe.build(recipe, seed)`, then call `model()`,
+    `compile(model)` and `callbacks()` once each, in that order.
+
+    Attributes:
+        recipe: the validated recipe dict.
+        components: what `recipes.build_components` made of it.
+    """
+
+    recipe: dict
+    components: dict
+
+    @classmethod
+    def build(cls, recipe, seed=0):
+        """Seeds everything with `seed` (so the model's initial weights
+        depend on the seed only) and builds the recipe's objects."""
+        seed_everything(seed)
+        return cls(recipe, build_components(recipe))
+
+    def model(self, input_shape, num_classes):
+        """The lab model with the recipe's parts; a `RegularizedModel` when
+        the recipe has train-step components."""
+        model = build_model(input_shape, num_classes, self.components)
+        if self.components["step"]:
+            from keras_regkit.training import RegularizedModel
+
+            model = RegularizedModel(model.inputs, model.outputs,
+                                     components=self.components["step"],
+                                     name=model.name)
+        return model
+
+    def compile(self, model, jit_compile=True):
+        """Compiles `model` with the recipe's optimizer, sparse categorical
+        cross-entropy on logits and accuracy."""
+        model.compile(
+            optimizer=self.components["optimizer"],
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            jit_compile=jit_compile,
+        )
+        return model
+
+    def callbacks(self, monitor=True):
+        """`StrengthScheduler`, the recipe's callbacks and, with `monitor`,
+        a `RegularizationMonitor` last (so it sees what a controller
+        decided and writes penalties, norms and gaps into `History`)."""
+        callbacks = [StrengthScheduler(), *self.components["callbacks"]]
+        if monitor:
+            callbacks.append(RegularizationMonitor())
+        return callbacks

@@ -1,0 +1,58 @@
+"""The lab's model: a small residual CNN with slots for a recipe's parts."""
+
+import keras
+
+
+def build_model(input_shape, num_classes, components):
+    """The lab's small CNN with the recipe's layers in their slots.
+
+    input -> augment -> 2 stages of [Conv -> x + residual(Conv(x)) -> block
+    -> MaxPool] with 32 and 64 filters -> Flatten -> Dense 128 -> head ->
+    Dense(num_classes). Every Conv2D/Dense kernel gets the recipe's kernel
+    regularizer.
+    """
+    make_regularizer = components["kernel_regularizer"]
+
+    def conv(filters, x):
+        return keras.layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            activation="relu",
+            kernel_regularizer=make_regularizer(),
+        )(x)
+
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for layer in components["augment"]:
+        x = layer(x)
+    for filters in (32, 64):
+        x = conv(filters, x)
+        branch = conv(filters, x)
+        for layer in components["residual"]():
+            branch = layer(branch)
+        x = keras.layers.Add()([x, branch])
+        for layer in components["block"]():
+            x = layer(x)
+        if x.shape[1] >= 2 and x.shape[2] >= 2:
+            x = keras.layers.MaxPooling2D()(x)
+    x = keras.layers.Flatten()(x)
+    x = keras.layers.Dense(
+        128, activation="relu", kernel_regularizer=make_regularizer()
+    )(x)
+    for layer in components["head"]:
+        x = layer(x)
+    outputs = keras.layers.Dense(
+        num_classes, kernel_regularizer=make_regularizer(), name="classifier"
+    )(x)
+    return keras.Model(inputs, outputs, name="lab_cnn")
+
+
+def seed_everything(seed):
+    """Seeds Python, NumPy and the backend.
+
+    TensorFlow's op determinism is left off on purpose: Keras turns XLA off
+    when it is on. On CPU the seeded runs are repeatable without it (a test
+    checks that two runs with one seed give the same numbers).
+    """
+    keras.utils.set_random_seed(seed)
