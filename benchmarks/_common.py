@@ -1,9 +1,11 @@
-"""Pieces every benchmark script shares: epoch timing, thread pinning and
-where results go. Scripts run as `python benchmarks/<name>.py`, so this
-module is importable as `_common`."""
+"""Pieces every benchmark script shares: the command line, timing, thread
+pinning and where results go. Scripts run as `python benchmarks/<name>.py`,
+so this module is importable as `_common`."""
 
+import argparse
 import json
 import os
+import statistics
 import time
 
 import keras
@@ -39,3 +41,44 @@ def write_results(filename, data, indent=1):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, filename), "w") as f:
         json.dump(data, f, indent=indent)
+
+
+def timed(fn, repeats, warmup=2):
+    """Median wall time of `fn()` in seconds over `repeats` calls, after
+    `warmup` calls (tracing, compilation). `fn` must wait for its result
+    (e.g. end in `.numpy()`), so the clock measures the work."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def parser(doc, repeats=None, training=None, only=None, threads=True):
+    """The benchmarks' command line: the options a script asks for.
+
+    Args:
+        doc: the script's docstring (its first line describes it).
+        repeats: default of `--repeats`, or None for no such option.
+        training: dict of defaults for `--epochs`, `--steps`,
+            `--batch-size`, `--rounds`, or None for none of them.
+        only: help text of `--only` (a comma-separated subset), or None.
+        threads: whether to offer `--threads` (TensorFlow threads).
+    """
+    result = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if repeats is not None:
+        result.add_argument("--repeats", type=int, default=repeats)
+    for name, default in (training or {}).items():
+        result.add_argument(f"--{name.replace('_', '-')}", type=int,
+                            default=default)
+    if only is not None:
+        result.add_argument("--only", default="", help=only)
+    if threads:
+        result.add_argument(
+            "--threads", type=int, default=1,
+            help="TensorFlow intra/inter-op threads (0: TF's default); 1 "
+            "makes timings steadier on small shared machines")
+    return result

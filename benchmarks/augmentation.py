@@ -14,16 +14,15 @@ Usage: python benchmarks/augmentation.py [--repeats 15] [--threads 1]
 Writes benchmarks/results/augmentation.json.
 """
 
-import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
+from _common import timed  # noqa: E402
 from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -123,35 +122,18 @@ def make_fn(factory, jit):
     return tf.function(forward, jit_compile=jit)
 
 
-def timed(fn, x, repeats):
-    fn(x).numpy()  # trace / compile
-    fn(x).numpy()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn(x).numpy()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def measure(factory, jit, x, repeats):
     try:
-        return timed(make_fn(factory, jit), x, repeats)
+        fn = make_fn(factory, jit)
+        return timed(lambda: fn(x).numpy(), repeats)
     except Exception as error:  # noqa: BLE001
         first = str(error).strip().splitlines()[0][:70]
         return f"fails: {type(error).__name__}: {first}"
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="TensorFlow intra/inter-op threads (0: TF's "
-                        "default); 1 makes timings steadier on small shared "
-                        "machines")
-    parser.add_argument("--only", default="",
-                        help="comma-separated workload names to run")
-    args = parser.parse_args()
+    args = parser(__doc__, repeats=15,
+                  only="comma-separated workload names to run").parse_args()
     pin_threads(args.threads)
     rng = np.random.default_rng(0)
     inputs = [

@@ -15,16 +15,15 @@ Usage: python benchmarks/dropout.py [--repeats 30]   (TensorFlow backend)
 Writes benchmarks/results/dropout.json.
 """
 
-import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
+from _common import timed  # noqa: E402
 from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -39,16 +38,9 @@ except Exception as error:  # noqa: BLE001 - any import failure means "absent"
     KERAS_CV_ERROR = f"{type(error).__name__}: {error}"
 
 
-def timed(fn, x, repeats):
-    fn(x)  # trace / compile
-    fn(x)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn(x)
-        (out[0] if isinstance(out, tuple) else out).numpy()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def wait(out):
+    """The result on the host, so the timer sees the work finish."""
+    return (out[0] if isinstance(out, tuple) else out).numpy()
 
 
 def make_fn(layer, jit, backward, residual=False):
@@ -69,13 +61,7 @@ def make_fn(layer, jit, backward, residual=False):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="TensorFlow intra/inter-op threads (0: TF's "
-                        "default); 1 makes timings steadier on small shared "
-                        "machines")
-    args = parser.parse_args()
+    args = parser(__doc__, repeats=30).parse_args()
     pin_threads(args.threads)
     rng = np.random.default_rng(0)
     dense = tf.constant(rng.normal(size=(256, 2048)).astype("float32"))
@@ -111,7 +97,8 @@ def main():
                 for who, make in (("reference", make_ref), ("ours", make_ours)):
                     try:
                         fn = make_fn(make(), jit, backward, residual)
-                        results[who] = timed(fn, x, args.repeats)
+                        results[who] = timed(lambda: wait(fn(x)),
+                                             args.repeats)
                     except Exception as error:  # noqa: BLE001
                         first = str(error).strip().splitlines()[0][:60]
                         results[who] = f"fails: {type(error).__name__}: {first}"

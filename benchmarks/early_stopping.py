@@ -11,7 +11,6 @@ Usage: python benchmarks/early_stopping.py [--repeats 15]
 Writes benchmarks/results/early_stopping-<backend>.json.
 """
 
-import argparse
 import os
 import statistics
 import tempfile
@@ -20,6 +19,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import parser  # noqa: E402
 from _common import write_results  # noqa: E402
 
 from keras_regkit import callbacks  # noqa: E402
@@ -53,9 +53,7 @@ def epoch_end_cost(model, stopper, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=15)
-    args = parser.parse_args()
+    args = parser(__doc__, repeats=15, threads=False).parse_args()
     model = build()
     params = model.count_params()
     folder = tempfile.mkdtemp()

@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 from _common import EpochTimer  # noqa: E402
+from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
 from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
@@ -54,7 +55,8 @@ def build(regularizer_factory):
     x = keras.layers.Dense(
         128, activation="relu", kernel_regularizer=regularizer_factory()
     )(x)
-    outputs = keras.layers.Dense(10, kernel_regularizer=regularizer_factory())(x)
+    outputs = keras.layers.Dense(
+        10, kernel_regularizer=regularizer_factory())(x)
     return keras.Model(inputs, outputs)
 
 
@@ -84,18 +86,11 @@ def run(variant, args, data):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--jit", action=argparse.BooleanOptionalAction,
-                        default=True)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="TensorFlow intra/inter-op threads (0: TF's "
-                        "default); 1 makes timings steadier on small shared "
-                        "machines")
-    args = parser.parse_args()
+    command = parser(__doc__, training={"epochs": 6, "steps": 40,
+                                        "batch_size": 64, "rounds": 3})
+    command.add_argument("--jit", action=argparse.BooleanOptionalAction,
+                         default=True)
+    args = command.parse_args()
     pin_threads(args.threads)
     rng = np.random.default_rng(0)
     n = args.steps * args.batch_size

@@ -13,7 +13,6 @@ Usage: python benchmarks/train_step.py [--epochs 5] [--steps 30] [--rounds 3]
 Writes benchmarks/results/train_step.json.
 """
 
-import argparse
 import os
 import statistics
 
@@ -22,6 +21,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 from _common import EpochTimer  # noqa: E402
+from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
 from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
@@ -75,22 +75,16 @@ def run(name, args, data):
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   jit_compile=True)
     timer = EpochTimer()
-    model.fit(*data, batch_size=args.batch, epochs=args.epochs, verbose=0,
+    model.fit(*data, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
               callbacks=[timer])
     return [t / args.steps for t in timer.times[1:]]
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--only", default="",
-                        help="comma-separated variants (references are "
-                        "added)")
-    args = parser.parse_args()
+    args = parser(__doc__, training={"epochs": 5, "steps": 30,
+                                     "batch_size": 64, "rounds": 3},
+                  only="comma-separated variants (references are "
+                  "added)").parse_args()
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     for name in list(names):
         reference = VARIANTS[name][0]
@@ -99,7 +93,7 @@ def main():
     variants = {n: VARIANTS[n] for n in (names or VARIANTS)}
     pin_threads(args.threads)
     rng = np.random.default_rng(0)
-    n = args.steps * args.batch
+    n = args.steps * args.batch_size
     data = (rng.uniform(0, 1, (n, 32, 32, 3)).astype("float32"),
             rng.integers(0, 10, n))
     times = {name: [] for name in variants}
@@ -107,7 +101,8 @@ def main():
         for name in variants:
             times[name] += run(name, args, data)
     print(f"backend={keras.backend.backend()} jit_compile=True "
-          f"batch={args.batch} steps/epoch={args.steps} epochs={args.epochs} "
+          f"batch={args.batch_size} steps/epoch={args.steps} "
+          f"epochs={args.epochs} "
           f"rounds={args.rounds} threads={args.threads}")
     header = (f"{'variant':<26}{'median ms':>10}{'min ms':>9}"
               f"{'reference':>24}{'ratio med':>10}{'ratio min':>10}")

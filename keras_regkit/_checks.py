@@ -20,7 +20,8 @@ Example:
 >>> real("Linear", "start", float("nan"))
 Traceback (most recent call last):
     ...
-ValueError: Invalid value for argument `start` of Linear: expected a finite float. Received: start=nan
+ValueError: Invalid value for argument `start` of Linear: expected a
+finite float. Received: start=nan
 """
 
 import math

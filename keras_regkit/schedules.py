@@ -484,7 +484,8 @@ class InverseDecay(Schedule):
     Args:
         start: float, value at `t = 0`.
         power: float >= 0, the exponent. Defaults to `0.55`.
-        unit: `"epoch"` or `"step"`. Defaults to `"step"`.
+        unit: `"epoch"` or `"step"` (gradient noise counts steps).
+            Defaults to `"epoch"`.
 
     Example:
 
@@ -492,7 +493,7 @@ class InverseDecay(Schedule):
     0.25
     """
 
-    def __init__(self, start, power=0.55, unit="step"):
+    def __init__(self, start, power=0.55, unit="epoch"):
         super().__init__(unit)
         self.start = checks.real("InverseDecay", "start", start)
         self.power = checks.number("InverseDecay", "power", power,

@@ -44,7 +44,10 @@ def _schedule_strategy():
             st.lists(finite, min_size=n + 1, max_size=n + 1),
         )
     )
-    leaves = constant | linear | cosine | decay | growth | piecewise
+    inverse = st.builds(schedules.InverseDecay, finite,
+                        st.floats(0.0, 5.0))
+    leaves = (constant | linear | cosine | decay | growth | piecewise
+              | inverse)
     return leaves | st.builds(
         lambda a, b, boundary: schedules.Join([a, b], [boundary]),
         leaves,
@@ -137,6 +140,7 @@ ALL = [
     schedules.Exponential(2.0, 0.9, period=3, end=0.5, staircase=True),
     schedules.Piecewise([1, 4], [0.0, 0.5, 1.0]),
     schedules.Join([schedules.Linear(0.0, 1.0, 2), 0.5], [2]),
+    schedules.InverseDecay(0.1, power=0.55),
     schedules.KerasSchedule(
         keras.optimizers.schedules.ExponentialDecay(1.0, 10, 0.5)
     ),
@@ -359,3 +363,23 @@ def test_non_numeric_time():
     with pytest.raises(TypeError, match=r"Constant expects a time t >= 0 as a "
                        r"number. Received: t='1'"):
         schedules.Constant(1.0)("1")
+
+
+def test_inverse_decay_points_and_tensor_form():
+    decay = schedules.InverseDecay(0.5, power=0.55, unit="step")
+    assert decay.unit == "step"
+    assert decay(0) == 0.5
+    assert decay(9) == pytest.approx(0.5 / 10**0.55)
+    steps = keras.ops.convert_to_tensor([0.0, 1.0, 9.0, 1e6])
+    values = keras.ops.convert_to_numpy(decay.tensor_value(steps))
+    assert values == pytest.approx([decay(t) for t in (0, 1, 9, 1e6)],
+                                   rel=1e-6)
+    assert schedules.InverseDecay(0.5, power=0.0).is_constant
+    assert not decay.is_constant
+
+
+def test_inverse_decay_power_must_be_non_negative():
+    with pytest.raises(ValueError, match=r"Invalid value for argument "
+                       r"`power` of InverseDecay: expected a float >= 0\. "
+                       r"Received: power=-1"):
+        schedules.InverseDecay(1.0, power=-1)

@@ -28,7 +28,8 @@ class GapController(keras.callbacks.Callback):
     `StrengthScheduler` writes `schedule(t) * multiplier`, so a schedule
     and the controller compose (put both in `callbacks`). While a schedule
     gives 0, the controller's value is held as it is (a multiple of 0
-    would undo it). The new value takes effect from the next epoch. Decisions go into `logs`: `regkit/controller/gap`,
+    would undo it). The new value takes effect from the next epoch.
+    Decisions go into `logs`: `regkit/controller/gap`,
     `regkit/controller/action` (+1 raised, -1 lowered, 0 kept) and
     `regkit/controller/<path>` (the value now in force).
 

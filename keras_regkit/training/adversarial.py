@@ -73,7 +73,8 @@ class AdversarialTraining(StepComponent):
 
     def perturb(self, inputs, input_gradient):
         """Returns the mixed batch and the 0/1 mask of perturbed rows."""
-        adversarial = fgsm(inputs, input_gradient, self.strength("epsilon").value,
+        epsilon = self.strength("epsilon").value
+        adversarial = fgsm(inputs, input_gradient, epsilon,
                            self.value_range)
         batch = ops.shape(inputs)[0]
         chosen = _random.uniform((batch,), self.seed_generator) < (

@@ -191,12 +191,13 @@ class AdaptiveGradientClipping(StepComponent):
     def apply(self, gradients, variables, squares=None):
         """`(gradients, changed, None)`: sums of squares not tracked."""
         clipped, changed = [], ops.convert_to_tensor(False)
+        clipping = self.strength("clipping").value
         for gradient, variable in zip(gradients, variables):
             if any(fnmatch.fnmatch(variable.path, p) for p in self.exclude):
                 clipped.append(gradient)
                 continue
             new, acted = adaptive_clip(gradient, variable.value,
-                                       self.strength("clipping").value, self.eps)
+                                       clipping, self.eps)
             clipped.append(new)
             changed = changed | acted
         return clipped, changed, None

@@ -6,7 +6,7 @@ import pytest
 from keras_regkit import layers as regkit_layers
 from keras_regkit import regularizers
 from keras_regkit.lab import recipes as recipes_lib
-from keras_regkit.lab.runner import build_model
+from keras_regkit.lab.model import build_model
 
 
 @pytest.mark.parametrize("name", recipes_lib.builtin_names())

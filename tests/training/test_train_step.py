@@ -121,8 +121,7 @@ def test_save_and_load_keep_the_step_configuration(tmp_path):
     np.testing.assert_allclose(loaded.predict(x, verbose=0),
                                model.predict(x, verbose=0), rtol=1e-6)
     clip = loaded.step_components[0]
-    assert float(clip._bounds["global_clipnorm"].variable) == pytest.approx(
-        0.875)
+    assert float(clip.global_clipnorm) == pytest.approx(0.875)
     history = loaded.fit(x, y, epochs=1, verbose=0)
     assert "sam_sharpness" in history.history
 

@@ -44,11 +44,9 @@ class MixingAugmentation(BaseAugmentation):
     def __init__(self, num_classes=None, data_format=None, seed=None,
                  **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
-        if num_classes is not None and (
-                isinstance(num_classes, bool)
-                or not isinstance(num_classes, int) or num_classes < 2):
-            raise checks.invalid(type(self).__name__, "num_classes", num_classes,
-                          "None or an int >= 2")
+        if num_classes is not None:
+            checks.integer(type(self).__name__, "num_classes", num_classes,
+                           2, "None or an int >= 2")
         self.num_classes = num_classes
 
     def apply_labels(self, labels, draw):

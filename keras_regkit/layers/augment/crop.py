@@ -24,8 +24,10 @@ class _Crop(GeometricAugmentation):
         super().__init__(fill_mode="nearest", interpolation=interpolation,
                          data_format=data_format, seed=seed, **kwargs)
         owner = type(self).__name__
-        self.height = checks.integer(owner, "height", height, 1, "a positive int")
-        self.width = checks.integer(owner, "width", width, 1, "a positive int")
+        self.height = checks.integer(owner, "height", height, 1,
+                                     "a positive int")
+        self.width = checks.integer(owner, "width", width, 1,
+                                    "a positive int")
 
     def output_size(self, height, width):
         return self.height, self.width
@@ -102,9 +104,9 @@ class RandomCrop(_Crop):
                  interpolation="bilinear", allow_resize=True, **kwargs):
         super().__init__(height, width, interpolation=interpolation,
                          seed=seed, data_format=data_format, **kwargs)
-        if not isinstance(allow_resize, bool):
-            raise checks.invalid(type(self).__name__, "allow_resize", allow_resize,
-                          "a bool")
+        if not isinstance(allow_resize, bool):  # a ValueError, as released
+            raise checks.invalid(type(self).__name__, "allow_resize",
+                                 allow_resize, "a bool")
         self.allow_resize = allow_resize
 
     def check_image_size(self, height, width):
