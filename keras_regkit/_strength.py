@@ -94,7 +94,7 @@ class Strength:
         self.bounds = bounds
         self.variable = variable
         self._plain = schedule(0)
-        self._written = None if variable is None else self._plain
+        self._written = self._plain
         self.multiplier = 1.0
         # Set while the schedule gives 0 and a controller asked for more:
         # a multiple of 0 cannot express it.
@@ -110,18 +110,26 @@ class Strength:
 
     @property
     def current(self):
-        """The value in force now, as a Python float.
-
-        Read on the host from the variable, so restored weights are seen;
-        when the variable holds the last value written (to float32
-        precision), that value is returned exactly as it was computed.
-        """
+        """The value in force, as a Python float: the plain number, or the
+        variable's value as last read (`refresh`) or written (the exact
+        float computed, not its float32 rounding)."""
         if self.variable is None:
             return self._plain
+        return self._written
+
+    def refresh(self):
+        """Reads the variable back on the host, so a value that something
+        else put there (restored weights, a loaded backup) is seen.
+
+        Writers call it where the variable is guaranteed readable: at the
+        start of training and of each epoch (mid-epoch, JAX's `fit` holds
+        the state outside the variables).
+        """
+        if self.variable is None:
+            return
         stored = ops.convert_to_numpy(self.variable)
-        if self._written is not None and np.float32(self._written) == stored:
-            return self._written
-        return float(stored)
+        if np.float32(self._written) != stored:
+            self._written = float(stored)
 
     @property
     def public(self):
@@ -656,10 +664,10 @@ class StrengthWriter:
 
     >>> from keras_regkit import layers, schedules
     >>> model = keras.Sequential([keras.Input((2,)), layers.Dropout(
-    ...     schedules.Linear(0.0, 0.5, 2))])
+    ...     schedules.Linear(0.0, 0.5, 2), name="drop")])
     >>> writer = StrengthWriter(model, "doc")
     >>> writer.schedule("epoch", 1)
-    [('dropout/rate', 0.25)]
+    [('drop/rate', 0.25)]
     """
 
     def __init__(self, model, writer="StrengthWriter"):
@@ -675,6 +683,12 @@ class StrengthWriter:
             sync = getattr(self.model, "jax_state_sync", None)
             if sync is not None:
                 sync()
+
+    def refresh(self):
+        """Reads every strength's variable back (`Strength.refresh`); call
+        at the start of training and of each epoch."""
+        for strength in self.strengths.values():
+            strength.refresh()
 
     def schedule(self, unit, t, strengths=None):
         """Writes each strength in `unit`s its value at time `t`.

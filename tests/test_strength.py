@@ -126,12 +126,14 @@ def test_layer_declarations_are_weights_and_save(tmp_path):
         schedule)
 
 
-def test_current_reads_the_variable_so_restored_values_are_seen():
+def test_refresh_reads_the_variable_so_restored_values_are_seen():
     strength = strengths_of(layers.Dropout(
         schedules.Linear(0.0, 0.5, duration=2)))["rate"]
     assert strength.assign_at(1) is True
+    strength.refresh()
     assert strength.current == 0.25  # exactly what was computed
     strength.variable.assign(0.125)  # e.g. restore_best_weights
+    strength.refresh()
     assert strength.current == 0.125
     # The next scheduled write is not skipped as "unchanged".
     assert strength.assign_at(1) is True

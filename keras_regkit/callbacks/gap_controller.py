@@ -142,6 +142,7 @@ class GapController(keras.callbacks.Callback):
                 f"GapController needs `{self.metric}` and `val_{self.metric}` "
                 "in the logs; pass validation data to fit()."
             )
+        self.writer.refresh()
         action = 0
         if epoch >= self.start_from_epoch:
             if gap > self.target + self.tolerance:

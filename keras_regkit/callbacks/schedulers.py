@@ -39,7 +39,7 @@ class StrengthScheduler(keras.callbacks.Callback):
     >>> import numpy as np
     >>> from keras_regkit import regularizers, schedules
     >>> reg = regularizers.L2(schedules.Linear(0.0, 1e-3, duration=2))
-    >>> dense = keras.layers.Dense(1, kernel_regularizer=reg)
+    >>> dense = keras.layers.Dense(1, kernel_regularizer=reg, name="dense")
     >>> model = keras.Sequential([keras.Input((4,)), dense])
     >>> model.compile("sgd", "mse")
     >>> history = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=3,
@@ -62,6 +62,7 @@ class StrengthScheduler(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.writer = StrengthWriter(self.model, "StrengthScheduler")
         self.strengths = self.writer.strengths
+        self.writer.refresh()
         self._step_strengths = {
             path: s
             for path, s in self.strengths.items()
@@ -78,6 +79,9 @@ class StrengthScheduler(keras.callbacks.Callback):
         return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
     def on_epoch_begin(self, epoch, logs=None):
+        # What another callback restored (best weights, a backup) is read
+        # back, so it is replaced by the scheduled value.
+        self.writer.refresh()
         self._epoch_start_step = self._iterations()
         for path, value in self._update("epoch", epoch):
             if self.verbose:

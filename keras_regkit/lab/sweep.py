@@ -94,8 +94,10 @@ def run_sweep(
     import keras_tuner
 
     from keras_regkit.lab.built_recipe import BuiltRecipe
+    from keras_regkit.lab.recipes import validate
 
     check_range(param, low, high, trials)
+    base_recipe = validate(base_recipe)
     values = grid(param, low, high, trials)
 
     class RecipeModel(keras_tuner.HyperModel):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_regkit import callbacks
+from keras_regkit import layers
 from keras_regkit import regularizers
 from keras_regkit import schedules
 from tests.helpers import dense_conv_model
@@ -355,3 +356,45 @@ def test_keeps_keras_async_batch_dispatch():
         assert getattr(scheduler_cls, hook) is getattr(
             keras.callbacks.Callback, hook
         )
+
+
+class RateRecorder(keras.callbacks.Callback):
+    """The dropout rate the step actually reads, at each epoch's first
+    batch (read from the variable, not from any host-side cache)."""
+
+    def __init__(self):
+        super().__init__()
+        self.rates = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            rate = self.model.get_layer("drop").rate
+            self.rates.append(float(keras.ops.convert_to_numpy(rate)))
+
+
+@pytest.mark.jax
+def test_continued_fit_after_restoring_best_weights_follows_the_schedule():
+    # restore_best_weights restores strength variables too (they are
+    # weights); a continued fit must run with the scheduled values again.
+    schedule = schedules.Linear(0.0, 0.5, duration=2)
+    inputs = keras.Input((4,))
+    x = keras.layers.Dense(8)(inputs)
+    x = layers.Dropout(schedule, name="drop", seed=0)(x)
+    model = keras.Model(inputs, keras.layers.Dense(1)(x))
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    data = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+    target = data.sum(axis=1, keepdims=True)
+    # mode="max" on a falling loss: an early epoch stays best, so its
+    # weights (and its rate, below 0.5) are restored when training stops.
+    stopper = callbacks.EarlyStopping(monitor="loss", mode="max", patience=3,
+                                      restore_best_weights=True)
+    first = RateRecorder()
+    model.fit(data, target, epochs=4, batch_size=32, verbose=0,
+              callbacks=[callbacks.StrengthScheduler(), stopper, first])
+    assert first.rates == [0.0, 0.25, 0.5, 0.5]
+    assert float(keras.ops.convert_to_numpy(
+        model.get_layer("drop").rate)) < 0.5  # restored
+    second = RateRecorder()
+    model.fit(data, target, initial_epoch=4, epochs=6, batch_size=32,
+              verbose=0, callbacks=[callbacks.StrengthScheduler(), second])
+    assert second.rates == [schedule(4), schedule(5)] == [0.5, 0.5]
