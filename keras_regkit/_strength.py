@@ -295,6 +295,7 @@ def strengths_of(obj):
     ends appear as `<name>_low` / `<name>_high` or `<name>`)."""
     return dict(getattr(obj, _STRENGTHS, {}))
 
+
 def _registry(obj):
     return getattr(obj, _ATTRIBUTE, {})
 
@@ -530,9 +531,6 @@ def declared_config(obj):
         for name, declaration in _declarations(type(obj)).items()
         if name in registry
     }
-
-
-
 
 
 def _regularizers_of(layer):

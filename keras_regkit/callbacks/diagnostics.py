@@ -103,5 +103,3 @@ class RegularizationMonitor(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs.update(self.diagnostics(logs))
-
-

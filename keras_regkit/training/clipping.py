@@ -146,7 +146,6 @@ class GradientClipping(StepComponent):
         return clip_gradients(gradients, squares=squares, **values)
 
 
-
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class AdaptiveGradientClipping(StepComponent):
     """Adaptive gradient clipping (AGC): unit-wise gradient-to-weight ratio.

@@ -88,5 +88,3 @@ class CutMix(MixingAugmentation):
 
     def apply_images(self, images, draw):
         return paste(images, draw)
-
-

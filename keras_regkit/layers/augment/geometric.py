@@ -224,7 +224,6 @@ class RandomRotation(GeometricAugmentation):
         return geometry.rotation(draw["angle"], height, width)
 
 
-
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class RandomZoom(GeometricAugmentation):
     """Zooms each image in or out about its centre; XLA-friendly.
@@ -276,7 +275,6 @@ class RandomZoom(GeometricAugmentation):
         return geometry.zoom(draw["zoom_x"], draw["zoom_y"], height, width)
 
 
-
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class RandomTranslation(GeometricAugmentation):
     """Shifts each image by a random fraction of its size; XLA-friendly.
@@ -321,7 +319,6 @@ class RandomTranslation(GeometricAugmentation):
 
     def matrices(self, draw, height, width):
         return geometry.translation(draw["dx"], draw["dy"])
-
 
 
 def _signed_magnitude(factor, uniforms, signs):
@@ -376,7 +373,6 @@ class RandomShear(GeometricAugmentation):
 
     def matrices(self, draw, height, width):
         return geometry.shear(draw["shear_x"], draw["shear_y"], height, width)
-
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")

@@ -75,5 +75,3 @@ class MixUp(MixingAugmentation):
 
     def apply_images(self, images, draw):
         return blend(images, draw)
-
-

@@ -120,7 +120,6 @@ class _Policy(BaseAugmentation):
         self.fill_mode = fill_mode
         self.fill_value = fill_value
 
-
     def draw(self, batch_size, height, width):
         u = _random.uniform((max(self.num_ops, 1), 3, batch_size),
                             self.seed_generator)

@@ -289,4 +289,3 @@ class GaussianDropout(StochasticLayer):
 
     def drop(self, inputs, rate):
         return gaussian_dropout(inputs, rate, self.seed_generator)
-

@@ -14,8 +14,10 @@ pytestmark = pytest.mark.jax
 
 LINEAR = schedules.Linear(0.0, 0.5, duration=3)
 
+
 def _np(x):
     return keras.ops.convert_to_numpy(x)
+
 
 CASES = [
     (layers.Dropout, {"rate": 0.3, "seed": 1}, (4, 6)),
@@ -30,6 +32,7 @@ CASES = [
                           "data_format": "channels_first"}, (2, 3, 8, 8)),
 ]
 
+
 @pytest.mark.parametrize(
     "cls, kwargs, shape", CASES,
     ids=[f"{c.__name__}-{i}" for i, (c, _, _) in enumerate(CASES)],
@@ -41,6 +44,7 @@ def test_contract(cls, kwargs, shape, tmp_path):
         tmp_path=tmp_path,
     )
 
+
 def test_rate_zero_is_exact_identity_even_when_scheduled():
     x = np.random.default_rng(0).normal(size=(8, 9)).astype("float32")
     for layer in (layers.Dropout(schedules.Linear(0.0, 0.5, 3)),
@@ -51,6 +55,7 @@ def test_rate_zero_is_exact_identity_even_when_scheduled():
             layer, layers.DropBlock2D) else x
         np.testing.assert_array_equal(_np(layer(inputs, training=True)), inputs)
 
+
 def test_same_seed_same_mask():
     x = np.ones((6, 40), "float32")
     a = _np(layers.Dropout(0.5, seed=11)(x, training=True))
@@ -59,12 +64,14 @@ def test_same_seed_same_mask():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
 
+
 def test_mc_mode_is_active_at_inference_only_when_asked():
     x = np.ones((4, 100), "float32")
     plain = layers.Dropout(0.5, seed=0)
     mc = layers.Dropout(0.5, seed=0, monte_carlo=True)
     np.testing.assert_array_equal(_np(plain(x)), x)
     assert (_np(mc(x)) == 0).any()
+
 
 def test_scheduled_rate_changes_without_retrace():
     x = np.random.default_rng(0).normal(size=(32, 8)).astype("float32")
@@ -89,6 +96,7 @@ def test_scheduled_rate_changes_without_retrace():
     # ...without tracing again.
     assert zeros == [zeros[0]] * 3
 
+
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])
 def test_rate_out_of_range(rate):
     with pytest.raises(
@@ -99,6 +107,7 @@ def test_rate_out_of_range(rate):
     ):
         layers.Dropout(rate)
 
+
 def test_scheduled_rate_out_of_range():
     with pytest.raises(
         ValueError,
@@ -107,15 +116,18 @@ def test_scheduled_rate_out_of_range():
     ):
         layers.DropPath(schedules.Linear(0.0, 1.0, 5))
 
+
 def test_rate_wrong_type():
     with pytest.raises(TypeError, match=r"Invalid type for argument `rate` of "
                        r"GaussianDropout"):
         layers.GaussianDropout("0.1")
 
+
 def test_monte_carlo_must_be_bool():
     with pytest.raises(TypeError, match=r"Invalid type for argument "
                        r"`monte_carlo` of Dropout: expected a bool"):
         layers.Dropout(0.1, monte_carlo=1)
+
 
 def test_seed_must_be_int():
     with pytest.raises(TypeError, match=r"Invalid type for argument `seed` of "

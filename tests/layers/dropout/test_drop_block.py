@@ -12,6 +12,7 @@ pytestmark = pytest.mark.jax
 def _np(x):
     return keras.ops.convert_to_numpy(x)
 
+
 def test_drop_block_masks_are_blocks_of_the_given_size():
     from scipy import ndimage
 
@@ -40,17 +41,20 @@ def test_drop_block_masks_are_blocks_of_the_given_size():
     assert (big == 0).mean() == pytest.approx(0.1, abs=0.02)
     assert big.mean() == pytest.approx(1.0, abs=1e-3)
 
+
 def test_block_size_must_be_positive_int():
     with pytest.raises(ValueError, match=r"argument `block_size` of "
                        r"DropBlock2D: expected an int >= 1. Received: "
                        r"block_size=0"):
         layers.DropBlock2D(0.1, block_size=0)
 
+
 def test_block_larger_than_input_fails_at_build():
     layer = layers.DropBlock2D(0.1, block_size=5)
     with pytest.raises(ValueError, match=r"block_size=5 is larger than the "
                        r"input's height x width 4 x 4; use a block_size <= 4"):
         layer(keras.KerasTensor((None, 4, 4, 3)))
+
 
 def test_drop_block_needs_4d_input():
     with pytest.raises(ValueError, match=r"DropBlock2D expects 4D input"):

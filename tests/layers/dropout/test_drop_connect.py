@@ -16,6 +16,7 @@ LINEAR = schedules.Linear(0.0, 0.5, duration=3)
 def _np(x):
     return keras.ops.convert_to_numpy(x)
 
+
 def test_drop_connect_contract(tmp_path):
     layer = check_layer_contract(
         layers.DropConnect,
@@ -24,6 +25,7 @@ def test_drop_connect_contract(tmp_path):
         tmp_path=tmp_path,
     )
     assert isinstance(layer.layer, keras.layers.Dense)
+
 
 def test_drop_connect_drops_kernel_entries_not_activations():
     dense = keras.layers.Dense(200, use_bias=False, kernel_initializer="ones")
@@ -41,6 +43,7 @@ def test_drop_connect_drops_kernel_entries_not_activations():
     two = _np(layer(np.ones((1, 50), "float32") / 25.0, training=True))
     assert len(np.unique(two)) > 2
 
+
 def test_drop_connect_trains_the_wrapped_kernel(tmp_path):
     inputs = keras.Input((5,))
     wrapped = layers.DropConnect(keras.layers.Dense(3, name="inner"),
@@ -56,10 +59,12 @@ def test_drop_connect_trains_the_wrapped_kernel(tmp_path):
     np.testing.assert_allclose(_np(loaded.layers[1].layer.kernel),
                                _np(wrapped.layer.kernel))
 
+
 def test_drop_connect_needs_a_layer():
     with pytest.raises(TypeError, match=r"argument `layer` of DropConnect: "
                        r"expected a Keras layer with a kernel"):
         layers.DropConnect("dense")
+
 
 def test_drop_connect_needs_a_kernel():
     wrapper = layers.DropConnect(keras.layers.ReLU(), rate=0.1)

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.jax
 def _np(x):
     return keras.ops.convert_to_numpy(x)
 
+
 def _mc_model(rate):
     keras.utils.set_random_seed(0)
     return keras.Sequential([
@@ -20,6 +21,7 @@ def _mc_model(rate):
         layers.Dropout(rate, monte_carlo=True, seed=1),
         keras.layers.Dense(1),
     ])
+
 
 def test_mc_dropout_spread_is_zero_at_rate_zero_and_grows_with_rate():
     x = np.random.default_rng(0).normal(size=(20, 6)).astype("float32")
@@ -30,6 +32,7 @@ def test_mc_dropout_spread_is_zero_at_rate_zero_and_grows_with_rate():
     # Zero up to float rounding between otherwise identical passes.
     assert spreads[0] == pytest.approx(0.0, abs=1e-6)
     assert 0.0 < spreads[1] < spreads[2]
+
 
 def test_mc_predict_needs_two_samples():
     with pytest.raises(ValueError, match=r"argument `samples` of mc_predict: "
