@@ -538,11 +538,10 @@ class KerasSchedule(Schedule):
         if not isinstance(
             schedule, keras.optimizers.schedules.LearningRateSchedule
         ):
-            raise TypeError(
-                "Invalid type for argument `schedule` of KerasSchedule: "
-                "expected a keras.optimizers.schedules.LearningRateSchedule. "
-                f"Received: schedule={schedule!r}"
-            )
+            raise checks.invalid(
+                "KerasSchedule", "schedule", schedule,
+                "a keras.optimizers.schedules.LearningRateSchedule",
+                error=TypeError)
         if unit != "step":
             raise checks.invalid(
                 "KerasSchedule",

@@ -5,6 +5,7 @@ import fnmatch
 import keras
 import numpy as np
 
+from keras_regkit import _checks as checks
 from keras_regkit._strength import _layers_of
 from keras_regkit._strength import collect_strengths
 
@@ -43,24 +44,11 @@ class RegularizationMonitor(keras.callbacks.Callback):
 
     def __init__(self, sparsity_threshold=1e-3, layers=("*",)):
         super().__init__()
-        if (
-            isinstance(sparsity_threshold, bool)
-            or not isinstance(sparsity_threshold, (int, float))
-            or not sparsity_threshold >= 0
-        ):
-            raise ValueError(
-                "Invalid value for argument `sparsity_threshold` of "
-                "RegularizationMonitor: expected a float >= 0. Received: "
-                f"sparsity_threshold={sparsity_threshold!r}"
-            )
-        if isinstance(layers, str) or not layers or not all(
-            isinstance(p, str) for p in layers
-        ):
-            raise ValueError(
-                "Invalid value for argument `layers` of RegularizationMonitor: "
-                "expected a non-empty list of layer-name patterns. Received: "
-                f"layers={layers!r}"
-            )
+        owner = "RegularizationMonitor"
+        checks.number(owner, "sparsity_threshold", sparsity_threshold,
+                      lambda v: v >= 0, "a float >= 0")
+        layers = checks.patterns(owner, "layers", layers,
+                                 "a non-empty list of layer-name patterns")
         self.sparsity_threshold = float(sparsity_threshold)
         self.layers = list(layers)
 

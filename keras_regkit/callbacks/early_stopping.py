@@ -2,14 +2,14 @@
 snapshots and state that survives a restart."""
 
 import json
-import math
-import numbers
 import os
 import shutil
 import tempfile
 
 import keras
 import numpy as np
+
+from keras_regkit import _checks as checks
 
 _STORES = ("device", "host", "disk")
 _SMOOTHING = (None, "ema", "mean")
@@ -98,43 +98,27 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         weights_path=None,
         backup_dir=None,
     ):
-        def invalid(name, value, expected):
-            return ValueError(
-                f"Invalid value for argument `{name}` of EarlyStopping: "
-                f"expected {expected}. Received: {name}={value!r}"
-            )
-
-        if mode not in ("auto", "min", "max"):
-            raise invalid("mode", mode, 'one of "auto", "min", "max"')
-        if (
-            isinstance(min_delta, bool)
-            or not isinstance(min_delta, numbers.Real)
-            or not math.isfinite(min_delta)
-        ):
-            raise invalid("min_delta", min_delta, "a finite float")
-        if isinstance(patience, bool) or not isinstance(patience, int) or (
-            patience < 0
-        ):
-            raise invalid("patience", patience, "an int >= 0")
-        if min_delta_mode not in ("absolute", "relative"):
-            raise invalid("min_delta_mode", min_delta_mode,
-                          '"absolute" or "relative"')
-        if smoothing not in _SMOOTHING:
-            raise invalid("smoothing", smoothing, 'None, "mean" or "ema"')
-        if isinstance(smoothing_window, bool) or not isinstance(
-            smoothing_window, int
-        ) or smoothing_window < 1:
-            raise invalid("smoothing_window", smoothing_window, "an int >= 1")
-        if weights_store not in _STORES:
-            raise invalid("weights_store", weights_store,
-                          'one of "device", "host", "disk"')
+        owner = "EarlyStopping"
+        checks.choice(owner, "mode", mode, ("auto", "min", "max"),
+                      expected='one of "auto", "min", "max"')
+        checks.number(owner, "min_delta", min_delta,
+                      expected="a finite float")
+        checks.integer(owner, "patience", patience)
+        checks.choice(owner, "min_delta_mode", min_delta_mode,
+                      ("absolute", "relative"),
+                      expected='"absolute" or "relative"')
+        checks.choice(owner, "smoothing", smoothing, _SMOOTHING,
+                      expected='None, "mean" or "ema"')
+        checks.integer(owner, "smoothing_window", smoothing_window, 1)
+        checks.choice(owner, "weights_store", weights_store, _STORES,
+                      expected='one of "device", "host", "disk"')
         if weights_path is not None and (
             weights_store != "disk"
             or not str(weights_path).endswith(".weights.h5")
         ):
-            raise invalid("weights_path", weights_path,
-                          'a path ending in ".weights.h5", with '
-                          'weights_store="disk"')
+            raise checks.invalid(owner, "weights_path", weights_path,
+                                 'a path ending in ".weights.h5", with '
+                                 'weights_store="disk"')
         super().__init__(
             monitor=monitor,
             min_delta=min_delta,

@@ -68,7 +68,7 @@ class _ColourAugmentation(BaseAugmentation):
                  seed=None, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         self.value_range = checks.value_range(type(self).__name__,
-                                             value_range)
+                                              value_range)
         self.factor = factor
 
     def draw(self, batch_size, height, width):

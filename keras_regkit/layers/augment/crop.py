@@ -198,8 +198,8 @@ class RandomResizedCrop(_Crop):
             owner, "scale", scale, lambda a, b: 0 < a <= b <= 1,
             "a pair (low, high) with 0 < low <= high <= 1")
         self.ratio = checks.pair(owner, "ratio", ratio,
-                                lambda a, b: 0 < a <= b,
-                                "a pair (low, high) with 0 < low <= high")
+                                 lambda a, b: 0 < a <= b,
+                                 "a pair (low, high) with 0 < low <= high")
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size, 4), self.seed_generator)

@@ -28,9 +28,8 @@ def check_resampling(owner, fill_mode, interpolation, fill_value):
     """Checks the resampling arguments; returns them as a dict."""
     checks.choice(owner, "fill_mode", fill_mode, geometry.FILL_MODES)
     checks.choice(owner, "interpolation", interpolation,
-                 geometry.INTERPOLATIONS)
-    if isinstance(fill_value, bool) or not isinstance(fill_value,
-                                                      (int, float)):
+                  geometry.INTERPOLATIONS)
+    if not checks.is_number(fill_value):
         raise checks.invalid(owner, "fill_value", fill_value, "a number")
     return {"interpolation": interpolation, "fill_mode": fill_mode,
             "fill_value": fill_value}

@@ -2,6 +2,7 @@
 
 import keras
 
+from keras_regkit import _checks as checks
 from keras_regkit import _registry
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
@@ -79,10 +80,9 @@ class Augment(BaseAugmentation):
 
     def __init__(self, layers, data_format=None, **kwargs):
         if isinstance(layers, dict) or not isinstance(layers, (list, tuple)):
-            raise TypeError(
-                "Invalid type for argument `layers` of Augment: expected a "
-                f"list of augmentation layers. Received: layers={layers!r}"
-            )
+            raise checks.invalid("Augment", "layers", layers,
+                                 "a list of augmentation layers",
+                                 error=TypeError)
         layers = [_layer_from_config(layer) if isinstance(layer, dict)
                   else layer for layer in layers]
         for layer in layers:

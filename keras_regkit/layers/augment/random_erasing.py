@@ -67,17 +67,15 @@ class RandomErasing(BaseAugmentation):
             owner, "scale", scale, lambda a, b: 0 <= a <= b <= 1,
             "a pair (low, high) with 0 <= low <= high <= 1")
         self.ratio = checks.pair(owner, "ratio", ratio,
-                                lambda a, b: 0 < a <= b,
-                                "a pair (low, high) with 0 < low <= high")
+                                 lambda a, b: 0 < a <= b,
+                                 "a pair (low, high) with 0 < low <= high")
         self.value_range = checks.value_range(owner, value_range)
         if fill_value is not None:
             values = fill_value if isinstance(fill_value, (list, tuple)) \
                 else [fill_value]
-            if not values or not all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool)
-                    for v in values):
+            if not values or not all(checks.is_number(v) for v in values):
                 raise checks.invalid(owner, "fill_value", fill_value,
-                              "None, a number or a list of numbers")
+                                     "None, a number or a list of numbers")
         self.fill_value = fill_value
 
     def draw(self, batch_size, height, width):
