@@ -1,15 +1,17 @@
 """`EarlyStopping`: Keras's, plus relative deltas, smoothing, cheaper
 snapshots and state that survives a restart."""
 
-import json
 import os
 import shutil
 import tempfile
+import warnings
 
 import keras
 import numpy as np
 
 from keras_regkit import _checks as checks
+from keras_regkit import _files
+from keras_regkit.callbacks._restart_state import RestartState
 
 _STORES = ("device", "host", "disk")
 _SMOOTHING = (None, "ema", "mean")
@@ -33,12 +35,20 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
       unlike Keras's `get_weights()`. `"host"` keeps NumPy copies (Keras's
       way). `"disk"` writes a `.weights.h5` file, for models too large to
       copy;
-    - `backup_dir`: a folder (use the same as `keras.callbacks.
-      BackupAndRestore`) where the callback's state (wait, best, best epoch,
-      smoothing, best weights) is saved every epoch and restored when `fit`
-      is run again after a crash, so the resumed run stops at the same epoch
-      with the same weights as an uninterrupted one. It is deleted when
-      training ends normally;
+    - `backup_dir`: a folder (use the same as `BackupAndRestore`) where the
+      callback's state (wait, best, best epoch, smoothing, best weights) is
+      saved every epoch and restored when `fit` is run again after a crash,
+      so the resumed run stops at the same epoch with the same weights as
+      an uninterrupted one. Files are written under temporary names and
+      moved into place (a crash at any instant leaves a consistent
+      backup); the state is checked when `fit` starts (a damaged or
+      hand-edited backup is an error naming the file, before any
+      training). The state of the last two epochs is kept, so a crash
+      between this callback's save and `BackupAndRestore`'s resumes
+      exactly; with Keras's `BackupAndRestore` put `EarlyStopping` first in
+      `callbacks`, with keras_regkit's either order works. A fit that
+      starts at epoch 1 is a new run: a leftover backup is ignored, with a
+      warning. The folder is deleted when training ends normally;
     - `best`, `best_epoch`, `stopped_epoch` and `wait` are attributes, and
       go into `logs` every epoch as `early_stopping/best`,
       `early_stopping/best_epoch` and `early_stopping/wait`.
@@ -138,6 +148,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._history = []
         self._smoothed = None
         self._temp_dir = None
+        self._restart = None
+        self._processed_epoch = None
+        self._snapshot_epoch = None
 
     # -- monitoring -----------------------------------------------------
 
@@ -178,10 +191,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if self.weights_path is not None:
             return os.fspath(self.weights_path)
         if self._temp_dir is None:
-            self._temp_dir = tempfile.mkdtemp(prefix="regkit-early-stopping-")
+            self._temp_dir = _new_temp_dir()
         return os.path.join(self._temp_dir, "best.weights.h5")
 
-    def _snapshot(self):
+    def _snapshot(self, epoch):
         store = self._store()
         if store == "device":
             self.best_weights = [
@@ -190,13 +203,18 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         elif store == "host":
             self.best_weights = self.model.get_weights()
         else:
-            self.model.save_weights(self._disk_path(), overwrite=True)
-            self.best_weights = self._disk_path()
+            path = self._disk_path()
+            _files.write_atomically(
+                path, lambda temporary: self.model.save_weights(
+                    temporary, overwrite=True))
+            self.best_weights = path
+        self._snapshot_epoch = epoch
 
     def _restore(self):
         store = self._store()
         if store == "device":
-            for weight, value in zip(self.model.weights, self.best_weights):
+            for weight, value in zip(self.model.weights, self.best_weights,
+                                     strict=True):
                 weight.assign(value)
         elif store == "host":
             self.model.set_weights(self.best_weights)
@@ -205,8 +223,6 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def _host_copy_of_best(self):
         store = self._store()
-        if store == "disk":
-            return None  # already on disk
         if store == "device":
             return [keras.ops.convert_to_numpy(v) for v in self.best_weights]
         return list(self.best_weights)
@@ -217,10 +233,27 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin(logs)
         self._history = []
         self._smoothed = None
+        self._processed_epoch = None
+        self._snapshot_epoch = None
+        self._restart = None
         if self.backup_dir is not None:
-            self._load_backup()
+            # Read and checked now, before any training; which saved state
+            # applies is known at the first epoch (see `_resume`).
+            self._restart = RestartState(self.backup_dir,
+                                         self._store() == "disk")
+            self._restart.read([tuple(w.shape) for w in self.model.weights])
+            self._resume_pending = True
+            _sharing[os.path.realpath(os.fspath(self.backup_dir))] = self
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._restart is not None and self._resume_pending:
+            self._resume_pending = False
+            self._resume(epoch)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._processed_epoch == epoch:
+            return  # done already, for keras_regkit's BackupAndRestore
+        self._processed_epoch = epoch
         if self.monitor_op is None:
             self._set_monitor_op()
         raw = self.get_monitor_value(logs)
@@ -233,20 +266,20 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 logs["early_stopping/best"] = float(self.best)
             if self.smoothing is not None and self._smoothed is not None:
                 logs["early_stopping/smoothed"] = self._smoothed
-        if self.backup_dir is not None:
-            self._save_backup(epoch)
+        if self._restart is not None:
+            self._save_restart_state(epoch)
 
     def _decide(self, epoch, current):
         """Keras's decision rule, applied to the (smoothed) value."""
         if self.restore_best_weights and self.best_weights is None:
-            self._snapshot()
+            self._snapshot(epoch)
             self.best_epoch = epoch
         self.wait += 1
         if self._is_improvement(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
-                self._snapshot()
+                self._snapshot(epoch)
             if self.baseline is None or self._is_improvement(
                 current, self.baseline
             ):
@@ -264,67 +297,126 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 print("Restoring model weights from the end of the best "
                       f"epoch: {self.best_epoch + 1}.")
             self._restore()
-        if self.backup_dir is not None:
-            shutil.rmtree(self._backup_folder(), ignore_errors=True)
+        if self._restart is not None:
+            shutil.rmtree(self._restart.folder, ignore_errors=True)
+            _sharing.pop(os.path.realpath(os.fspath(self.backup_dir)), None)
         if self._temp_dir is not None and self.weights_path is None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
 
     # -- restart support --------------------------------------------------
 
-    def _backup_folder(self):
-        return os.path.join(os.fspath(self.backup_dir), "regkit_early_stopping")
-
-    def _save_backup(self, epoch):
-        folder = self._backup_folder()
-        os.makedirs(folder, exist_ok=True)
+    def _save_restart_state(self, epoch):
+        weights = None
+        if self.best_weights is not None:
+            weights = self._restart.weights_name(self._snapshot_epoch)
         state = {
             "epoch": epoch,
             "wait": self.wait,
-            "best": None if self.best is None else np.asarray(
-                self.best, dtype="float64").tolist(),
+            "best": None if self.best is None else float(self.best),
             "best_epoch": self.best_epoch,
             "stopped_epoch": self.stopped_epoch,
             "history": self._history,
             "smoothed": self._smoothed,
-            "has_best_weights": self.best_weights is not None,
+            "weights": weights,
         }
-        if self.best_weights is not None:
-            weights = self._host_copy_of_best()
-            path = os.path.join(folder, "best_weights.npz")
-            if weights is None:
-                shutil.copyfile(self.best_weights,
-                                os.path.join(folder, "best.weights.h5"))
-            else:
-                np.savez(path, *weights)
-        temporary = os.path.join(folder, "state.json.tmp")
-        with open(temporary, "w") as f:
-            json.dump(state, f)
-        os.replace(temporary, os.path.join(folder, "state.json"))
 
-    def _load_backup(self):
-        folder = self._backup_folder()
-        path = os.path.join(folder, "state.json")
-        if not os.path.exists(path):
+        def write_weights(path):
+            if self._store() == "disk":
+                shutil.copyfile(self.best_weights, path)
+            else:
+                np.savez(path, *self._host_copy_of_best())
+
+        self._restart.write(state, write_weights)
+
+    def _resume(self, epoch):
+        """Continues from the saved state after epoch `epoch - 1`.
+
+        A fit that starts at epoch 0 is a new run: a leftover backup is
+        ignored (with a warning) and replaced. A fit that resumes at epoch
+        `k` (as `BackupAndRestore` or `initial_epoch` makes it) continues
+        from the state saved after epoch `k - 1`, so the resumed run ends
+        exactly as an uninterrupted one.
+        """
+        states = self._restart.states
+        if not states:
             return
-        with open(path) as f:
-            state = json.load(f)
+        if epoch == 0:
+            warnings.warn(
+                f"EarlyStopping ignores the backup in {self._restart.folder}: "
+                "this fit starts at epoch 1, so it is a new run, not the "
+                "resumed one (BackupAndRestore resumes after the last saved "
+                "epoch). The backup is replaced as this run goes.",
+                stacklevel=2)
+            self._restart.states = []
+            return
+        match = [s for s in states if s["epoch"] == epoch - 1]
+        if not match:
+            saved = [s["epoch"] + 1 for s in states]
+            raise ValueError(
+                f"EarlyStopping cannot resume from {self._restart.path}: it "
+                f"holds the state after epoch(s) {saved}, but fit resumes at "
+                f"epoch {epoch + 1}. Give BackupAndRestore and EarlyStopping "
+                "the same backup_dir, and either put EarlyStopping first in "
+                "`callbacks` or use keras_regkit.callbacks.BackupAndRestore "
+                "(which saves EarlyStopping's state before its own)."
+            )
+        state = match[0]
+        self._restart.adopt(state)
         self.wait = state["wait"]
         self.best = state["best"]
         self.best_epoch = state["best_epoch"]
         self.stopped_epoch = state["stopped_epoch"]
         self._history = list(state["history"])
         self._smoothed = state["smoothed"]
-        if not state["has_best_weights"]:
+        if state["weights"] is None:
             return
-        if self._store() == "disk":
-            shutil.copyfile(os.path.join(folder, "best.weights.h5"),
-                            self._disk_path())
-            self.best_weights = self._disk_path()
+        self._snapshot_epoch = int(
+            state["weights"][len("best-epoch"):].split(".")[0])
+        store = self._store()
+        if store == "disk":
+            path = self._disk_path()
+            source = self._restart.weights_path(state)
+            _files.write_atomically(
+                path, lambda temporary: shutil.copyfile(source, temporary))
+            self.best_weights = path
             return
-        with np.load(os.path.join(folder, "best_weights.npz")) as arrays:
-            host = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
-        if self._store() == "device":
+        host = self._restart.load_arrays(state)
+        if store == "device":
             self.best_weights = [keras.ops.convert_to_tensor(a) for a in host]
         else:
             self.best_weights = host
+
+
+# EarlyStopping instances with a backup_dir, by its real path, so that
+# keras_regkit's BackupAndRestore saves their state before its own.
+_sharing = {}
+
+
+def stopper_sharing(backup_dir):
+    """The `EarlyStopping` training with `backup_dir`, or None."""
+    return _sharing.get(os.path.realpath(os.fspath(backup_dir)))
+
+
+def _new_temp_dir():
+    """A temporary folder for the disk store, named after this process;
+    folders of processes that no longer run (killed) are removed."""
+    root = tempfile.gettempdir()
+    prefix = "regkit-early-stopping-"
+    for name in os.listdir(root):
+        if not name.startswith(prefix):
+            continue
+        pid = name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

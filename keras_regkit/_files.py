@@ -1,0 +1,72 @@
+"""Files that survive a crash: written whole under a temporary name, then
+moved into place.
+
+A process killed at any instant leaves either the old file or the new one,
+never a truncated mix: the content goes to a temporary file in the same
+folder (so the move is a rename on one file system), and `os.replace`
+swaps it in atomically. Leftover temporary files of a killed writer are
+recognizable (`TEMPORARY_PREFIX`) and removed by `remove_leftovers`.
+
+Example:
+
+>>> import os, tempfile
+>>> folder = tempfile.mkdtemp()
+>>> path = os.path.join(folder, "state.json")
+>>> write_text(path, '{"epoch": 3}')
+>>> with open(path) as f:
+...     f.read()
+'{"epoch": 3}'
+>>> sorted(os.listdir(folder))
+['state.json']
+"""
+
+import os
+import uuid
+
+TEMPORARY_PREFIX = ".regkit-tmp-"
+
+
+def write_atomically(path, write):
+    """Writes `path` through `write(temporary_path)`, then moves it in place.
+
+    The temporary name keeps `path`'s file name as its suffix, so writers
+    that insist on an extension (`.npz`, `.weights.h5`) accept it.
+
+    Args:
+        path: the file to create or replace.
+        write: a function that writes the whole content to the path it is
+            given.
+    """
+    path = os.fspath(path)
+    folder, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(
+        folder, f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
+    try:
+        write(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def write_text(path, text):
+    """Writes `text` to `path` atomically."""
+
+    def write(temporary):
+        with open(temporary, "w") as f:
+            f.write(text)
+
+    write_atomically(path, write)
+
+
+def remove_leftovers(folder):
+    """Removes temporary files a killed writer left in `folder`."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if name.startswith(TEMPORARY_PREFIX):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass

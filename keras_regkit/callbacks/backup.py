@@ -1,0 +1,111 @@
+"""`BackupAndRestore`: Keras's, crash-safe at any instant and in step with
+our `EarlyStopping`."""
+
+import json
+import os
+
+import keras
+
+from keras_regkit import _files
+from keras_regkit.callbacks.early_stopping import stopper_sharing
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Backs up training state so that a killed `fit` resumes where it was.
+
+    A drop-in for `keras.callbacks.BackupAndRestore` (same arguments and
+    behaviour: the folder is deleted when training ends normally) that
+    survives a crash at any instant. Keras writes its weights and
+    `training_metadata.json` in place, so a process killed during a save
+    leaves a truncated file and the next run fails, or pairs the weights
+    of one epoch with the metadata of another. Here each epoch's weights
+    go to a new file and the metadata, written last and atomically, names
+    it: whatever instant the crash, the restart sees one consistent epoch.
+    Before saving, it has a keras_regkit `EarlyStopping` with the same
+    `backup_dir` save its state, so the two agree in any order in
+    `callbacks`.
+
+    Args:
+        backup_dir: str, the folder of the backup (shared with
+            `EarlyStopping(backup_dir=...)`).
+        save_freq: `"epoch"` or an int number of batches. Defaults to
+            `"epoch"`.
+        double_checkpoint: accepted for compatibility; every save here is
+            atomic, so the previous checkpoint is not needed. Defaults to
+            `False`.
+        delete_checkpoint: bool, delete the folder when training ends.
+            Defaults to `True`.
+
+    Example:
+
+    >>> from keras_regkit import callbacks
+    >>> backup = callbacks.BackupAndRestore("backup")
+    >>> stop = callbacks.EarlyStopping(patience=3, backup_dir="backup")
+    """
+
+    def _epoch_weights_path(self):
+        return os.path.join(
+            os.fspath(self.backup_dir),
+            f"epoch{self._current_epoch}-batch{self._last_batch_seen}"
+            ".weights.h5")
+
+    def on_epoch_end(self, epoch, logs=None):
+        stopper = stopper_sharing(self.backup_dir)
+        if stopper is not None and stopper.model is self.model:
+            stopper.on_epoch_end(epoch, logs)
+        super().on_epoch_end(epoch, logs)
+
+    def _save_model(self):
+        folder = os.fspath(self.backup_dir)
+        os.makedirs(folder, exist_ok=True)
+        path = self._epoch_weights_path()
+        _files.write_atomically(
+            path, lambda temporary: self.model.save_weights(
+                temporary, overwrite=True))
+        metadata = {"epoch": self._current_epoch,
+                    "batch": self._last_batch_seen,
+                    "weights": os.path.basename(path)}
+        _files.write_text(self._training_metadata_path, json.dumps(metadata))
+        for name in os.listdir(folder):
+            if name.endswith(".weights.h5") and name != metadata["weights"]:
+                os.remove(os.path.join(folder, name))
+        _files.remove_leftovers(folder)
+
+    def _load_model(self):
+        path = self._training_metadata_path
+        if not os.path.exists(path):
+            return
+        try:
+            with open(path) as f:
+                metadata = json.load(f)
+            epoch, name = metadata["epoch"], metadata["weights"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"BackupAndRestore cannot resume from {path}: unreadable "
+                f"({type(error).__name__}: {error}). Delete "
+                f"{self.backup_dir} to start over."
+            ) from None
+        weights = os.path.join(os.fspath(self.backup_dir), str(name))
+        if (not isinstance(epoch, int) or isinstance(epoch, bool)
+                or epoch < 0 or os.path.basename(str(name)) != name
+                or not os.path.isfile(weights)):
+            raise ValueError(
+                f"BackupAndRestore cannot resume from {path}: it names "
+                f"epoch={epoch!r} and weights {name!r}, which are not a "
+                f"saved epoch in {self.backup_dir}. Delete the folder to "
+                "start over."
+            )
+        if not self.model.built:
+            raise ValueError(
+                "To use the BackupAndRestore callback, your model must be "
+                "built before you call `fit()`."
+            )
+        optimizer = self.model.optimizer
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(weights)
+        self.model._initial_epoch = epoch
+
+    def on_train_begin(self, logs=None):
+        _files.remove_leftovers(os.fspath(self.backup_dir))
+        self._load_model()
