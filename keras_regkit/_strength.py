@@ -618,6 +618,24 @@ class _StrengthState(keras.layers.Layer):
         pass
 
 
+def _attach(model, holder):
+    """Makes `holder` a sublayer of `model`, so its variables are part of
+    the model's state. A Sequential model's tracker does not reach its
+    layer list, so there the holder hangs from its first layer (unlocked
+    for that one attribute)."""
+    model._regkit_strength_state = holder
+    if any(layer is holder for layer in _layers_of(model)):
+        return
+    first = model._layers[0]
+    locked = first._tracker.locked
+    first._tracker.unlock()
+    try:
+        first._regkit_strength_state = holder
+    finally:
+        if locked:
+            first._tracker.lock()
+
+
 def _expose_to_jax_state(model, strengths, writer):
     """Makes sure every strength variable is part of the model's state."""
     in_state = {id(v) for v in model.non_trainable_variables}
@@ -629,21 +647,21 @@ def _expose_to_jax_state(model, strengths, writer):
     if not missing:
         return
     holder = getattr(model, "_regkit_strength_state", None)
+    unreachable = RuntimeError(
+        f"{writer} cannot reach the scheduled regularizer factors of model "
+        f"{model.name!r} under the JAX backend: they must join the model's "
+        "state, and this built subclassed model accepts no new state. Use a "
+        "Functional or Sequential model, or the TensorFlow backend.")
     if holder is None:
+        holder = _StrengthState(name="regkit_strength_state")
         try:
-            model._regkit_strength_state = _StrengthState(
-                name="regkit_strength_state"
-            )
-        except ValueError as error:
-            raise RuntimeError(
-                f"{writer} cannot reach the scheduled regularizer "
-                f"factors of model {model.name!r} under the JAX backend: "
-                "they must join the model's state, and this built subclassed "
-                "model accepts no new state. Use a Functional or Sequential "
-                "model, or the TensorFlow backend."
-            ) from error
-        holder = model._regkit_strength_state
+            _attach(model, holder)
+        except (ValueError, AttributeError, IndexError) as error:
+            raise unreachable from error
     holder.held.extend(missing)
+    in_state = {id(v) for v in model.non_trainable_variables}
+    if any(id(v) not in in_state for v in missing):
+        raise unreachable
 
 
 class StrengthWriter:

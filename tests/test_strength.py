@@ -212,15 +212,20 @@ def test_collect_strengths_names_layers_and_regularizers_once():
 
 
 @pytest.mark.jax
-def test_any_writer_reaches_the_compiled_step_on_every_backend():
+@pytest.mark.parametrize("kind", ["functional", "sequential"])
+def test_any_writer_reaches_the_compiled_step_on_every_backend(kind):
     # GapController alone (no StrengthScheduler) raising a regularizer's
     # factor: on JAX the factor must join the step's state, or the step
-    # would keep reading the value it was traced with.
+    # would keep reading the value it was traced with (a Sequential model's
+    # tracker does not reach its layer list: the holder hangs elsewhere).
     reg = regularizers.L2(schedules.Constant(1e-3))
-    inputs = keras.Input((4,))
-    outputs = keras.layers.Dense(1, kernel_regularizer=reg,
-                                 kernel_initializer="ones")(inputs)
-    model = keras.Model(inputs, outputs)
+    dense = keras.layers.Dense(1, kernel_regularizer=reg,
+                               kernel_initializer="ones")
+    if kind == "sequential":
+        model = keras.Sequential([keras.Input((4,)), dense])
+    else:
+        inputs = keras.Input((4,))
+        model = keras.Model(inputs, dense(inputs))
     model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=True)
     x = np.ones((8, 4), "float32")
     controller = callbacks.GapController(["*"], target=-10.0, tolerance=0.0,

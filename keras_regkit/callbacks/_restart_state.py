@@ -141,7 +141,7 @@ class RestartState:
         expected = sorted(tuple(s) for s in weight_shapes)
         try:
             if self.extension == ".npz":
-                with np.load(path) as arrays:
+                with open(path, "rb") as f, np.load(f) as arrays:
                     shapes = [tuple(arrays[f"arr_{i}"].shape)
                               for i in range(len(arrays.files))]
                 if shapes != [tuple(s) for s in weight_shapes]:
@@ -169,7 +169,8 @@ class RestartState:
 
     def load_arrays(self, state):
         """The best weights a state names, as NumPy arrays."""
-        with np.load(os.path.join(self.folder, state["weights"])) as arrays:
+        path = os.path.join(self.folder, state["weights"])
+        with open(path, "rb") as f, np.load(f) as arrays:
             return [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
 
     def weights_path(self, state):

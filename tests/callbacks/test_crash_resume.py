@@ -1,0 +1,229 @@
+"""Crash safety: a fit killed (SIGKILL) at any instant, then resumed, ends
+exactly as an uninterrupted one; a damaged backup is an error naming the
+file, at the start of `fit`."""
+
+import json
+import os
+import random
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from keras_regkit import callbacks
+
+CHILD = os.path.join(os.path.dirname(__file__), "crash_child.py")
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+
+
+def _run(folder, store, order, kill=None, kill_after=None):
+    """Runs the child once; returns its exit code."""
+    env = {**os.environ, "KERAS_BACKEND": "jax",
+           "PYTHONPATH": os.pathsep.join(
+               [ROOT, os.environ.get("PYTHONPATH", "")])}
+    args = [sys.executable, CHILD, str(folder), store, order]
+    if kill:
+        args.append(kill)
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    if kill_after is not None:
+        try:
+            process.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    try:
+        _, err = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+    if process.returncode not in (0, -9):
+        raise AssertionError(f"child failed ({process.returncode}):\n{err}")
+    return process.returncode
+
+
+def _result(folder):
+    with open(os.path.join(folder, "result.json")) as f:
+        return json.load(f)
+
+
+def _assert_same(result, reference):
+    assert result["stopped_epoch"] == reference["stopped_epoch"]
+    assert result["best_epoch"] == reference["best_epoch"]
+    assert result["best"] == pytest.approx(reference["best"], rel=1e-6)
+    for a, b in zip(result["weights"], reference["weights"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _resume_through_kills(folder, store, order, rng, kills):
+    """Kills the fit `kills` times (during, just before or just after a
+    random one of its next file writes, or at a random time), resuming
+    after each; then lets it finish. Returns how many runs were killed."""
+    killed = 0
+    for _ in range(kills):
+        if rng.random() < 0.15:
+            code = _run(folder, store, order,
+                        kill_after=rng.uniform(2.0, 6.0))
+        else:
+            phase = rng.choice(["during", "before", "after"])
+            code = _run(folder, store, order,
+                        kill=f"{rng.randint(1, 4)}:{phase}")
+        killed += code == -9
+        if code == 0:
+            break
+    while not os.path.exists(folder / "result.json"):
+        assert _run(folder, store, order) == 0
+    return killed
+
+
+@pytest.mark.slow
+def test_killed_at_any_instant_resumes_like_an_uninterrupted_run(tmp_path):
+    assert _run(tmp_path / "reference", "device", "stop-first") == 0
+    reference = _result(tmp_path / "reference")
+    assert 0 < reference["stopped_epoch"] < 39  # it stops early
+    rng = random.Random(0)
+    killed = 0
+    for store, order in (("device", "stop-first"), ("disk", "backup-first")):
+        folder = tmp_path / f"{store}-{order}"
+        killed += _resume_through_kills(folder, store, order, rng, 12)
+        _assert_same(_result(folder), reference)
+    assert killed >= 20
+
+
+def _fit(backup, epochs=3):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.ones((8, 4), "float32")
+    stopper = callbacks.EarlyStopping(monitor="loss", patience=50,
+                                      restore_best_weights=True,
+                                      backup_dir=backup)
+    model.fit(x, x[:, :1], epochs=epochs, verbose=0,
+              callbacks=[stopper, callbacks.BackupAndRestore(backup)])
+    return model, stopper
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("interrupted")
+
+
+def _crashed_backup(tmp_path):
+    """A backup folder as a crash after epoch 2 leaves it."""
+    backup = str(tmp_path / "backup")
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    x = np.ones((8, 4), "float32")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, x[:, :1], epochs=5, verbose=0, callbacks=[
+            callbacks.EarlyStopping(monitor="loss", patience=50,
+                                    restore_best_weights=True,
+                                    backup_dir=backup),
+            callbacks.BackupAndRestore(backup), _Interrupt()])
+    return backup, os.path.join(backup, "regkit_early_stopping",
+                                "state.json")
+
+
+def _edit_state(path, change):
+    with open(path) as f:
+        data = json.load(f)
+    change(data["states"][-1])
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+@pytest.mark.jax
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: s.update(best=float("nan")), r"best=nan is not a finite"),
+    (lambda s: s.update(best="low"), r"best='low' is not a finite"),
+    (lambda s: s.update(best_epoch=7), r"best_epoch=7 is not an int"),
+    (lambda s: s.pop("wait"), r"missing keys \['wait'\]"),
+    (lambda s: s.update(weights="../elsewhere.npz"),
+     r"is not a best-weights file name"),
+])
+def test_a_damaged_state_is_an_error_naming_the_file(tmp_path, change,
+                                                      message):
+    backup, path = _crashed_backup(tmp_path)
+    _edit_state(path, change)
+    with pytest.raises(ValueError, match=message) as error:
+        _fit(backup)
+    assert path in str(error.value)
+
+
+@pytest.mark.jax
+def test_truncated_state_and_weights_are_errors_before_training(tmp_path):
+    backup, path = _crashed_backup(tmp_path)
+    folder = os.path.dirname(path)
+    weights = [n for n in os.listdir(folder) if n.endswith(".npz")]
+    assert weights
+    with open(os.path.join(folder, weights[-1]), "r+b") as f:
+        f.truncate(40)
+    trained = []
+    probe = keras.callbacks.LambdaCallback(
+        on_train_batch_begin=lambda *a: trained.append(1))
+    with pytest.raises(ValueError, match="is unreadable"):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=3, verbose=0,
+                  callbacks=[probe, callbacks.EarlyStopping(
+                      monitor="loss", restore_best_weights=True,
+                      backup_dir=backup)])
+    assert not trained
+    with open(path, "w") as f:
+        f.write('{"states": [{"epoch": 1, "wa')
+    with pytest.raises(ValueError, match="unreadable"):
+        _fit(backup)
+
+
+@pytest.mark.jax
+def test_weights_of_another_model_are_an_error(tmp_path):
+    backup, path = _crashed_backup(tmp_path)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match=r"holds 2 arrays of shapes "
+                       r"\[\(4, 1\), \(1,\)\], the model 2 weights of "
+                       r"shapes \[\(4, 2\), \(2,\)\]"):
+        model.fit(np.ones((8, 4)), np.ones((8, 2)), epochs=3, verbose=0,
+                  callbacks=[callbacks.EarlyStopping(
+                      monitor="loss", restore_best_weights=True,
+                      backup_dir=backup)])
+
+
+@pytest.mark.jax
+def test_a_new_run_ignores_a_leftover_backup_with_a_warning(tmp_path):
+    backup, _ = _crashed_backup(tmp_path)
+    # Without BackupAndRestore the fit starts at epoch 1: a new run.
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    stopper = callbacks.EarlyStopping(monitor="loss", patience=50,
+                                      backup_dir=backup)
+    with pytest.warns(UserWarning, match="this fit starts at epoch 1, so it "
+                      "is a new run"):
+        model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=3, verbose=0,
+                  callbacks=[stopper])
+    assert stopper.stopped_epoch == 0  # it ran all 3 epochs, as new
+
+
+@pytest.mark.jax
+def test_backup_of_another_point_is_an_error(tmp_path):
+    backup, path = _crashed_backup(tmp_path)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    with pytest.raises(ValueError, match="but fit resumes at epoch 6"):
+        model.fit(np.ones((8, 4)), np.ones((8, 1)), initial_epoch=5,
+                  epochs=7, verbose=0, callbacks=[callbacks.EarlyStopping(
+                      monitor="loss", backup_dir=backup)])
+
+
+@pytest.mark.jax
+def test_backup_and_restore_is_a_keras_drop_in(tmp_path):
+    backup = str(tmp_path / "b")
+    model, _ = _fit(backup, epochs=3)
+    assert not os.path.exists(backup)  # deleted after a normal end
