@@ -115,7 +115,10 @@ def _gamma_at_least_one(shape, concentration, uniforms, normals):
     # Index of the first accepted try (the last one if none was accepted).
     order = ops.arange(tries, dtype="int32")
     order = ops.reshape(order, (tries,) + (1,) * len(shape))
-    first = ops.min(ops.where(accept, order, tries - 1), axis=0)
+    # `initial` keeps an empty batch legal (Keras refuses an eager min of
+    # an empty tensor without one).
+    first = ops.min(ops.where(accept, order, tries - 1), axis=0,
+                    initial=tries - 1)
     chosen = ops.take_along_axis(
         safe_v, ops.expand_dims(first, 0), axis=0
     )[0]

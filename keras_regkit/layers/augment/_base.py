@@ -110,10 +110,26 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             return first, first + 1
         return first + 1, first + 2
 
+    #: Channel counts the layer handles (None: any); colour layers that
+    #: need RGB say so, and other counts fail at build with our message.
+    accepted_channels = None
+
     def build(self, input_shape):
         shape = self._images_shape(input_shape)
         h_axis, w_axis = self._spatial_axes(len(shape))
         self.check_image_size(shape[h_axis], shape[w_axis])
+        channels = shape[-1 if self.data_format == "channels_last" else
+                         len(shape) - 3]
+        accepted = self.accepted_channels
+        if accepted is not None and channels is not None and (
+                channels not in accepted):
+            allowed = " or ".join(
+                {1: "1 (grayscale)", 3: "3 (RGB)"}[c] for c in accepted)
+            raise ValueError(
+                f"{type(self).__name__} expects {allowed} channels. "
+                f"Received: images of shape {shape} with "
+                f"data_format={self.data_format!r}"
+            )
         self.built = True
 
     def check_image_size(self, height, width):

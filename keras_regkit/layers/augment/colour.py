@@ -23,7 +23,10 @@ def _per_image(values):
 
 
 def grayscale(images):
-    """ITU-R 601 luma, repeated over the channels (3-channel input)."""
+    """ITU-R 601 luma, repeated over the channels (3-channel input; a
+    1-channel image is gray already)."""
+    if images.shape[-1] == 1:
+        return images
     weights = ops.convert_to_tensor(_LUMA, "float32")
     luma = ops.sum(images * weights, axis=-1, keepdims=True)
     return ops.broadcast_to(luma, ops.shape(images))
@@ -190,6 +193,7 @@ class RandomSaturation(_ColourAugmentation):
     [[[[54.5, 54.5, 54.5]]]]
     """
 
+    accepted_channels = (1, 3)
     factor = ScheduledRange((0.0, 1.0))
 
     def apply_images(self, images, draw):
@@ -222,6 +226,7 @@ class RandomHue(_ColourAugmentation):
     [[[[0.0, 255.0, 255.0]]]]
     """
 
+    accepted_channels = (3,)
     factor = ScheduledRange((0.0, 1.0))
 
     def apply_images(self, images, draw):
@@ -253,22 +258,12 @@ class RandomGrayscale(BaseAugmentation):
     [[[[54.5, 54.5, 54.5]]]]
     """
 
+    accepted_channels = (3,)
     factor = Scheduled(PROBABILITY)
 
     def __init__(self, factor=0.5, data_format=None, seed=None, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         self.factor = factor
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        shape = self._images_shape(input_shape)
-        channels = shape[-1 if self.data_format == "channels_last" else
-                         len(shape) - 3]
-        if channels is not None and channels != 3:
-            raise ValueError(
-                "RandomGrayscale expects 3 (RGB) channels. Received: images "
-                f"of shape {shape} with data_format={self.data_format!r}"
-            )
 
     def draw(self, batch_size, height, width):
         u = _random.uniform((batch_size,), self.seed_generator)

@@ -156,6 +156,8 @@ def affine_transform(images, matrices, output_size=None,
          ops.ones((out_height * out_width,), "float32")],
         axis=0,
     )
+    if images.shape[0] == 0:  # an empty batch (static size): nothing to do
+        return ops.zeros((0, out_height, out_width, channels), images.dtype)
     coords = ops.einsum("bij,jp->bip", ops.cast(matrices, "float32")[:, :2],
                         grid)
     nearest_integer = ops.round(coords)

@@ -61,8 +61,9 @@ def colour_op(name, images, magnitude, signed, value_range):
     if name == "identity":
         return images
     if name == "auto_contrast":
-        lo = ops.min(images, axis=(1, 2), keepdims=True)
-        hi = ops.max(images, axis=(1, 2), keepdims=True)
+        # `initial` keeps an empty batch legal; the range bounds every value.
+        lo = ops.min(images, axis=(1, 2), keepdims=True, initial=high)
+        hi = ops.max(images, axis=(1, 2), keepdims=True, initial=low)
         scaled = (images - lo) / ops.maximum(hi - lo, 1e-6) * span + low
         return ops.where(hi > lo, scaled, images)
     if name == "brightness":
@@ -105,6 +106,7 @@ def geometric_op(name, signed, height, width):
 class _Policy(BaseAugmentation):
     """Draws `num_ops` operations per image from `OPS` and applies them."""
 
+    accepted_channels = (1, 3)
     factor = ScheduledRange((0.0, 1.0))
 
     def __init__(self, value_range, num_ops, factor, interpolation,
