@@ -258,7 +258,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self._set_monitor_op()
         raw = self.get_monitor_value(logs)
         if raw is not None and epoch >= self.start_from_epoch:
-            self._decide(epoch, self._smooth(raw))
+            if np.all(np.isfinite(raw)):
+                self._decide(epoch, self._smooth(raw))
+            else:
+                self._skip(epoch, raw)
         if logs is not None:
             logs["early_stopping/wait"] = self.wait
             logs["early_stopping/best_epoch"] = self.best_epoch
@@ -268,6 +271,22 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                 logs["early_stopping/smoothed"] = self._smoothed
         if self._restart is not None:
             self._save_restart_state(epoch)
+
+    def _skip(self, epoch, raw):
+        """A NaN or infinite value: not an improvement (as in Keras), and
+        kept out of the best value and the smoothing, which it would
+        otherwise poison for the rest of training."""
+        warnings.warn(
+            f"EarlyStopping: {self.monitor}={raw} at epoch {epoch + 1} is not "
+            "finite; it counts as an epoch without improvement and is left "
+            "out of the best value and the smoothing.", stacklevel=3)
+        if self.restore_best_weights and self.best_weights is None:
+            self._snapshot(epoch)
+            self.best_epoch = epoch
+        self.wait += 1
+        if self.wait >= self.patience and epoch > 0:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
 
     def _decide(self, epoch, current):
         """Keras's decision rule, applied to the (smoothed) value."""

@@ -62,6 +62,12 @@ def _as_images(x, source):
     if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
         raise LabError(f"{source}: images must be numeric; got {x.dtype}.")
     x = x.astype("float32")
+    bad = int(x.size - np.count_nonzero(np.isfinite(x)))
+    if bad:
+        raise LabError(
+            f"{source}: {bad} of {x.size} image values are NaN or infinite; "
+            "fix or drop those images (the lab does not train on them)."
+        )
     if x.size and (x.max() > 1.0 or x.min() < 0.0):
         low, high = float(x.min()), float(x.max())
         x = (x - low) / max(high - low, 1e-12)

@@ -48,6 +48,13 @@ KEYS = {
     "step",
 }
 LAYER_KEYS = ("augment", "block", "residual", "head")
+# Callbacks a recipe may use: none of them touches files or the network.
+SAFE_CALLBACKS = frozenset({
+    "EarlyStopping", "GapController", "ReduceLROnPlateau",
+    "RegularizationMonitor", "StrengthScheduler", "SwapEMAWeights",
+    "TerminateOnNaN",
+})
+_FILE_ARGUMENTS = frozenset({"backup_dir", "weights_path"})
 DEFAULT_RECIPES = (
     "baseline",
     "l2",
@@ -194,6 +201,12 @@ def layer_from_config(config, where):
     # A short config ({"class_name": "Dropout", ...}) names one of our layers
     # (drop-ins first) or else a Keras layer.
     name = str(config["class_name"])
+    reads = _file_reading_argument(config.get("config"))
+    if reads:
+        raise LabError(
+            f"{where}: {name} argument {reads!r} names a file; the lab reads "
+            "no files from a recipe (give a vocabulary as a list)."
+        )
     short = _registry.resolve(name, keras.layers.Layer, keras.layers)
     custom = {name: short} if short is not None else {}
     try:
@@ -202,6 +215,17 @@ def layer_from_config(config, where):
         )
     except Exception as error:
         raise LabError(f"{where}: {_describe_error(error)}") from None
+
+
+def _file_reading_argument(config):
+    """The name of a layer argument that would make Keras read a file (a
+    lookup layer's `vocabulary` given as a path), or None."""
+    if not isinstance(config, dict):
+        return None
+    for key in ("vocabulary", "idf_weights"):
+        if isinstance(config.get(key), str):
+            return key
+    return None
 
 
 def _callback(config, where):
@@ -222,8 +246,24 @@ def _callback(config, where):
             f"{where}: unknown callback {class_name!r}; use a class from "
             "keras_regkit.callbacks or keras.callbacks."
         )
+    arguments = config.get("config", {})
+    if class_name not in SAFE_CALLBACKS:
+        raise LabError(
+            f"{where}: callback {class_name!r} is not allowed in a recipe: "
+            "a recipe is data, and the lab reads and writes nothing but its "
+            "data set and its report (no files, folders or network from a "
+            f"recipe). Allowed: {', '.join(sorted(SAFE_CALLBACKS))}."
+        )
+    if isinstance(arguments, dict):
+        paths = sorted(set(arguments) & _FILE_ARGUMENTS)
+        if paths:
+            raise LabError(
+                f"{where}: {class_name} argument(s) {paths} would write "
+                "files; the lab writes only its report, so a recipe may not "
+                "give them."
+            )
     try:
-        return cls(**config.get("config", {}))
+        return cls(**arguments)
     except Exception as error:
         raise LabError(f"{where}: {_describe_error(error)}") from None
 

@@ -54,6 +54,36 @@ def test_patience_and_restore_like_keras():
     assert ours.stopped_epoch == theirs.stopped_epoch == 4
 
 
+@pytest.mark.parametrize("kwargs", [
+    {}, {"min_delta": 0.01, "min_delta_mode": "relative"},
+    {"smoothing": "ema", "smoothing_window": 2},
+    {"smoothing": "mean", "smoothing_window": 2},
+])
+def test_non_finite_values_are_skipped_with_a_warning(kwargs):
+    # One inf and one NaN, then steady improvement: training goes on and
+    # the best value is finite (a NaN would poison an average forever, an
+    # inf as the first "best" would stop relative deltas for good).
+    values = [float("inf"), 0.9, float("nan"), 0.7, 0.5, 0.3, 0.1]
+    stopper = callbacks.EarlyStopping(patience=2, restore_best_weights=True,
+                                      **kwargs)
+    with pytest.warns(UserWarning, match="is not finite") as record:
+        epochs, weights, logs = _drive(stopper, values)
+    assert len(record) == 2
+    assert epochs == len(values) and stopper.stopped_epoch == 0
+    assert np.isfinite(stopper.best) and stopper.best_epoch == 6
+    assert weights == 6
+
+
+def test_non_finite_values_count_as_no_improvement_like_keras():
+    values = [0.5, float("nan"), float("nan"), 0.4]
+    ours = callbacks.EarlyStopping(patience=2)
+    theirs = keras.callbacks.EarlyStopping(patience=2)
+    with pytest.warns(UserWarning, match="is not finite"):
+        ours_epochs = _drive(ours, values)[0]
+    assert ours_epochs == _drive(theirs, values)[0] == 3
+    assert ours.stopped_epoch == theirs.stopped_epoch == 2
+
+
 def test_restores_at_natural_end():
     stopper = callbacks.EarlyStopping(patience=10, restore_best_weights=True)
     epochs, weights, _ = _drive(stopper, [0.5, 0.3, 0.4, 0.45])

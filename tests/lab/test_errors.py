@@ -75,6 +75,49 @@ def test_recipe_with_unknown_callback(capsys, tmp_path):
            "recipe 'x': callbacks: unknown callback 'Nope'", tmp_path)
 
 
+@pytest.mark.parametrize(("callback", "message"), [
+    ({"class_name": "BackupAndRestore", "config": {"backup_dir": "KEEP"}},
+     "callback 'BackupAndRestore' is not allowed in a recipe"),
+    ({"class_name": "CSVLogger", "config": {"filename": "KEEP/f.csv"}},
+     "callback 'CSVLogger' is not allowed in a recipe"),
+    ({"class_name": "ModelCheckpoint",
+      "config": {"filepath": "KEEP/m.keras"}},
+     "callback 'ModelCheckpoint' is not allowed in a recipe"),
+    ({"class_name": "TensorBoard", "config": {"log_dir": "KEEP"}},
+     "callback 'TensorBoard' is not allowed in a recipe"),
+    ({"class_name": "RemoteMonitor", "config": {"root": "http://x"}},
+     "callback 'RemoteMonitor' is not allowed in a recipe"),
+    ({"class_name": "LambdaCallback", "config": {"on_epoch_end": "x"}},
+     "callback 'LambdaCallback' is not allowed in a recipe"),
+    ({"class_name": "EarlyStopping", "config": {"backup_dir": "KEEP"}},
+     "EarlyStopping argument(s) ['backup_dir'] would write files"),
+    ({"class_name": "EarlyStopping", "config": {
+        "weights_store": "disk", "weights_path": "KEEP/w.weights.h5"}},
+     "EarlyStopping argument(s) ['weights_path'] would write files"),
+])
+def test_a_recipe_touches_no_file(capsys, tmp_path, callback, message):
+    keep = tmp_path / "keep"
+    keep.mkdir()
+    (keep / "precious.txt").write_text("still here")
+    config = json.loads(json.dumps(callback).replace("KEEP", str(keep)))
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"name": "x", "callbacks": [config]}]))
+    _fails(capsys, ["lab", "--recipes", str(path), "--epochs", "1"],
+           message, tmp_path)
+    assert sorted(os.listdir(keep)) == ["precious.txt"]
+
+
+def test_a_recipe_layer_reads_no_file(capsys, tmp_path):
+    vocabulary = tmp_path / "vocab.txt"
+    vocabulary.write_text("a\nb\n")
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps([{"name": "x", "head": [
+        {"class_name": "StringLookup",
+         "config": {"vocabulary": str(vocabulary)}}]}]))
+    _fails(capsys, ["lab", "--recipes", str(path)],
+           "StringLookup argument 'vocabulary' names a file", tmp_path)
+
+
 def test_duplicate_recipe_names(capsys, tmp_path):
     _fails(capsys, ["lab", "--recipes", "l2,l2"],
            "recipe names must be unique; ['l2']", tmp_path)
@@ -113,6 +156,16 @@ def test_npz_with_float_labels(capsys, tmp_path):
     np.savez(path, x=np.zeros((4, 8, 8)), y=np.zeros(4))
     _fails(capsys, ["lab", "--dataset", str(path)],
            "labels must be integer class ids", tmp_path)
+
+
+def test_npz_with_nan_or_inf_images(capsys, tmp_path):
+    path = tmp_path / "d.npz"
+    x = np.random.default_rng(0).uniform(size=(40, 8, 8)).astype("float32")
+    x[3, 2, 2] = np.nan
+    x[7, 0, 1] = np.inf
+    np.savez(path, x=x, y=np.arange(40) % 4)
+    _fails(capsys, ["lab", "--dataset", str(path)],
+           "2 of 2560 image values are NaN or infinite", tmp_path)
 
 
 def test_unreadable_npz(capsys, tmp_path):
