@@ -19,6 +19,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PROG = "keras-regkit"
 
 
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(
+            f"expected an integer in [0, 2**32), got {text!r}")
+    return value
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -48,7 +59,7 @@ def _common_options(parser, suppress=False):
                         help="epochs per recipe (default: 40; sweep: 20)")
     parser.add_argument("--batch-size", type=_positive_int,
                         default=default(32), help="batch size (default: 32)")
-    parser.add_argument("--seed", type=int, default=default(0),
+    parser.add_argument("--seed", type=_seed, default=default(0),
                         help="random seed; same seed, same result (default 0)")
     parser.add_argument("--out", default=default(None),
                         help="report folder (default: regkit-lab, or "
@@ -133,7 +144,7 @@ def build_parser():
                          help="pixel range the pipeline expects (default: 0 "
                          "1 for lab recipes, which train on [0, 1] data; "
                          "else 0 255)")
-    preview.add_argument("--seed", type=int, default=0)
+    preview.add_argument("--seed", type=_seed, default=0)
     preview.add_argument("--out", default="regkit-preview.png",
                          help="PNG path (default regkit-preview.png)")
     return parser
@@ -206,6 +217,7 @@ def run_lab(args):
     from rich.progress import TimeElapsedColumn
 
     from keras_regkit.lab import recipes as recipes_lib
+    from keras_regkit.lab.errors import LabError
     from keras_regkit.lab.report import rich_table
     from keras_regkit.lab.report import staged_folder
     from keras_regkit.lab.report import write_report
@@ -217,7 +229,7 @@ def run_lab(args):
     out = args.out or "regkit-lab"
     console = _console()
     console.print(f"[bold]keras-regkit lab[/bold]: {data.describe()}")
-    results = []
+    results, failure = [], None
     with staged_folder(out) as folder:
         with Progress(
             TextColumn("{task.description}"),
@@ -241,17 +253,31 @@ def run_lab(args):
                         f"(val acc {acc:.3f})",
                     )
 
-                results.append(
-                    run_recipe(
-                        recipe, data, epochs=epochs,
-                        batch_size=args.batch_size, seed=args.seed,
-                        jit_compile=args.jit, on_epoch=on_epoch,
+                try:
+                    results.append(
+                        run_recipe(
+                            recipe, data, epochs=epochs,
+                            batch_size=args.batch_size, seed=args.seed,
+                            jit_compile=args.jit, on_epoch=on_epoch,
+                        )
                     )
-                )
+                except Exception as error:  # noqa: BLE001 (kept, reported)
+                    if not results:
+                        raise
+                    failure = (recipe["name"], error)
+                    break
                 progress.update(task, completed=epochs, visible=False)
                 progress.advance(overall)
         meta = _meta(args, data, epochs)
-        write_report(folder, results, recipes, meta)
+        write_report(folder, results, recipes[:len(results)], meta)
+    if failure is not None:
+        name, error = failure
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        raise LabError(
+            f"recipe {name!r} failed ({type(error).__name__}: {first}); the "
+            f"report of the {len(results)} recipe(s) that finished is in "
+            f"{os.path.abspath(out)}."
+        )
     console.print(rich_table(results, title=f"Regularization lab: {data.name}"))
     console.print(f"Report: {os.path.join(os.path.abspath(out), 'report.md')}")
     return 0

@@ -7,6 +7,7 @@ seed. Problems with the input raise `LabError` with one clear line.
 
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 
@@ -170,15 +171,58 @@ def load_folder(path, seed=0, train_size=None, image_size=(32, 32)):
         )
     except ValueError as error:
         raise LabError(f"cannot read images from {path}: {error}") from None
-    images, labels = [], []
-    for image, label in dataset:
-        images.append(np.asarray(image))
-        labels.append(int(label))
-    if not images:
+    files = list(dataset.file_paths)
+    if not files:
         raise LabError(f"{path}: no images found.")
-    x = _as_images(np.stack(images) / 255.0, path)
-    y = _as_labels(np.array(labels), len(x), path)
+    if len(dataset.class_names) < 2:
+        raise LabError(
+            f"{path}: images of {len(dataset.class_names)} class "
+            f"({', '.join(dataset.class_names)}); a classifier needs at least "
+            "2 sub-folders, one per class."
+        )
+    # One preallocated array: no Python list of images, no extra copies.
+    shape = (len(files), *image_size, 3)
+    needed = int(np.prod(shape)) * 4
+    available = _available_memory()
+    if available is not None and needed > 0.8 * available:
+        raise LabError(
+            f"{path}: {len(files)} images at {image_size[0]}x{image_size[1]} "
+            f"need {needed / 2**30:.1f} GiB in memory, more than the "
+            f"{available / 2**30:.1f} GiB available; use a smaller "
+            "--image-size or fewer images."
+        )
+    x = np.empty(shape, "float32")
+    y = np.empty((len(files),), "int64")
+    index = 0
+    try:
+        for image, label in dataset:
+            x[index] = np.asarray(image) / 255.0
+            y[index] = int(label)
+            index += 1
+    except Exception as error:  # noqa: BLE001 (any undecodable file)
+        first = str(error).strip().splitlines()[0][:120]
+        raise LabError(
+            f"cannot read image {files[index]}: {type(error).__name__}: "
+            f"{first}"
+        ) from None
+    counts = np.bincount(y, minlength=len(dataset.class_names))
+    small = [name for name, count in zip(dataset.class_names, counts)
+             if count < 5]
+    if small:
+        warnings.warn(
+            f"{path}: classes {small} have fewer than 5 images; they may "
+            "be missing from the validation or test split.", stacklevel=2)
+    x = _as_images(x, path)
+    y = _as_labels(y, len(x), path)
     return _split(path, x, y, seed, train_size)
+
+
+def _available_memory():
+    """Bytes of memory available now, or None where the system won't say."""
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def _to_arrays(tfds, dataset):

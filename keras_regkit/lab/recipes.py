@@ -102,6 +102,12 @@ def read_file(path, what="recipes", option="--recipes"):
         return json.loads(text)
     except (OSError, ValueError, yaml.YAMLError) as error:
         first = str(error).strip().splitlines()[0]
+        mark = getattr(error, "problem_mark", None)
+        if mark is not None:  # YAML: where the problem is
+            first = f"{getattr(error, 'problem', None) or first} at line " \
+                f"{mark.line + 1}, column {mark.column + 1}"
+        elif isinstance(error, json.JSONDecodeError):
+            first = f"{error.msg} at line {error.lineno}, column {error.colno}"
         raise LabError(f"cannot read {what} from {path}: {first}") from None
 
 
@@ -166,13 +172,22 @@ def validate(recipe, source="recipe"):
             "'_', '-' and '.' (it names report files)."
         )
     where = f"recipe {name!r}"
+    _check_size(recipe, where)
     unknown = sorted(set(recipe) - KEYS)
     if unknown:
         raise LabError(
             f"{where}: unknown key(s) {unknown}; allowed: {sorted(KEYS)}."
         )
     recipe = copy.deepcopy(recipe)
-    recipe.setdefault("description", "")
+    description = recipe.get("description")
+    if description is None:
+        recipe["description"] = ""
+    elif not isinstance(description, str) or len(description) > 2000:
+        raise LabError(
+            f"{where}: 'description' must be text of at most 2000 "
+            f"characters; got {type(description).__name__} "
+            f"{_shorten(description)}."
+        )
     for key in LAYER_KEYS + ("callbacks", "step"):
         value = recipe.setdefault(key, [])
         if not isinstance(value, list):
@@ -180,6 +195,35 @@ def validate(recipe, source="recipe"):
     # Build everything once now, so a bad config fails before any training.
     build_components(recipe)
     return recipe
+
+
+_MAX_NODES = 20_000
+
+
+def _check_size(recipe, where):
+    """Refuses a recipe too large to be a config (a YAML alias bomb expands
+    a few hundred bytes into billions of values when written out)."""
+    stack, seen = [recipe], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > _MAX_NODES:
+            raise LabError(
+                f"{where}: more than {_MAX_NODES} values; a recipe is a "
+                "small config (YAML aliases that multiply it are refused)."
+            )
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
+        elif isinstance(node, str) and len(node) > 100_000:
+            raise LabError(f"{where}: a text value longer than 100,000 "
+                           "characters.")
+
+
+def _shorten(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _describe_error(error):
@@ -346,6 +390,12 @@ def build_components(recipe):
             raise LabError(
                 f"{where}: optimizer: {_describe_error(error)}"
             ) from None
+        if not isinstance(optimizer, keras.optimizers.Optimizer):
+            raise LabError(
+                f"{where}: optimizer: {_shorten(optimizer_config)} is not an "
+                "optimizer config (e.g. {class_name: Adam, config: "
+                "{learning_rate: 0.001}})."
+            )
     return {
         "kernel_regularizer": make_regularizer,
         "augment": layers_of("augment"),

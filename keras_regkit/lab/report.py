@@ -63,6 +63,10 @@ def staged_folder(out):
     An existing `out` is replaced only if it holds an earlier lab report;
     any other non-empty folder is refused.
     """
+    if os.path.islink(out):
+        raise LabError(f"--out {out} is a symbolic link; give a real folder "
+                       "(the lab replaces --out, and a link would make it "
+                       "write elsewhere).")
     out = os.path.abspath(out)
     if os.path.exists(out):
         if not os.path.isdir(out):
@@ -73,10 +77,14 @@ def staged_folder(out):
                 "choose another --out."
             )
     parent = os.path.dirname(out)
-    os.makedirs(parent, exist_ok=True)
-    partial = tempfile.mkdtemp(
-        prefix=os.path.basename(out) + ".partial-", dir=parent
-    )
+    try:
+        os.makedirs(parent, exist_ok=True)
+        partial = tempfile.mkdtemp(
+            prefix=os.path.basename(out) + ".partial-", dir=parent
+        )
+    except OSError as error:
+        raise LabError(f"--out {out}: cannot write there "
+                       f"({error.strerror or error}).") from None
     try:
         yield partial
     except BaseException:

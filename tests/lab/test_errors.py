@@ -214,3 +214,88 @@ def test_bad_epochs_is_an_argparse_error(capsys):
         main(["lab", "--epochs", "0"])
     assert info.value.code == 2
     assert "expected a positive integer, got '0'" in capsys.readouterr().err
+
+
+# Everything is checked before training, in one line each.
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("recipes:\n  - name: a\n    description: [1, 2]\n",
+     "'description' must be text of at most 2000 characters; got list"),
+    ("recipes:\n  - name: a\n    optimizer: {class_name: Adamm}\n",
+     "recipe 'a': optimizer:"),
+    ("recipes:\n  - name: a\n    head: [\n",
+     "at line 4, column 1"),
+    ("a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a]\n"
+     "c: &c [*b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c]\n"
+     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+     "recipes:\n  - name: bomb\n    description: [*e, *e, *e, *e, *e]\n",
+     "more than 20000 values"),
+])
+def test_bad_recipe_files_fail_in_one_line(capsys, tmp_path, text, message):
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    _fails(capsys, ["lab", "--recipes", str(path)], message, tmp_path)
+
+
+@pytest.mark.parametrize("seed", ["-1", str(2**32), "x"])
+def test_seed_out_of_range_is_an_argparse_error(capsys, seed):
+    with pytest.raises(SystemExit) as error:
+        main(["lab", "--seed", seed])
+    assert error.value.code == 2
+    assert "expected an integer in [0, 2**32)" in capsys.readouterr().err
+
+
+def test_symlinked_out_is_refused(capsys, tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    status = main(["lab", "--recipes", "baseline", "--out", str(link)])
+    assert status == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert os.listdir(target) == []
+
+
+def _image_folder(root, classes, per_class=6, corrupt=False):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in classes:
+        folder = root / label
+        folder.mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (12, 12, 3)).astype("uint8")
+            Image.fromarray(pixels).save(folder / f"{i}.png")
+    if corrupt:
+        (root / classes[0] / "broken.png").write_bytes(b"\x89PNG not really")
+    return root
+
+
+def test_folder_with_a_corrupt_image(capsys, tmp_path):
+    root = _image_folder(tmp_path / "images", ["cat", "dog"], corrupt=True)
+    _fails(capsys, ["lab", "--dataset", str(root), "--image-size", "12",
+                    "12"], "cannot read image", tmp_path)
+
+
+def test_folder_with_a_single_class(capsys, tmp_path):
+    root = _image_folder(tmp_path / "images", ["cat"])
+    _fails(capsys, ["lab", "--dataset", str(root)],
+           "a classifier needs at least 2 sub-folders", tmp_path)
+
+
+def test_finished_recipes_are_kept_when_a_later_one_fails(capsys, tmp_path):
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(["baseline", {"name": "too_big_blocks",
+                                             "block": [{
+        "class_name": "DropBlock2D",
+        "config": {"rate": 0.1, "block_size": 7}}]}]))
+    out = tmp_path / "out"
+    status = main(["lab", "--recipes", str(path), "--epochs", "1",
+                   "--train-size", "40", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1 and "recipe 'too_big_blocks' failed" in err[0]
+    assert "the report of the 1 recipe(s) that finished" in err[0]
+    summary = json.loads((out / "recipes.json").read_text())
+    assert [r["name"] for r in summary] == ["baseline"]
