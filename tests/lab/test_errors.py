@@ -299,3 +299,26 @@ def test_finished_recipes_are_kept_when_a_later_one_fails(capsys, tmp_path):
     assert "the report of the 1 recipe(s) that finished" in err[0]
     summary = json.loads((out / "recipes.json").read_text())
     assert [r["name"] for r in summary] == ["baseline"]
+
+
+def test_unwritable_out_is_one_line(capsys, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    status = main(["lab", "--recipes", "baseline", "--out",
+                   str(blocker / "report")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(err) == 1
+    assert "cannot write there" in err[0]
+
+
+def test_folder_with_small_classes_warns(tmp_path):
+    from keras_regkit.lab.data import load_folder
+
+    root = _image_folder(tmp_path / "images", ["a", "b"], per_class=6)
+    _image_folder(tmp_path / "extra", ["c"], per_class=2)
+    os.replace(tmp_path / "extra" / "c", root / "c")
+    with pytest.warns(UserWarning, match=r"classes \['c'\] have fewer than "
+                      "5 images"):
+        data = load_folder(str(root), image_size=(12, 12))
+    assert data.num_classes == 3
+    assert data.x_train.dtype == np.float32
