@@ -91,10 +91,15 @@ def test_killed_at_any_instant_resumes_like_an_uninterrupted_run(tmp_path):
     assert killed >= 20
 
 
-def _fit(backup, epochs=3):
+def _small_model(units=1):
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units)])
     model.compile("sgd", "mse")
+    return model
+
+
+def _fit(backup, epochs=3):
+    model = _small_model()
     x = np.ones((8, 4), "float32")
     stopper = callbacks.EarlyStopping(monitor="loss", patience=50,
                                       restore_best_weights=True,
@@ -113,9 +118,7 @@ class _Interrupt(keras.callbacks.Callback):
 def _crashed_backup(tmp_path):
     """A backup folder as a crash after epoch 2 leaves it."""
     backup = str(tmp_path / "backup")
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
+    model = _small_model()
     x = np.ones((8, 4), "float32")
     with pytest.raises(RuntimeError, match="interrupted"):
         model.fit(x, x[:, :1], epochs=5, verbose=0, callbacks=[
@@ -165,9 +168,7 @@ def test_truncated_state_and_weights_are_errors_before_training(tmp_path):
     probe = keras.callbacks.LambdaCallback(
         on_train_batch_begin=lambda *a: trained.append(1))
     with pytest.raises(ValueError, match="is unreadable"):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        model.compile("sgd", "mse")
+        model = _small_model()
         model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=3, verbose=0,
                   callbacks=[probe, callbacks.EarlyStopping(
                       monitor="loss", restore_best_weights=True,
@@ -182,9 +183,7 @@ def test_truncated_state_and_weights_are_errors_before_training(tmp_path):
 @pytest.mark.jax
 def test_weights_of_another_model_are_an_error(tmp_path):
     backup, path = _crashed_backup(tmp_path)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-    model.compile("sgd", "mse")
+    model = _small_model(units=2)
     with pytest.raises(ValueError, match=r"holds 2 arrays of shapes "
                        r"\[\(4, 1\), \(1,\)\], the model 2 weights of "
                        r"shapes \[\(4, 2\), \(2,\)\]"):
@@ -198,9 +197,7 @@ def test_weights_of_another_model_are_an_error(tmp_path):
 def test_a_new_run_ignores_a_leftover_backup_with_a_warning(tmp_path):
     backup, _ = _crashed_backup(tmp_path)
     # Without BackupAndRestore the fit starts at epoch 1: a new run.
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
+    model = _small_model()
     stopper = callbacks.EarlyStopping(monitor="loss", patience=50,
                                       backup_dir=backup)
     with pytest.warns(UserWarning, match="this fit starts at epoch 1, so it "
@@ -213,9 +210,7 @@ def test_a_new_run_ignores_a_leftover_backup_with_a_warning(tmp_path):
 @pytest.mark.jax
 def test_backup_of_another_point_is_an_error(tmp_path):
     backup, path = _crashed_backup(tmp_path)
-    keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    model.compile("sgd", "mse")
+    model = _small_model()
     with pytest.raises(ValueError, match="but fit resumes at epoch 6"):
         model.fit(np.ones((8, 4)), np.ones((8, 1)), initial_epoch=5,
                   epochs=7, verbose=0, callbacks=[callbacks.EarlyStopping(
