@@ -41,6 +41,10 @@ def _positive_int(text):
         raise argparse.ArgumentTypeError(
             f"expected a positive integer, got {text!r}"
         )
+    if value > 1_000_000:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer up to 1,000,000, got {text!r}"
+        )
     return value
 
 

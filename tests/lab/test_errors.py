@@ -216,6 +216,14 @@ def test_bad_epochs_is_an_argparse_error(capsys):
     assert "expected a positive integer, got '0'" in capsys.readouterr().err
 
 
+def test_huge_numbers_are_an_argparse_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["lab", "--batch-size", str(10**9)])
+    assert info.value.code == 2
+    assert "expected a positive integer up to 1,000,000, got '1000000000'" \
+        in capsys.readouterr().err
+
+
 # Everything is checked before training, in one line each.
 
 
