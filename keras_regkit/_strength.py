@@ -296,14 +296,14 @@ def strengths_of(obj):
     return dict(getattr(obj, _STRENGTHS, {}))
 
 
-def _registry(obj):
+def _declared(obj):
     return getattr(obj, _ATTRIBUTE, {})
 
 
 def _register(obj, name, held):
-    registry = dict(_registry(obj))
-    registry[name] = held
-    object.__setattr__(obj, _ATTRIBUTE, registry)
+    declared = dict(_declared(obj))
+    declared[name] = held
+    object.__setattr__(obj, _ATTRIBUTE, declared)
 
 
 class Scheduled:
@@ -343,14 +343,14 @@ class Scheduled:
     def __get__(self, obj, objtype=None):
         if obj is None:
             return self
-        registry = _registry(obj)
+        registry = _declared(obj)
         if self.name not in registry:
             raise AttributeError(
                 f"{type(obj).__name__}.{self.name} is not set yet")
         return self.expose(registry[self.name])
 
     def __set__(self, obj, value):
-        if self.name in _registry(obj):
+        if self.name in _declared(obj):
             raise AttributeError(
                 f"`{self.name}` of {type(obj).__name__} is a scheduled "
                 "strength, set once in the constructor; to change it over "
@@ -516,7 +516,7 @@ class HasStrengths:
 
     def strength(self, name):
         """The `Strength` (or `Range`) behind declared argument `name`."""
-        return _registry(self)[name]
+        return _declared(self)[name]
 
     def declared_config(self):
         return declared_config(self)
@@ -525,7 +525,7 @@ class HasStrengths:
 def declared_config(obj):
     """Every argument declared with `Scheduled` / `ScheduledRange` on
     `obj`'s class, as it was given (float, pair, or serialized schedule)."""
-    registry = _registry(obj)
+    registry = _declared(obj)
     return {
         name: declaration.config(registry[name])
         for name, declaration in _declarations(type(obj)).items()

@@ -54,6 +54,11 @@ class RestartState:
         """The file name of the best weights snapshotted at `epoch`."""
         return f"best-epoch{epoch}{self.extension}"
 
+    def weights_epoch(self, state):
+        """The epoch whose weights `state` names (`weights_name` read
+        back)."""
+        return int(state["weights"][len("best-epoch"):-len(self.extension)])
+
     # -- reading ------------------------------------------------------------
 
     def _fail(self, problem):
@@ -129,7 +134,8 @@ class RestartState:
             return
         if (not isinstance(name, str) or os.path.basename(name) != name
                 or not name.startswith("best-epoch")
-                or not name.endswith(self.extension)):
+                or not name.endswith(self.extension)
+                or not name[len("best-epoch"):-len(self.extension)].isdigit()):
             self._fail(f"weights={name!r} is not a best-weights file name "
                        f"(best-epoch<k>{self.extension})")
         path = os.path.join(self.folder, name)

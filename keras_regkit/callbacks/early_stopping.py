@@ -261,7 +261,14 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             if np.all(np.isfinite(raw)):
                 self._decide(epoch, self._smooth(raw))
             else:
-                self._skip(epoch, raw)
+                # Not an improvement (as in Keras), and kept out of the best
+                # value and the smoothing, which it would poison for good.
+                warnings.warn(
+                    f"EarlyStopping: {self.monitor}={raw} at epoch "
+                    f"{epoch + 1} is not finite; it counts as an epoch "
+                    "without improvement and is left out of the best value "
+                    "and the smoothing.", stacklevel=2)
+                self._decide(epoch, None)
         if logs is not None:
             logs["early_stopping/wait"] = self.wait
             logs["early_stopping/best_epoch"] = self.best_epoch
@@ -272,29 +279,14 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if self._restart is not None:
             self._save_restart_state(epoch)
 
-    def _skip(self, epoch, raw):
-        """A NaN or infinite value: not an improvement (as in Keras), and
-        kept out of the best value and the smoothing, which it would
-        otherwise poison for the rest of training."""
-        warnings.warn(
-            f"EarlyStopping: {self.monitor}={raw} at epoch {epoch + 1} is not "
-            "finite; it counts as an epoch without improvement and is left "
-            "out of the best value and the smoothing.", stacklevel=3)
-        if self.restore_best_weights and self.best_weights is None:
-            self._snapshot(epoch)
-            self.best_epoch = epoch
-        self.wait += 1
-        if self.wait >= self.patience and epoch > 0:
-            self.stopped_epoch = epoch
-            self.model.stop_training = True
-
     def _decide(self, epoch, current):
-        """Keras's decision rule, applied to the (smoothed) value."""
+        """Keras's decision rule, applied to the (smoothed) value; `current`
+        None (a non-finite value) is never an improvement."""
         if self.restore_best_weights and self.best_weights is None:
             self._snapshot(epoch)
             self.best_epoch = epoch
         self.wait += 1
-        if self._is_improvement(current, self.best):
+        if current is not None and self._is_improvement(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
@@ -390,8 +382,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self._smoothed = state["smoothed"]
         if state["weights"] is None:
             return
-        self._snapshot_epoch = int(
-            state["weights"][len("best-epoch"):].split(".")[0])
+        self._snapshot_epoch = self._restart.weights_epoch(state)
         store = self._store()
         if store == "disk":
             path = self._disk_path()

@@ -62,7 +62,7 @@ def _as_images(x, source):
         )
     if not np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_:
         raise LabError(f"{source}: images must be numeric; got {x.dtype}.")
-    x = x.astype("float32")
+    x = x.astype("float32", copy=False)
     bad = int(x.size - np.count_nonzero(np.isfinite(x)))
     if bad:
         raise LabError(
