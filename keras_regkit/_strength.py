@@ -201,6 +201,12 @@ class Strength:
             self._held = value
         return self.assign(value)
 
+    def reset_adjustment(self):
+        """Forgets a controller's moves: the value follows the schedule
+        again (used when a model is trained anew from fresh weights)."""
+        self.multiplier = 1.0
+        self._held = None
+
     def assign(self, value):
         """Writes `value` (checked by the caller) to the variable.
 

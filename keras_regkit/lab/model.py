@@ -2,6 +2,9 @@
 
 import keras
 
+FILTERS = (32, 64)
+DENSE_UNITS = 128
+
 
 def build_model(input_shape, num_classes, components):
     """The lab's small CNN with the recipe's layers in their slots.
@@ -9,36 +12,39 @@ def build_model(input_shape, num_classes, components):
     input -> augment -> 2 stages of [Conv -> x + residual(Conv(x)) -> block
     -> MaxPool] with 32 and 64 filters -> Flatten -> Dense 128 -> head ->
     Dense(num_classes). Every Conv2D/Dense kernel gets the recipe's kernel
-    regularizer.
+    regularizer. Layers have fixed names (`conv1`, `conv1_branch`, `add1`,
+    ..., `dense`, `classifier`), so every recipe's logs and weights line up.
     """
     make_regularizer = components["kernel_regularizer"]
 
-    def conv(filters, x):
+    def conv(filters, x, name):
         return keras.layers.Conv2D(
             filters,
             3,
             padding="same",
             activation="relu",
             kernel_regularizer=make_regularizer(),
+            name=name,
         )(x)
 
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     for layer in components["augment"]:
         x = layer(x)
-    for filters in (32, 64):
-        x = conv(filters, x)
-        branch = conv(filters, x)
-        for layer in components["residual"]():
+    for stage, filters in enumerate(FILTERS, start=1):
+        x = conv(filters, x, f"conv{stage}")
+        branch = conv(filters, x, f"conv{stage}_branch")
+        for layer in components["residual"](stage):
             branch = layer(branch)
-        x = keras.layers.Add()([x, branch])
-        for layer in components["block"]():
+        x = keras.layers.Add(name=f"add{stage}")([x, branch])
+        for layer in components["block"](stage):
             x = layer(x)
         if x.shape[1] >= 2 and x.shape[2] >= 2:
-            x = keras.layers.MaxPooling2D()(x)
-    x = keras.layers.Flatten()(x)
+            x = keras.layers.MaxPooling2D(name=f"pool{stage}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(
-        128, activation="relu", kernel_regularizer=make_regularizer()
+        DENSE_UNITS, activation="relu", kernel_regularizer=make_regularizer(),
+        name="dense",
     )(x)
     for layer in components["head"]:
         x = layer(x)

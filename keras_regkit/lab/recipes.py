@@ -32,7 +32,6 @@ import os
 import re
 from importlib import resources
 
-from keras_regkit import _registry
 from keras_regkit.lab.errors import LabError
 
 KEYS = {
@@ -58,10 +57,8 @@ _FILE_ARGUMENTS = frozenset({"backup_dir", "weights_path"})
 DEFAULT_RECIPES = (
     "baseline",
     "l2",
-    "scheduled_l1l2",
     "dropout",
     "augmentation",
-    "early_stopping",
     "combined",
 )
 
@@ -74,6 +71,16 @@ def builtin_names():
         for entry in folder.iterdir()
         if entry.name.endswith(".json")
     )
+
+
+def builtin_descriptions():
+    """`{name: description}` of the built-in recipes, read without
+    validating them (so without loading Keras: `lab list` is instant)."""
+    folder = resources.files("keras_regkit.lab") / "recipes"
+    return {
+        name: json.loads((folder / f"{name}.json").read_text())["description"]
+        for name in builtin_names()
+    }
 
 
 def builtin(name):
@@ -231,8 +238,12 @@ def _describe_error(error):
     return f"{type(error).__name__}: {text[0] if text else ''}"
 
 
-def layer_from_config(config, where):
-    """A layer from its serialized config; short class names mean ours."""
+def layer_from_config(config, where, name=None):
+    """A layer from its serialized config; short class names mean ours.
+
+    `name` (optional) replaces the layer's name, so the lab's models name
+    their layers the same way in every recipe and run.
+    """
     import keras
 
     if not isinstance(config, dict) or "class_name" not in config:
@@ -244,19 +255,22 @@ def layer_from_config(config, where):
 
     # A short config ({"class_name": "Dropout", ...}) names one of our layers
     # (drop-ins first) or else a Keras layer.
-    name = str(config["class_name"])
+    class_name = str(config["class_name"])
     reads = _file_reading_argument(config.get("config"))
     if reads:
         raise LabError(
-            f"{where}: {name} argument {reads!r} names a file; the lab reads "
+            f"{where}: {class_name} argument {reads!r} names a file; the lab reads "
             "no files from a recipe (give a vocabulary as a list)."
         )
-    short = _registry.resolve(name, keras.layers.Layer, keras.layers)
-    custom = {name: short} if short is not None else {}
+    from keras_regkit import _registry
+
+    short = _registry.resolve(class_name, keras.layers.Layer, keras.layers)
+    custom = {class_name: short} if short is not None else {}
+    config = copy.deepcopy(config)
+    if name is not None and isinstance(config.get("config", {}), dict):
+        config.setdefault("config", {})["name"] = name
     try:
-        return keras.layers.deserialize(
-            copy.deepcopy(config), custom_objects=custom
-        )
+        return keras.layers.deserialize(config, custom_objects=custom)
     except Exception as error:
         raise LabError(f"{where}: {_describe_error(error)}") from None
 
@@ -283,6 +297,8 @@ def _callback(config, where):
             f"{{...}}}}; got {config!r}."
         )
     class_name = config["class_name"]
+    from keras_regkit import _registry
+
     cls = _registry.resolve(class_name, keras.callbacks.Callback,
                             regkit_callbacks, keras.callbacks)
     if cls is None:
@@ -323,6 +339,8 @@ def _step_component(config, where):
     from keras_regkit.training._component import StepComponent
 
     name = str(config["class_name"])
+    from keras_regkit import _registry
+
     cls = _registry.resolve(name, StepComponent)
     if cls is None:
         raise LabError(
@@ -341,13 +359,21 @@ def _step_component(config, where):
         raise LabError(f"{where}: {_describe_error(error)}") from None
 
 
+def _snake(config):
+    """`RandomTranslation` -> `random_translation`, for stable layer names."""
+    name = str(config.get("class_name", "layer")).rpartition(">")[2]
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
 def build_components(recipe):
     """Fresh objects for one training run of `recipe`.
 
     Returns:
         dict with `kernel_regularizer` (a factory: each call gives a new
         regularizer), `augment`, `head` (lists of layers), `block` and
-        `residual` (factories giving a fresh list of layers per use),
+        `residual` (factories giving a fresh list of layers per stage),
+        every layer named after its slot, position and class (the same
+        names in every run),
         `callbacks`, `optimizer` and `step` (train-step components).
     """
     import keras
@@ -369,14 +395,19 @@ def build_components(recipe):
 
     make_regularizer()  # validate now
 
-    def layers_of(key):
-        return [layer_from_config(c, f"{where}: {key}") for c in recipe[key]]
+    def layers_of(key, prefix=None):
+        prefix = prefix or key
+        return [
+            layer_from_config(config, f"{where}: {key}",
+                              name=f"{prefix}_{index}_{_snake(config)}")
+            for index, config in enumerate(recipe[key])
+        ]
 
-    def make_block():
-        return layers_of("block")
+    def make_block(stage=1):
+        return layers_of("block", f"block{stage}")
 
-    def make_residual():
-        return layers_of("residual")
+    def make_residual(stage=1):
+        return layers_of("residual", f"residual{stage}")
 
     optimizer_config = recipe.get("optimizer")
     if optimizer_config is None:

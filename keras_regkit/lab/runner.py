@@ -1,18 +1,37 @@
-"""Builds the lab's CNN for a recipe, trains it and measures overfitting."""
+"""Builds the lab's CNN for a recipe, trains it and measures overfitting.
+
+`run_recipe` trains once; `run_recipe_seeds` trains one recipe under
+several seeds and compiles its train step only once: each later seed gets
+a freshly built model (its initial weights and random state depend on the
+seed only), whose values are copied into the compiled one, with the
+optimizer's state and any controller's moves reset. A test checks that a
+seed gives the same numbers either way.
+"""
 
 import dataclasses
+import math
 import time
 
 import keras
 import numpy as np
 
+from keras_regkit._strength import collect_strengths
 from keras_regkit.lab.built_recipe import BuiltRecipe
 from keras_regkit.lab.recipes import validate
+
+_ARRAYS = ("history", "test_correct", "test_nll")
 
 
 @dataclasses.dataclass
 class RecipeResult:
-    """What one recipe did: final accuracies, gap, curves and cost."""
+    """What one training run of a recipe did: final accuracies and
+    cross-entropies (without any weight penalty) on the three splits, the
+    curves, the cost, and the per-image test outcome the statistics need.
+
+    `best_epoch` is the epoch with the best validation accuracy;
+    `weights_epoch` is the epoch whose weights the final model has (the
+    last one, or the one early stopping restored).
+    """
 
     name: str
     description: str
@@ -28,6 +47,10 @@ class RecipeResult:
     wall_time: float
     jit_compile: bool
     history: dict
+    seed: int = 0
+    weights_epoch: int = 0
+    test_correct: np.ndarray = None
+    test_nll: np.ndarray = None
 
     @property
     def gap(self):
@@ -36,7 +59,7 @@ class RecipeResult:
 
     @property
     def loss_gap(self):
-        """Test loss minus train loss (the penalty, in both, cancels out).
+        """Test cross-entropy minus train cross-entropy.
 
         More sensitive than the accuracy gap once training accuracy is 1.
         """
@@ -44,7 +67,9 @@ class RecipeResult:
 
     def summary(self):
         row = {
-            k: v for k, v in dataclasses.asdict(self).items() if k != "history"
+            field.name: getattr(self, field.name)
+            for field in dataclasses.fields(self)
+            if field.name not in _ARRAYS
         }
         row["gap"] = self.gap
         row["loss_gap"] = self.loss_gap
@@ -58,6 +83,190 @@ class _EpochProgress(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.on_epoch(epoch + 1, logs or {})
+
+
+class _Validation(keras.callbacks.Callback):
+    """Writes `val_loss` and `val_accuracy` into the epoch's logs, as
+    `fit(validation_data=...)` would (cross-entropy plus the weight
+    penalty, and accuracy), from one forward pass per chunk of 1,024
+    images: cheaper than an `evaluate` per epoch, which builds a new data
+    iterator each time. First in the list, so every callback sees them.
+    """
+
+    def __init__(self, x, y, chunk=1024):
+        super().__init__()
+        self.x, self.y, self.chunk = x, y, chunk
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or not len(self.x):
+            return
+        logits = np.concatenate([
+            np.asarray(self.model.predict_on_batch(self.x[i:i + self.chunk]),
+                       "float64")
+            for i in range(0, len(self.x), self.chunk)
+        ])
+        correct, nll = _cross_entropy(logits, self.y)
+        penalty = sum(float(keras.ops.convert_to_numpy(loss))
+                      for loss in self.model.losses)
+        logs["val_loss"] = float(nll.mean()) + penalty
+        logs["val_accuracy"] = float(correct.mean())
+
+
+def _cross_entropy(logits, y):
+    """Per-image correctness and cross-entropy of float64 `logits`."""
+    top = logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(logits - top).sum(axis=1)) + top[:, 0]
+    nll = log_norm - logits[np.arange(len(y)), y]
+    return logits.argmax(axis=1) == y, nll.astype("float32")
+
+
+def _training_batches(x, y, batch_size, seed):
+    """Shuffled batches, repeated: with `steps_per_epoch`, `fit` keeps one
+    iterator for the whole run instead of building one per epoch."""
+    import tensorflow as tf
+
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .repeat()
+        .prefetch(2)
+    )
+
+
+def _outcomes(model, x, y, batch_size=256):
+    """Per-image correctness and cross-entropy of `model` in inference
+    mode (no dropout, no augmentation, no penalty), without compiling."""
+    logits = np.concatenate([
+        keras.ops.convert_to_numpy(
+            model(x[i:i + batch_size], training=False)
+        ).astype("float64")
+        for i in range(0, len(x), batch_size)
+    ]) if len(x) else np.zeros((0, 1))
+    return _cross_entropy(logits, y)
+
+
+def _weights_epoch(callbacks, epochs_run):
+    for callback in callbacks:
+        if (isinstance(callback, keras.callbacks.EarlyStopping)
+                and callback.restore_best_weights
+                and getattr(callback, "best_weights", None) is not None):
+            return int(callback.best_epoch) + 1
+    return epochs_run
+
+
+def _adopt(compiled, fresh):
+    """Copies `fresh`'s variable values into the same-shaped `compiled`
+    model, layer by layer; False (nothing copied) if they differ."""
+    pairs = []
+    if len(compiled.layers) != len(fresh.layers):
+        return False
+    for old, new in zip(compiled.layers, fresh.layers):
+        # `compiled` may carry extra (strength-holder) variables at the end.
+        if (old.name != new.name or type(old) is not type(new)
+                or len(old.variables) < len(new.variables)):
+            return False
+        for dst, src in zip(old.variables, new.variables):
+            if tuple(dst.shape) != tuple(src.shape):
+                return False
+            pairs.append((dst, src))
+    for dst, src in pairs:
+        dst.assign(src.value)
+    return True
+
+
+class SeedRunner:
+    """Trains one recipe under any number of seeds, compiling once.
+
+    Example:
+
+    >>> from keras_regkit.lab import load_dataset, load_recipes
+    >>> data = load_dataset("digits", train_size=60)
+    >>> runner = SeedRunner(load_recipes("baseline")[0], data, epochs=1)
+    >>> [r.seed for r in (runner.run(0), runner.run(1))]
+    [0, 1]
+    """
+
+    def __init__(self, recipe, data, epochs=30, batch_size=32,
+                 jit_compile=True):
+        self.recipe = validate(recipe)
+        self.data = data
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.jit_compile = jit_compile
+        self._model = None
+        self._optimizer_state = None
+
+    def _model_for(self, built):
+        """The compiled model, reset to `built`'s fresh state."""
+        fresh = built.model(self.data.input_shape, self.data.num_classes)
+        reusable = (self._model is not None and not built.components["step"]
+                    and _adopt(self._model, fresh))
+        if not reusable:
+            self._model = built.compile(fresh, self.jit_compile)
+            self._model.optimizer.build(self._model.trainable_variables)
+            self._optimizer_state = [
+                keras.ops.convert_to_numpy(v)
+                for v in self._model.optimizer.variables
+            ]
+            return self._model
+        for variable, value in zip(self._model.optimizer.variables,
+                                   self._optimizer_state):
+            variable.assign(value)
+        for strength in collect_strengths(self._model).values():
+            strength.reset_adjustment()
+        return self._model
+
+    def run(self, seed, on_epoch=None, extra_callbacks=()):
+        """One training run with `seed`; returns a `RecipeResult`."""
+        built = BuiltRecipe.build(self.recipe, seed)
+        model = self._model_for(built)
+        data = self.data
+        callbacks = [_Validation(data.x_val, data.y_val), *built.callbacks()]
+        callbacks.extend(extra_callbacks)
+        if on_epoch is not None:
+            callbacks.append(_EpochProgress(on_epoch))
+        start = time.perf_counter()
+        history = model.fit(
+            _training_batches(data.x_train, data.y_train, self.batch_size,
+                              seed),
+            steps_per_epoch=math.ceil(len(data.x_train) / self.batch_size),
+            epochs=self.epochs,
+            shuffle=False,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        wall_time = time.perf_counter() - start
+        measured = {}
+        for split in ("train", "val", "test"):
+            x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+            measured[split] = _outcomes(model, x, y)
+        curves = {
+            k: [float(v) for v in vs] for k, vs in history.history.items()
+        }
+        epochs_run = len(curves.get("loss", []))
+        val_curve = curves.get("val_accuracy") or [0.0]
+        test_correct, test_nll = measured["test"]
+        return RecipeResult(
+            name=self.recipe["name"],
+            description=self.recipe.get("description", ""),
+            train_accuracy=float(measured["train"][0].mean()),
+            val_accuracy=float(measured["val"][0].mean()),
+            test_accuracy=float(test_correct.mean()),
+            train_loss=float(measured["train"][1].mean()),
+            val_loss=float(measured["val"][1].mean()),
+            test_loss=float(test_nll.mean()),
+            best_epoch=int(np.argmax(val_curve)) + 1,
+            epochs_run=epochs_run,
+            params=int(model.count_params()),
+            wall_time=wall_time,
+            jit_compile=bool(model.jit_compile),
+            history=curves,
+            seed=int(seed),
+            weights_epoch=_weights_epoch(callbacks, epochs_run),
+            test_correct=test_correct,
+            test_nll=test_nll,
+        )
 
 
 def run_recipe(
@@ -84,50 +293,29 @@ def run_recipe(
         on_epoch: optional `fn(epoch, logs)` called after each epoch.
         extra_callbacks: more callbacks for `fit`.
     """
-    recipe = validate(recipe)
-    built = BuiltRecipe.build(recipe, seed)
-    model = built.compile(built.model(data.input_shape, data.num_classes),
-                          jit_compile)
-    callbacks = built.callbacks()
-    callbacks.extend(extra_callbacks)
-    if on_epoch is not None:
-        callbacks.append(_EpochProgress(on_epoch))
-    start = time.perf_counter()
-    history = model.fit(
-        data.x_train,
-        data.y_train,
-        validation_data=(data.x_val, data.y_val),
-        epochs=epochs,
-        batch_size=batch_size,
-        callbacks=callbacks,
-        verbose=0,
-    )
-    wall_time = time.perf_counter() - start
+    runner = SeedRunner(recipe, data, epochs=epochs, batch_size=batch_size,
+                        jit_compile=jit_compile)
+    return runner.run(seed, on_epoch=on_epoch,
+                      extra_callbacks=extra_callbacks)
 
-    def evaluate(x, y):
-        result = model.evaluate(
-            x, y, batch_size=256, verbose=0, return_dict=True
-        )
-        return float(result["accuracy"]), float(result["loss"])
 
-    train_acc, train_loss = evaluate(data.x_train, data.y_train)
-    val_acc, val_loss = evaluate(data.x_val, data.y_val)
-    test_acc, test_loss = evaluate(data.x_test, data.y_test)
-    curves = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    val_curve = curves.get("val_accuracy", [val_acc])
-    return RecipeResult(
-        name=recipe["name"],
-        description=recipe.get("description", ""),
-        train_accuracy=train_acc,
-        val_accuracy=val_acc,
-        test_accuracy=test_acc,
-        train_loss=train_loss,
-        val_loss=val_loss,
-        test_loss=test_loss,
-        best_epoch=int(np.argmax(val_curve)) + 1,
-        epochs_run=len(curves.get("loss", [])),
-        params=int(model.count_params()),
-        wall_time=wall_time,
-        jit_compile=bool(model.jit_compile),
-        history=curves,
-    )
+def run_recipe_seeds(recipe, data, seeds, epochs=30, batch_size=32,
+                     jit_compile=True, on_epoch=None, on_run=None):
+    """Trains `recipe` once per seed in `seeds` (compiling once).
+
+    `on_epoch(seed, epoch, logs)` is called after each epoch and
+    `on_run(result)` after each run. Returns the `RecipeResult`s in seed
+    order.
+    """
+    runner = SeedRunner(recipe, data, epochs=epochs, batch_size=batch_size,
+                        jit_compile=jit_compile)
+    results = []
+    for seed in seeds:
+        def epoch_done(epoch, logs, seed=seed):
+            if on_epoch is not None:
+                on_epoch(seed, epoch, logs)
+
+        results.append(runner.run(seed, on_epoch=epoch_done))
+        if on_run is not None:
+            on_run(results[-1])
+    return results

@@ -36,14 +36,16 @@ def _assert_png(path):
         assert image.size[0] > 100 and image.size[1] > 100
 
 
-def _assert_report(out, names):
+def _assert_report(out, names, seeds=(0,)):
     files = set(os.listdir(out))
     assert {"report.md", "report.html", "summary.json", "summary.csv",
             "histories.json", "histories.csv", "recipes.json",
             "gaps.png", "curves"} <= files
     assert not any(".partial" in f for f in os.listdir(os.path.dirname(out)))
     summary = _json(os.path.join(out, "summary.json"))
-    assert [r["name"] for r in summary["results"]] == names
+    runs = [(name, seed) for name in names for seed in seeds]
+    assert [(r["name"], r["seed"]) for r in summary["results"]] == runs
+    assert [r["recipe"] for r in summary["recipes"]] == names
     for row in summary["results"]:
         for key in ("train_accuracy", "val_accuracy", "test_accuracy"):
             assert 0.0 <= row[key] <= 1.0
@@ -51,16 +53,24 @@ def _assert_report(out, names):
             row["train_accuracy"] - row["test_accuracy"]
         )
         assert 1 <= row["best_epoch"] <= row["epochs_run"]
+        assert 1 <= row["weights_epoch"] <= row["epochs_run"]
         assert row["params"] > 0
     with open(os.path.join(out, "summary.csv"), newline="") as f:
-        assert [r["name"] for r in csv.DictReader(f)] == names
+        assert [(r["name"], int(r["seed"])) for r in csv.DictReader(f)] == runs
     histories = _json(os.path.join(out, "histories.json"))
-    assert set(histories) == set(names)
-    for history in histories.values():
-        assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(history)
+    assert list(histories) == names
+    for by_seed in histories.values():
+        assert sorted(by_seed) == sorted(str(s) for s in seeds)
+        for history in by_seed.values():
+            assert {"loss", "accuracy", "val_loss",
+                    "val_accuracy"} <= set(history)
     with open(os.path.join(out, "histories.csv")) as f:
-        rows = list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
     assert {r["recipe"] for r in rows} == set(names)
+    # The lab model's layers have the same names in every recipe, so the
+    # CSV's columns line up (no conv2d_1, conv2d_5, ... per recipe).
+    assert not any("conv2d" in column for column in reader.fieldnames)
     assert _json(os.path.join(out, "recipes.json"))
     _assert_png(os.path.join(out, "gaps.png"))
     markdown = _text(os.path.join(out, "report.md"))
@@ -78,17 +88,46 @@ def test_default_recipes_on_digits(tmp_path, capsys):
     assert status == 0
     printed = capsys.readouterr().out
     names = list(recipes_lib.DEFAULT_RECIPES)
+    lines = printed.splitlines()
+    # Not a terminal: one line per finished run, then complete tables
+    # within 80 columns (nothing cut to "...").
     for name in names:
-        assert name in printed
-    for header in ("train acc", "val acc", "test acc", "gap", "best epoch",
-                   "params", "time"):
+        for seed in (0, 1, 2):
+            assert any(line.startswith(f"{name} seed {seed}: test acc ")
+                       for line in lines)
+    assert max(len(line) for line in lines) <= 80
+    assert "\u2026" not in printed
+    for header in ("test acc %", "vs baseline", "test loss", "loss gap",
+                   "train %", "val %", "best val", "weights", "epochs",
+                   "time s"):
         assert header in printed
-    _assert_report(out, names)
+    for name in names[1:]:
+        assert f"{name}: " in printed and " the loss gap " in printed
+    _assert_report(out, names, seeds=(0, 1, 2))
     summary = _json(os.path.join(out, "summary.json"))
     # The scheduled recipe logged its strength into the history.
     history = _json(os.path.join(out, "histories.json"))
-    assert any(k.startswith("regkit/") for k in history["scheduled_l1l2"])
+    assert any(k.startswith("regkit/") for k in history["combined"]["0"])
     assert summary["meta"]["dataset"] == "digits"
+    assert summary["meta"]["seeds"] == [0, 1, 2]
+    for row in summary["recipes"][1:]:
+        versus = row["vs_baseline"]
+        low, high = versus["test_accuracy_interval"]
+        assert low <= versus["test_accuracy"] <= high
+        assert versus["test_accuracy_verdict"] in {"better", "worse",
+                                                   "noise"}
+    markdown = _text(os.path.join(out, "report.md"))
+    assert "bootstrap interval" in markdown and "## What each recipe" in (
+        markdown)
+
+
+def test_verbose_prints_every_epoch(tmp_path, capsys):
+    out = str(tmp_path / "report")
+    assert main(["lab", "--recipes", "baseline", "--epochs", "3", "--seeds",
+                 "1", "--out", out, "--train-size", "60", "-v"]) == 0
+    printed = capsys.readouterr().out
+    for epoch in (1, 2, 3):
+        assert f"baseline seed 0: epoch {epoch} (val acc " in printed
 
 
 def test_same_seed_same_result(tmp_path):
@@ -96,7 +135,7 @@ def test_same_seed_same_result(tmp_path):
     for run in range(2):
         out = str(tmp_path / f"r{run}")
         assert main(["lab", "--recipes", "l2", "--epochs", "2", "--out", out,
-                     "--train-size", "120"]) == 0
+                     "--train-size", "120", "--seeds", "2"]) == 0
         result = _json(os.path.join(out, "summary.json"))["results"]
         rows.append([{k: v for k, v in r.items() if k != "wall_time"}
                      for r in result])
@@ -111,10 +150,10 @@ def test_npz_dataset(tmp_path):
     np.savez(path, x=x, y=y)
     out = str(tmp_path / "out")
     assert main(["lab", "--dataset", str(path), "--recipes", "baseline,l2",
-                 "--epochs", "1", "--out", out, "--no-jit"]) == 0
+                 "--epochs", "1", "--out", out, "--jit", "--seeds", "1"]) == 0
     _assert_report(out, ["baseline", "l2"])
     meta = _json(os.path.join(out, "summary.json"))["meta"]
-    assert meta["jit"] is False
+    assert meta["jit"] is True
 
 
 def test_image_folder_dataset(tmp_path):
@@ -129,7 +168,7 @@ def test_image_folder_dataset(tmp_path):
             Image.fromarray(pixels).save(folder / f"{i}.png")
     out = str(tmp_path / "out")
     assert main(["lab", "--dataset", str(tmp_path / "images"), "--recipes",
-                 "baseline", "--epochs", "1", "--out", out,
+                 "baseline", "--epochs", "1", "--out", out, "--seeds", "1",
                  "--image-size", "16", "16"]) == 0
     _assert_report(out, ["baseline"])
     meta = _json(os.path.join(out, "summary.json"))["meta"]
@@ -141,7 +180,8 @@ def test_tfds_dataset_with_mock_data(tmp_path):
     out = str(tmp_path / "out")
     with tfds.testing.mock_data(num_examples=40):
         status = main(["lab", "--dataset", "tfds:mnist", "--recipes",
-                       "baseline", "--epochs", "1", "--out", out])
+                       "baseline", "--epochs", "1", "--out", out,
+                       "--seeds", "1"])
     assert status == 0
     _assert_report(out, ["baseline"])
     meta = _json(os.path.join(out, "summary.json"))["meta"]
@@ -172,7 +212,7 @@ def test_recipes_from_yaml_file_with_serialized_configs(tmp_path):
     ]}))
     out = str(tmp_path / "out")
     assert main(["lab", "--recipes", str(path), "--epochs", "2", "--out", out,
-                 "--train-size", "100"]) == 0
+                 "--train-size", "100", "--seeds", "1"]) == 0
     _assert_report(out, ["baseline", "cosine_l2_noise"])
 
 
@@ -196,8 +236,38 @@ def test_sweep_with_keras_tuner(tmp_path, capsys):
 def test_list_recipes(capsys):
     assert main(["lab", "list"]) == 0
     printed = capsys.readouterr().out
-    for name in recipes_lib.DEFAULT_RECIPES:
+    for name in recipes_lib.builtin_names():
         assert name in printed
+    for name in recipes_lib.DEFAULT_RECIPES:
+        assert f"{name} (default): " in printed
+
+
+def test_list_and_version_answer_without_loading_keras():
+    code = (
+        "import sys\n"
+        "from keras_regkit.lab.cli import main\n"
+        "assert main(['lab', 'list']) == 0\n"
+        "heavy = {'keras', 'tensorflow', 'jax'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "try:\n"
+        "    main(['--version'])\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    from keras_regkit import __version__
+
+    assert result.stdout.strip().endswith(f"keras-regkit {__version__}")
+
+
+def test_readme_lists_every_builtin_recipe(capsys):
+    """The README's recipe table is `keras-regkit lab list --markdown`."""
+    assert main(["lab", "list", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+    assert table in _text(readme)
 
 
 def test_console_script_and_module_entry_points(tmp_path):
