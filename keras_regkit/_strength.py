@@ -202,10 +202,14 @@ class Strength:
         return self.assign(value)
 
     def reset_adjustment(self):
-        """Forgets a controller's moves: the value follows the schedule
-        again (used when a model is trained anew from fresh weights)."""
+        """Forgets a controller's moves and goes back to time 0: the value
+        is the schedule's first again (used when a model is trained anew
+        from fresh weights)."""
         self.multiplier = 1.0
         self._held = None
+        self.time = 0
+        if self.variable is not None:
+            self.assign(self.value_at(0))
 
     def assign(self, value):
         """Writes `value` (checked by the caller) to the variable.

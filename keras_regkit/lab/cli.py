@@ -110,7 +110,7 @@ def build_parser():
     lab.add_argument(
         "--recipes", default=None,
         help="comma-separated built-in recipe names, or a .json/.yaml file of "
-        "recipes (default: baseline,l2,dropout,augmentation,combined)",
+        "recipes (default: baseline,dropout,augmentation,combined)",
     )
     lab.add_argument(
         "--seeds", type=_positive_int, default=3,
@@ -363,6 +363,7 @@ def run_sweep_command(args):
     from keras_regkit.lab import recipes as recipes_lib
     from keras_regkit.lab.report import staged_folder
     from keras_regkit.lab.sweep import check_range
+    from keras_regkit.lab.sweep import edge_warning
     from keras_regkit.lab.sweep import run_sweep
     from keras_regkit.lab.sweep import write_sweep_report
 
@@ -397,6 +398,9 @@ def run_sweep_command(args):
         mark = " *" if value == result.best_value else ""
         table.add_row(f"{value:.4g}{mark}", f"{score:.4f}")
     console.print(table)
+    warning = edge_warning(result)
+    if warning:
+        console.print(warning)
     console.print(
         f"Best {args.param}: {result.best_value:.4g} "
         f"({result.objective} {result.best_score:.4f}). Report: "

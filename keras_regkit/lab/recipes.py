@@ -54,9 +54,10 @@ SAFE_CALLBACKS = frozenset({
     "TerminateOnNaN",
 })
 _FILE_ARGUMENTS = frozenset({"backup_dir", "weights_path"})
+# What `keras-regkit lab` runs by default: 4 recipes x 3 seeds fit in
+# 2 minutes on 2 CPU cores (L2, early stopping and the rest: --recipes).
 DEFAULT_RECIPES = (
     "baseline",
-    "l2",
     "dropout",
     "augmentation",
     "combined",

@@ -154,13 +154,18 @@ def rich_tables(recipes, title):
         (MAIN_COLUMNS, title, main_caption(recipes)),
         (DETAIL_COLUMNS, "How each recipe trained", DETAIL_CAPTION),
     ):
+        rows = table_rows(recipes, columns)
         table = Table(title=table_title, caption=caption,
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
-                      caption_justify="left")
+                      collapse_padding=True, caption_justify="left")
         for index, (header, _) in enumerate(columns):
-            table.add_column(header, justify="left" if index == 0 else
-                             "right", no_wrap=True)
-        for row in table_rows(recipes, columns):
+            if index == 0:  # a long recipe name wraps; numbers never do
+                table.add_column(header, overflow="fold")
+                continue
+            width = max([len(header), *(len(row[index]) for row in rows)])
+            table.add_column(header, justify="right", no_wrap=True,
+                             min_width=width)
+        for row in rows:
             table.add_row(*row)
         tables.append(table)
     return tables
@@ -187,10 +192,13 @@ def sentence(recipe, baseline):
         "worse": "a real loss, larger than the noise",
         "noise": "within the noise",
     }[c.accuracy_verdict]
+    loss = {"better": "lower beyond the noise",
+            "worse": "higher beyond the noise",
+            "noise": "within the noise"}[c.loss_verdict]
     return (
         f"{recipe.name}: {change}; test accuracy {100 * c.accuracy:+.1f} points "
         f"({LEVEL:.0%} interval {100 * low:+.1f} to {100 * high:+.1f}), "
-        f"{verdict}."
+        f"{verdict}; test cross-entropy {c.loss:+.3f}, {loss}."
     )
 
 

@@ -121,8 +121,9 @@ def _cross_entropy(logits, y):
 
 
 def _training_batches(x, y, batch_size, seed):
-    """Shuffled batches, repeated: with `steps_per_epoch`, `fit` keeps one
-    iterator for the whole run instead of building one per epoch."""
+    """Shuffled batches, one pass per epoch as `fit(x, y)` makes them,
+    repeated: with `steps_per_epoch`, `fit` keeps one iterator for the
+    whole run instead of building one per epoch."""
     import tensorflow as tf
 
     return (

@@ -148,6 +148,22 @@ def run_sweep(
     )
 
 
+def edge_warning(result):
+    """A warning line when the best value is the smallest or largest one
+    tried (the best may lie outside the range), else None."""
+    if len(result.values) < 2:
+        return None
+    if result.best_value == result.values[0]:
+        side, option = "smallest", "--min"
+    elif result.best_value == result.values[-1]:
+        side, option = "largest", "--max"
+    else:
+        return None
+    return (f"warning: the best {result.param} ({result.best_value:.4g}) is "
+            f"the {side} value tried; the best may lie beyond it: widen the "
+            f"range ({option}).")
+
+
 def write_sweep_report(result, folder, meta):
     """sweep.png (metric against strength), sweep.json, sweep.md."""
     from keras_regkit.lab.report import MARKER
@@ -172,14 +188,15 @@ def write_sweep_report(result, folder, meta):
     with open(os.path.join(folder, "sweep.json"), "w") as f:
         json.dump(payload, f, indent=1)
     with open(os.path.join(folder, MARKER), "w") as f:
-        json.dump(payload, f, indent=1)
+        json.dump({"meta": meta}, f, indent=1)  # marks a lab report folder
     lines = [
         f"# Sweep of {result.param}",
         "",
         meta["data"],
         "",
         f"Best {result.param}: **{result.best_value:.4g}** "
-        f"({result.objective} {result.best_score:.4f}).",
+        f"({result.objective} {result.best_score:.4f}). "
+        + (edge_warning(result) or ""),
         "",
         f"| {result.param} | {result.objective} |",
         "|---|---|",

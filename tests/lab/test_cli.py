@@ -225,6 +225,12 @@ def test_sweep_with_keras_tuner(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "Best l2" in printed
     result = _json(os.path.join(out, "sweep.json"))["sweep"]
+    # The best value sits at an end of the range: the sweep says so.
+    at_edge = result["best_value"] in (result["values"][0],
+                                       result["values"][-1])
+    assert ("the best may lie beyond it" in " ".join(printed.split())) == (
+        at_edge)
+    assert set(_json(os.path.join(out, "summary.json"))) == {"meta"}
     assert result["values"] == pytest.approx([1e-5, 1e-3, 1e-1])
     assert len(result["scores"]) == 3
     assert result["best_value"] in result["values"]

@@ -36,3 +36,18 @@ def test_sweep_over_a_step_recipe_runs_the_step_and_its_callbacks(tmp_path):
     logged = _logged_metrics(str(tmp_path))
     assert "sam_sharpness" in logged  # the SAM step ran
     assert "early_stopping/wait" in logged  # our EarlyStopping ran
+
+
+def test_edge_warning_when_the_best_is_at_either_end_of_the_range():
+    from keras_regkit.lab.sweep import SweepResult
+    from keras_regkit.lab.sweep import edge_warning
+
+    def result(best):
+        return SweepResult("l2", [1e-6, 1e-4, 1e-2], [0.9, 0.8, 0.7], best,
+                           0.9, "val_accuracy")
+
+    assert "smallest value tried" in edge_warning(result(1e-6))
+    assert "--min" in edge_warning(result(1e-6))
+    assert "largest value tried" in edge_warning(result(1e-2))
+    assert "--max" in edge_warning(result(1e-2))
+    assert edge_warning(result(1e-4)) is None
