@@ -3,8 +3,10 @@
 Run it from the shell (`keras-regkit lab`) or from Python:
 
     from keras_regkit.lab import load_dataset, load_recipes, run_recipe
-    data = load_dataset("digits", train_size=400)
+    data = load_dataset("digits", train_size=300)
     results = [run_recipe(r, data, epochs=20) for r in load_recipes("l2")]
+    # several seeds, compiled once; write_report compares with "baseline"
+    runs = run_recipe_seeds(load_recipes("baseline")[0], data, [0, 1, 2])
 
 Nothing heavy is imported until these functions are used.
 """
@@ -33,6 +35,13 @@ def run_recipe(*args, **kwargs):
     return run(*args, **kwargs)
 
 
+def run_recipe_seeds(*args, **kwargs):
+    """See `keras_regkit.lab.runner.run_recipe_seeds`."""
+    from keras_regkit.lab.runner import run_recipe_seeds as run
+
+    return run(*args, **kwargs)
+
+
 def write_report(folder, results, recipes, meta):
     """See `keras_regkit.lab.report.write_report`."""
     from keras_regkit.lab.report import write_report as write
@@ -45,5 +54,6 @@ __all__ = [
     "load_dataset",
     "load_recipes",
     "run_recipe",
+    "run_recipe_seeds",
     "write_report",
 ]
