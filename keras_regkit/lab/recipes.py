@@ -260,8 +260,8 @@ def layer_from_config(config, where, name=None):
     reads = _file_reading_argument(config.get("config"))
     if reads:
         raise LabError(
-            f"{where}: {class_name} argument {reads!r} names a file; the lab reads "
-            "no files from a recipe (give a vocabulary as a list)."
+            f"{where}: {class_name} argument {reads!r} names a file; the lab "
+            "reads no files from a recipe (give a vocabulary as a list)."
         )
     from keras_regkit import _registry
 
@@ -290,6 +290,7 @@ def _file_reading_argument(config):
 def _callback(config, where):
     import keras
 
+    from keras_regkit import _registry
     from keras_regkit import callbacks as regkit_callbacks
 
     if not isinstance(config, dict) or "class_name" not in config:
@@ -298,8 +299,6 @@ def _callback(config, where):
             f"{{...}}}}; got {config!r}."
         )
     class_name = config["class_name"]
-    from keras_regkit import _registry
-
     cls = _registry.resolve(class_name, keras.callbacks.Callback,
                             regkit_callbacks, keras.callbacks)
     if cls is None:
@@ -337,11 +336,10 @@ def _step_component(config, where):
             f"{where}: a step component must be {{'class_name': ..., "
             f"'config': {{...}}}}; got {config!r}."
         )
+    from keras_regkit import _registry
     from keras_regkit.training._component import StepComponent
 
     name = str(config["class_name"])
-    from keras_regkit import _registry
-
     cls = _registry.resolve(name, StepComponent)
     if cls is None:
         raise LabError(

@@ -63,10 +63,18 @@ def group_runs(results, seed=0):
     ]
 
 
-def _pct(mean_and_std, seeds):
-    mean, std = mean_and_std
-    return f"{100 * mean:.1f}±{100 * std:.1f}" if seeds > 1 else (
-        f"{100 * mean:.1f}")
+def _mean(attr, scale=1.0, digits=3):
+    """A cell: the mean of `attr` over the seeds, with `±sd` when asked
+    for and there are several seeds."""
+
+    def cell(recipe, spread):
+        mean, std = recipe.stat(attr)
+        text = f"{scale * mean:.{digits}f}"
+        if spread and len(recipe.runs) > 1:
+            text += f"±{scale * std:.{digits}f}"
+        return text
+
+    return cell
 
 
 def _difference(recipe):
@@ -86,25 +94,28 @@ def _loss_difference(recipe):
     return f"{c.loss:+.3f}{mark}"
 
 
-# (header, cell) of the main table: what each recipe did.
+# (header, cell(recipe, spread), spread on a terminal) of the main table:
+# what each recipe did. Markdown and HTML show the spread in every column;
+# the 80-column terminal table only where it matters most.
 MAIN_COLUMNS = (
-    ("recipe", lambda r, s: r.name),
-    ("test acc %", lambda r, s: _pct(r.stat("test_accuracy"), s)),
-    ("vs baseline", lambda r, s: _difference(r)),
-    ("test loss", lambda r, s: f"{r.stat('test_loss')[0]:.3f}"),
-    ("vs base", lambda r, s: _loss_difference(r)),
-    ("loss gap", lambda r, s: f"{r.stat('loss_gap')[0]:.3f}"),
+    ("recipe", lambda r, spread: r.name, False),
+    ("test acc %", _mean("test_accuracy", 100, 1), True),
+    ("vs baseline", lambda r, spread: _difference(r), False),
+    ("test loss", _mean("test_loss"), False),
+    ("vs base", lambda r, spread: _loss_difference(r), False),
+    ("loss gap", _mean("loss_gap"), False),
 )
-# (header, cell) of the second table: how each recipe trained.
+# The same for the second table: how each recipe trained.
 DETAIL_COLUMNS = (
-    ("recipe", lambda r, s: r.name),
-    ("train %", lambda r, s: f"{100 * r.stat('train_accuracy')[0]:.1f}"),
-    ("val %", lambda r, s: f"{100 * r.stat('val_accuracy')[0]:.1f}"),
-    ("acc gap", lambda r, s: f"{100 * r.stat('gap')[0]:.1f}"),
-    ("best val", lambda r, s: f"{r.stat('best_epoch')[0]:.0f}"),
-    ("weights", lambda r, s: f"{r.stat('weights_epoch')[0]:.0f}"),
-    ("epochs", lambda r, s: r.epochs_text()),
-    ("time s", lambda r, s: f"{sum(x.wall_time for x in r.runs):.0f}"),
+    ("recipe", lambda r, spread: r.name, False),
+    ("train %", _mean("train_accuracy", 100, 1), False),
+    ("val %", _mean("val_accuracy", 100, 1), False),
+    ("acc gap", _mean("gap", 100, 1), False),
+    ("best val", _mean("best_epoch", digits=0), False),
+    ("weights", _mean("weights_epoch", digits=0), False),
+    ("epochs", lambda r, spread: r.epochs_text(), False),
+    ("time s", lambda r, spread: f"{sum(x.wall_time for x in r.runs):.0f}",
+     False),
 )
 
 
@@ -125,7 +136,8 @@ def main_caption(recipes):
         "noise. test loss: test cross-entropy (no weight penalty); vs base: "
         "its difference from the baseline, marked the same way (+: lower). "
         "loss gap: test minus train cross-entropy; lower means less "
-        "overfitting."
+        "overfitting. Other numbers: means over seeds (the report files add "
+        "±sd to each)."
     )
 
 
@@ -135,13 +147,16 @@ DETAIL_CAPTION = (
     "accuracy, in points. best val: epoch of the best validation accuracy. "
     "weights: epoch whose weights the final model has (the last one, or "
     "the one early stopping restored). epochs: epochs run. time s: "
-    "training time of all seeds. Means over seeds."
+    "training time of all seeds. Means over seeds (±sd in the report "
+    "files)."
 )
 
 
-def table_rows(recipes, columns):
-    seeds = _seeds(recipes)
-    return [[cell(r, seeds) for _, cell in columns] for r in recipes]
+def table_rows(recipes, columns, wide=True):
+    """Cells of `columns` per recipe; `wide=False` (the terminal) shows
+    the spread over seeds only in the columns marked for it."""
+    return [[cell(r, wide or terminal) for _, cell, terminal in columns]
+            for r in recipes]
 
 
 def rich_tables(recipes, title):
@@ -154,11 +169,11 @@ def rich_tables(recipes, title):
         (MAIN_COLUMNS, title, main_caption(recipes)),
         (DETAIL_COLUMNS, "How each recipe trained", DETAIL_CAPTION),
     ):
-        rows = table_rows(recipes, columns)
+        rows = table_rows(recipes, columns, wide=False)
         table = Table(title=table_title, caption=caption,
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                       collapse_padding=True, caption_justify="left")
-        for index, (header, _) in enumerate(columns):
+        for index, (header, _, _) in enumerate(columns):
             if index == 0:  # a long recipe name wraps; numbers never do
                 table.add_column(header, overflow="fold")
                 continue
@@ -409,7 +424,7 @@ def _setup_line(meta):
 
 
 def _markdown_table(recipes, columns):
-    headers = [h for h, _ in columns]
+    headers = [h for h, _, _ in columns]
     lines = ["| " + " | ".join(headers) + " |",
              "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(row) + " |"
@@ -447,7 +462,7 @@ img { max-width: 100%; height: auto; }
 
 def _html_table(recipes, columns, caption):
     esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h, _ in columns)
+    head = "".join(f"<th>{esc(h)}</th>" for h, _, _ in columns)
     body = "".join(
         "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>"
         for row in table_rows(recipes, columns)
