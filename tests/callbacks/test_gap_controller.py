@@ -87,29 +87,35 @@ def test_controls_a_dropout_rate():
 
 @pytest.mark.tf
 @pytest.mark.slow
-def test_holds_a_smaller_gap_than_a_fixed_small_factor_on_digits():
+def test_steers_the_l2_factors_by_the_gap_on_digits():
+    """On real data, through the lab, every kernel's factor follows the
+    controller's rule epoch by epoch.
+
+    (Whether a larger L2 then narrows the gap depends on the model and the
+    seed: on the lab's CNN it does not, beyond the noise; the lab's `l2`
+    recipe shows that over seeds. This test checks the controller.)
+    """
     from keras_regkit.lab import load_dataset
     from keras_regkit.lab import recipes
     from keras_regkit.lab.runner import run_recipe
 
     data = load_dataset("digits", seed=0, train_size=300)
-    controlled = recipes.builtin("gap_controller")
-    fixed = {**controlled, "name": "fixed", "callbacks": []}
-    results = {r.name: r for r in (
-        run_recipe(fixed, data, epochs=30, seed=0),
-        run_recipe(controlled, data, epochs=30, seed=0))}
-    fixed_gap = results["fixed"].val_loss - results["fixed"].train_loss
-    ctrl_gap = (results["gap_controller"].val_loss
-                - results["gap_controller"].train_loss)
-    # Measured on CPU, seed 0: fixed gap 0.305, controlled 0.258; validation
-    # accuracy 0.905 and 0.903.
-    assert ctrl_gap < fixed_gap - 0.02
-    assert results["gap_controller"].val_accuracy >= (
-        results["fixed"].val_accuracy - 0.02)
-    history = results["gap_controller"].history
+    result = run_recipe(recipes.builtin("gap_controller"), data, epochs=12,
+                        seed=0)
+    history = result.history
     l2 = [v for k, v in history.items()
           if k.startswith("regkit/controller/") and k.endswith("l2")]
     assert len(l2) == 6  # every kernel's factor
+    gaps = history["regkit/controller/gap"]
+    actions = history["regkit/controller/action"]
+    value = 1e-5
+    for epoch, (gap, action, *factors) in enumerate(zip(gaps, actions, *l2)):
+        expected = 0 if abs(gap - 0.1) <= 0.03 else (1 if gap > 0.1 else -1)
+        if epoch < 1:  # start_from_epoch=1
+            expected = 0
+        assert action == expected
+        value = min(max(value * 2.0 ** action, 1e-6), 3e-3)
+        assert factors == pytest.approx([value] * 6)
     assert max(max(v) for v in l2) > 1e-5  # it did raise the factors
 
 
