@@ -242,8 +242,6 @@ class _ProgressLines:
 
     def __init__(self, console, recipes, seeds, epochs, verbose):
         self.console = console
-        self.seeds = seeds
-        self.epochs = epochs
         self.verbose = verbose
         self.bars = None
         if console.is_terminal:

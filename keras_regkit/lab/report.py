@@ -77,12 +77,16 @@ def _mean(attr, scale=1.0, digits=3):
     return cell
 
 
+# How a table marks a verdict (see `main_caption`).
+_MARK = {"better": "+", "worse": "-", "noise": ""}
+
+
 def _difference(recipe):
     c = recipe.comparison
     if c is None:
         return "-"
     low, high = c.accuracy_interval
-    mark = {"better": "+", "worse": "-", "noise": ""}[c.accuracy_verdict]
+    mark = _MARK[c.accuracy_verdict]
     return f"{100 * c.accuracy:+.1f} [{100 * low:+.1f},{100 * high:+.1f}]{mark}"
 
 
@@ -90,7 +94,7 @@ def _loss_difference(recipe):
     c = recipe.comparison
     if c is None:
         return "-"
-    mark = {"better": "+", "worse": "-", "noise": ""}[c.loss_verdict]
+    mark = _MARK[c.loss_verdict]
     return f"{c.loss:+.3f}{mark}"
 
 

@@ -88,24 +88,19 @@ class _EpochProgress(keras.callbacks.Callback):
 class _Validation(keras.callbacks.Callback):
     """Writes `val_loss` and `val_accuracy` into the epoch's logs, as
     `fit(validation_data=...)` would (cross-entropy plus the weight
-    penalty, and accuracy), from one forward pass per chunk of 1,024
-    images: cheaper than an `evaluate` per epoch, which builds a new data
-    iterator each time. First in the list, so every callback sees them.
+    penalty, and accuracy), from `_outcomes`: cheaper than an `evaluate`
+    per epoch, which builds a new data iterator each time. First in the
+    list, so every callback sees them.
     """
 
-    def __init__(self, x, y, chunk=1024):
+    def __init__(self, x, y):
         super().__init__()
-        self.x, self.y, self.chunk = x, y, chunk
+        self.x, self.y = x, y
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None or not len(self.x):
             return
-        logits = np.concatenate([
-            np.asarray(self.model.predict_on_batch(self.x[i:i + self.chunk]),
-                       "float64")
-            for i in range(0, len(self.x), self.chunk)
-        ])
-        correct, nll = _cross_entropy(logits, self.y)
+        correct, nll = _outcomes(self.model, self.x, self.y)
         penalty = sum(float(keras.ops.convert_to_numpy(loss))
                       for loss in self.model.losses)
         logs["val_loss"] = float(nll.mean()) + penalty
@@ -135,15 +130,16 @@ def _training_batches(x, y, batch_size, seed):
     )
 
 
-def _outcomes(model, x, y, batch_size=256):
-    """Per-image correctness and cross-entropy of `model` in inference
-    mode (no dropout, no augmentation, no penalty), without compiling."""
+def _outcomes(model, x, y, chunk=1024):
+    """Per-image correctness and cross-entropy (no penalty) of `model` in
+    inference mode, one forward pass per chunk of images through the
+    model's compiled predict function."""
+    if not len(x):
+        return np.zeros(0, bool), np.zeros(0, "float32")
     logits = np.concatenate([
-        keras.ops.convert_to_numpy(
-            model(x[i:i + batch_size], training=False)
-        ).astype("float64")
-        for i in range(0, len(x), batch_size)
-    ]) if len(x) else np.zeros((0, 1))
+        np.asarray(model.predict_on_batch(x[i:i + chunk]), "float64")
+        for i in range(0, len(x), chunk)
+    ])
     return _cross_entropy(logits, y)
 
 
