@@ -22,16 +22,25 @@ _M1 = 0x85EBCA6B
 _M2 = 0xC2B2AE35
 
 
+def _wrap(x):
+    """Keeps the low 32 bits. Keras's torch backend has no uint32
+    arithmetic and computes it in int64, where products overflow 32 bits;
+    elsewhere uint32 wraps by itself."""
+    if keras.backend.backend() == "torch":
+        return ops.bitwise_and(x, 0xFFFFFFFF)
+    return x
+
+
 def _u32(value):
-    return ops.cast(value, "uint32")
+    return _wrap(ops.cast(value, "uint32"))
 
 
 def _fmix32(x):
     """MurmurHash3's finalizer: a bijection of uint32 with full avalanche."""
     x = ops.bitwise_xor(x, ops.right_shift(x, _u32(16)))
-    x = x * _u32(_M1)
+    x = _wrap(x * _u32(_M1))
     x = ops.bitwise_xor(x, ops.right_shift(x, _u32(13)))
-    x = x * _u32(_M2)
+    x = _wrap(x * _u32(_M2))
     return ops.bitwise_xor(x, ops.right_shift(x, _u32(16)))
 
 
@@ -43,7 +52,7 @@ def _keys(seed):
     else:
         high, low = _u32(int(seed) & 0xFFFFFFFF), _u32(0)
     first = _fmix32(ops.bitwise_xor(high, _u32(0x3C6EF372)))
-    second = _fmix32(low * _u32(_GOLDEN) + first)
+    second = _fmix32(_wrap(low * _u32(_GOLDEN) + first))
     return first, second
 
 
@@ -54,7 +63,7 @@ def random_bits(shape, seed):
     for dim in shape:
         size = size * dim
     counter = _u32(ops.arange(size, dtype="int32"))
-    bits = _fmix32(counter * _u32(_GOLDEN) + second)
+    bits = _fmix32(_wrap(counter * _u32(_GOLDEN) + second))
     bits = _fmix32(ops.bitwise_xor(bits, first))
     return ops.reshape(bits, shape)
 

@@ -1,4 +1,23 @@
-"""The base of train-step components: configuration plus strengths."""
+"""The component protocol: the hooks a train step offers its components.
+
+A step runs, in order (see `_step.Step`):
+
+1. `transform_batch(batch, step)` of every component: replace the inputs
+   (adversarial examples) or mix inputs and labels (MixUp, CutMix);
+2. the forward and backward pass;
+3. `extra_gradient(gradients, batch, loss, step)`: replace the gradients
+   by others computed from more passes (SAM);
+4. the sum across replicas;
+5. `transform_gradients(gradients, step)`: change the summed gradients
+   (noise, clipping);
+6. the optimizer update.
+
+A component holds backend-neutral `keras.ops` maths only: everything that
+needs a gradient or the replicas goes through `step` (`step.input_gradient`,
+`step.loss_and_gradients`, `step.global_sum`), which each backend's
+executor implements once. Components log with `step.log(name, value)` the
+names they declare in `logs`.
+"""
 
 import keras
 
@@ -11,20 +30,39 @@ class StepComponent(HasStrengths, keras.layers.Layer):
 
     Components are layers only so that the model tracks, saves and
     serializes them and `StrengthScheduler` finds their strengths
-    (`<component>/<argument>`); they are never called on data. The train
-    step of `RegularizedModel` asks each for what it does. Strengths are
-    declared in the class body (`rho = Scheduled()`), as in layers.
+    (`<component>/<argument>`); they are never called on data. Subclasses
+    override one or more hooks; the default hooks change nothing.
+    Strengths are declared in the class body (`rho = Scheduled()`), as in
+    layers.
     """
 
-    #: Which hook of the step the component fills; one component per kind
-    #: except "clip", which may repeat.
-    kind = None
+    #: Names of the metrics this component logs (a mean over each epoch).
+    logs = ()
+    #: Within one hook, components run by increasing `order` (then in the
+    #: order given): mixing (0) before adversarial examples (1), noise (0)
+    #: before clipping (1).
+    order = 0
+    #: Components of the same group cannot share a step (two label
+    #: mixings, two extra-gradient passes).
+    exclusive = None
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
         self.seed = checks.seed(type(self).__name__, seed)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.built = True
+
+    def transform_batch(self, batch, step):
+        """Returns the `StepBatch` to train on."""
+        return batch
+
+    def extra_gradient(self, gradients, batch, loss, step):
+        """Returns the gradients to use instead of those at the weights."""
+        return gradients
+
+    def transform_gradients(self, gradients, step):
+        """Returns the gradients (summed across replicas) to apply."""
+        return gradients
 
     def call(self, inputs):
         raise TypeError(

@@ -21,7 +21,8 @@ def fgsm(inputs, input_gradient, epsilon, value_range=None):
     >>> [round(float(v), 3) for v in fgsm(x, g, 0.1)]
     [0.6, 0.4]
     """
-    adversarial = inputs + epsilon * ops.sign(input_gradient)
+    adversarial = ops.convert_to_tensor(inputs) + epsilon * ops.sign(
+        input_gradient)
     if value_range is not None:
         adversarial = ops.clip(adversarial, *value_range)
     return adversarial
@@ -56,7 +57,8 @@ class AdversarialTraining(StepComponent):
         2015. https://arxiv.org/abs/1412.6572
     """
 
-    kind = "adversarial"
+    logs = ("adversarial_share",)
+    order = 1  # after mixing: the adversary attacks the mixed batch
 
     epsilon = Scheduled(NON_NEGATIVE)
     share = Scheduled(PROBABILITY)
@@ -82,6 +84,12 @@ class AdversarialTraining(StepComponent):
         mask = ops.reshape(chosen, (-1,) + (1,) * (len(inputs.shape) - 1))
         return ops.where(mask, adversarial, inputs), ops.cast(chosen,
                                                               "float32")
+
+    def transform_batch(self, batch, step):
+        _, gradient = step.input_gradient(batch)
+        x, chosen = self.perturb(batch.x, gradient)
+        step.log("adversarial_share", ops.mean(chosen))
+        return batch._replace(x=x)
 
     def get_config(self):
         return {**super().get_config(),

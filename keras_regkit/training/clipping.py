@@ -90,8 +90,34 @@ def adaptive_clip(gradient, weight, clipping, eps=1e-3):
     return gradient * scale, ops.any(g_norm > max_norm)
 
 
+class _Clipper(StepComponent):
+    """Clippers log the gradient norm before the first and after the last
+    of them, and whether any acted; sums of squares are carried from one
+    to the next, so the logs cost no extra pass."""
+
+    logs = ("grad_norm", "grad_norm_clipped", "clipped")
+    order = 1  # after gradient noise
+
+    def clip(self, gradients, variables, squares):
+        """`(gradients, changed, squares or None)`."""
+        raise NotImplementedError
+
+    def transform_gradients(self, gradients, step):
+        squares = step.squares(gradients)
+        if "grad_norm" not in step.logs:
+            step.log("grad_norm", ops.sqrt(sum(squares)))
+        gradients, changed, squares = self.clip(gradients, step.variables,
+                                                squares)
+        if squares is not None:
+            step.remember_squares(gradients, squares)
+        step.log("clipped", step.logs.get("clipped", False) | changed)
+        step.log("grad_norm_clipped",
+                 ops.sqrt(sum(step.squares(gradients))))
+        return gradients
+
+
 @keras.saving.register_keras_serializable(package="keras_regkit")
-class GradientClipping(StepComponent):
+class GradientClipping(_Clipper):
     """Clips gradients by value, per-variable norm and/or global norm.
 
     Keras's optimizers take one of `clipvalue` / `clipnorm` /
@@ -117,7 +143,6 @@ class GradientClipping(StepComponent):
     1.0
     """
 
-    kind = "clip"
     _NAMES = ("clipvalue", "clipnorm", "global_clipnorm")
 
     clipvalue = Scheduled(NON_NEGATIVE, optional=True)
@@ -139,7 +164,7 @@ class GradientClipping(StepComponent):
         self.clipnorm = clipnorm
         self.global_clipnorm = global_clipnorm
 
-    def apply(self, gradients, variables, squares=None):
+    def clip(self, gradients, variables, squares=None):
         """`(gradients, changed, squares)`; see `clip_gradients`."""
         values = {name: self.strength(name).value
                   for name in self._NAMES if self.strength(name) is not None}
@@ -147,7 +172,7 @@ class GradientClipping(StepComponent):
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
-class AdaptiveGradientClipping(StepComponent):
+class AdaptiveGradientClipping(_Clipper):
     """Adaptive gradient clipping (AGC): unit-wise gradient-to-weight ratio.
 
     For each output unit of each weight, the gradient's norm is capped at
@@ -172,8 +197,6 @@ class AdaptiveGradientClipping(StepComponent):
         Without Normalization, 2021. https://arxiv.org/abs/2102.06171
     """
 
-    kind = "clip"
-
     clipping = Scheduled(NON_NEGATIVE)
 
     def __init__(self, clipping=0.01, eps=1e-3, exclude=(), **kwargs):
@@ -187,7 +210,7 @@ class AdaptiveGradientClipping(StepComponent):
         self.clipping = clipping
         self.eps = float(eps)
 
-    def apply(self, gradients, variables, squares=None):
+    def clip(self, gradients, variables, squares=None):
         """`(gradients, changed, None)`: sums of squares not tracked."""
         clipped, changed = [], ops.convert_to_tensor(False)
         clipping = self.strength("clipping").value

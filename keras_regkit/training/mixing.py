@@ -12,12 +12,16 @@ from keras_regkit.training._component import StepComponent
 
 
 class _Mixing(StepComponent):
-    kind = "mix"
+    exclusive = "mixing (StepMixUp, StepCutMix)"
     alpha = Scheduled()
 
     def __init__(self, alpha, **kwargs):
         super().__init__(**kwargs)
         self.alpha = alpha
+
+    def transform_batch(self, batch, step):
+        x, weight, order = self.mix(batch.x)
+        return batch._replace(x=x, label_mixing=(weight, order))
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")

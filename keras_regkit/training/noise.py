@@ -43,7 +43,6 @@ class GradientNoise(StepComponent):
         Deep Networks, 2015. https://arxiv.org/abs/1511.06807
     """
 
-    kind = "noise"
     scale = Scheduled(NON_NEGATIVE)
 
     def __init__(self, scale=0.01, decay=0.55, **kwargs):
@@ -64,6 +63,9 @@ class GradientNoise(StepComponent):
             noisy.append(gradient + std * ops.cast(piece, gradient.dtype))
             start += size
         return noisy
+
+    def transform_gradients(self, gradients, step):
+        return self.apply(gradients, step.iterations)
 
     def get_config(self):
         return {**super().get_config(), "decay": self.decay}

@@ -68,7 +68,8 @@ class SAM(StepComponent):
         https://arxiv.org/abs/2102.11600
     """
 
-    kind = "sam"
+    logs = ("sam_sharpness",)
+    exclusive = "SAM"
 
     rho = Scheduled(NON_NEGATIVE)
 
@@ -81,6 +82,15 @@ class SAM(StepComponent):
     def perturbation(self, gradients, weights):
         return sam_perturbation(gradients, weights, self.strength("rho").value,
                                 self.adaptive)
+
+    def extra_gradient(self, gradients, batch, loss, step):
+        weights = step.weights
+        # The ascent follows the whole batch's gradient, as on one device.
+        perturbation = self.perturbation(step.global_sum(gradients), weights)
+        shifted = [w + e for w, e in zip(weights, perturbation)]
+        shifted_loss, gradients = step.loss_and_gradients(shifted, batch)
+        step.log("sam_sharpness", step.unscaled(shifted_loss - loss))
+        return gradients
 
     def get_config(self):
         return {**super().get_config(), "adaptive": self.adaptive}

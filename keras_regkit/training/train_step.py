@@ -1,18 +1,20 @@
-"""The regularizing train step (TensorFlow) and the models that use it.
+"""The regularizing train step and the models that use it.
 
 `RegularizedModel(inputs, outputs, components=[...])` is a functional Keras
 model whose `train_step` runs the components; `regularize(model,
 components)` gives any existing model (Sequential, functional, subclassed)
 the same step by wrapping it. Everything else (`compile`, `fit` with
 `jit_compile=True`, callbacks, `evaluate`, `predict`, `save`,
-`load_model`, `tf.distribute`) is Keras's.
+`load_model`, `tf.distribute`, `keras.distribution`) is Keras's.
 
-One step, in order:
+The step is written once (`_step.Step`) and runs on TensorFlow (XLA with
+`jit_compile=True`), JAX (always `jax.jit`) and torch (eager); each
+backend's executor (`_tensorflow`, `_jax`, `_torch`) only takes gradients,
+sums across replicas and applies the update. One step, in order:
 1. in-step mixing (`StepMixUp` / `StepCutMix`) of inputs and labels;
 2. adversarial examples (`AdversarialTraining`), from the input gradient;
 3. forward and backward pass;
-4. `SAM`: gradient at `w + e(w)` (a second pass, without touching the
-   variables: the perturbed weights are fed through a `StatelessScope`);
+4. `SAM`: gradient at `w + e(w)` (a second pass, stateless);
 5. sum across replicas (under `tf.distribute`), so what follows sees the
    same gradient as one device;
 6. `GradientNoise`, then every clipping component in the order given;
@@ -25,16 +27,20 @@ from keras import ops
 
 from keras_regkit.training._component import StepComponent
 
-_SINGLE_KINDS = ("mix", "adversarial", "sam", "noise")
+_EXECUTORS = {"tensorflow": "_tensorflow", "jax": "_jax", "torch": "_torch"}
 
 
-def _check_backend(owner):
-    if keras.backend.backend() != "tensorflow":
+def _executor(owner):
+    import importlib
+
+    backend = keras.backend.backend()
+    if backend not in _EXECUTORS:
         raise RuntimeError(
-            f"{owner} needs the TensorFlow backend (its train step uses "
-            "tf.GradientTape); the current backend is "
-            f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
+            f"{owner} runs on the TensorFlow, JAX and torch backends; the "
+            f"current backend is {backend!r}."
         )
+    return importlib.import_module(
+        f"keras_regkit.training.{_EXECUTORS[backend]}")
 
 
 def _check_components(owner, components):
@@ -54,12 +60,16 @@ def _check_components(owner, components):
                 f"GradientNoise, StepMixUp, StepCutMix). Received: "
                 f"{component!r}"
             )
-    for kind in _SINGLE_KINDS:
-        same = [type(c).__name__ for c in components if c.kind == kind]
-        if len(same) > 1:
+    groups = {}
+    for component in components:
+        if component.exclusive is not None:
+            groups.setdefault(component.exclusive, []).append(
+                type(component).__name__)
+    for group, names in groups.items():
+        if len(names) > 1:
             raise ValueError(
-                f"{owner} takes at most one {kind} component; received "
-                f"{same}."
+                f"{owner} takes at most one {group} component; received "
+                f"{names}."
             )
     return components
 
@@ -70,19 +80,9 @@ class _RegularizedStep:
     def _set_components(self, components):
         self.step_components = list(components)
         names = []
-        if any(c.kind == "clip" for c in components):
-            names += ["grad_norm", "grad_norm_clipped", "clipped"]
-        if self._component("sam") is not None:
-            names.append("sam_sharpness")
-        if self._component("adversarial") is not None:
-            names.append("adversarial_share")
+        for component in components:
+            names += [n for n in component.logs if n not in names]
         self._step_trackers = {n: keras.metrics.Mean(name=n) for n in names}
-
-    def _component(self, kind):
-        for component in self.step_components:
-            if component.kind == kind:
-                return component
-        return None
 
     @property
     def metrics(self):
@@ -107,104 +107,25 @@ class _RegularizedStep:
                 [sample_weight, ops.take(sample_weight, order, axis=0)], 0)
         return self.compute_loss(x, both_y, both_pred, both_w, training=True)
 
-    def _stateless_loss(self, x, y, sample_weight, mixing, trainable):
-        """The loss with `trainable` in place of the trainable variables;
-        layer state updates are discarded."""
-        mapping = list(zip(self.trainable_variables, trainable))
-        mapping += [(v, v.value) for v in self.non_trainable_variables]
-        with keras.StatelessScope(state_mapping=mapping):
-            y_pred = self(x, training=True)
-            return self._loss(x, y, y_pred, sample_weight, mixing)
-
-    def train_step(self, data):
-        import tensorflow as tf
-
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if not self.built and hasattr(x, "shape"):
-            self.build(tuple(x.shape))  # variables must exist from the start
-        trackers = self._step_trackers
-        variables = self.trainable_variables
-        mixer = self._component("mix")
-        adversary = self._component("adversarial")
-        if (mixer or adversary) and "int" in str(getattr(x, "dtype", "")):
-            x = ops.cast(x, "float32")  # uint8 images can be mixed/perturbed
-        mixing = None
-        if mixer is not None:
-            x, weight, order = mixer.mix(x)
-            mixing = (weight, order)
-
-        if adversary is not None:
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                loss = self._stateless_loss(
-                    x, y, sample_weight, mixing, [v.value for v in variables])
-            x, chosen = adversary.perturb(x, tape.gradient(loss, x))
-            trackers["adversarial_share"].update_state(ops.mean(chosen))
-
-        with tf.GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self._loss(x, y, y_pred, sample_weight, mixing)
-        gradients = tape.gradient(loss, variables)
-
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        sam = self._component("sam")
-        if sam is not None:
-            weights = [v.value for v in variables]
-            ascent = gradients
-            if replicas > 1:  # the whole batch's gradient, as on one device
-                ascent = tf.distribute.get_replica_context().all_reduce(
-                    tf.distribute.ReduceOp.SUM, gradients)
-            perturbation = sam.perturbation(ascent, weights)
-            shifted = [w + e for w, e in zip(weights, perturbation)]
-            with tf.GradientTape() as tape:
-                tape.watch(shifted)
-                shifted_loss = self._stateless_loss(x, y, sample_weight,
-                                                    mixing, shifted)
-            gradients = tape.gradient(shifted_loss, shifted)
-            trackers["sam_sharpness"].update_state(
-                _unscaled(shifted_loss - loss))
-
-        if replicas > 1:
-            # Each replica's loss is already divided by the replica count;
-            # the sum is the gradient of the whole batch.
-            gradients = tf.distribute.get_replica_context().all_reduce(
-                tf.distribute.ReduceOp.SUM, gradients)
-        noise = self._component("noise")
-        if noise is not None:
-            gradients = noise.apply(gradients, self.optimizer.iterations)
-        clippers = [c for c in self.step_components if c.kind == "clip"]
-        if clippers:
-            # Sums of squares are computed once and carried through the
-            # clippers, so logging norms costs no extra pass.
-            squares = [ops.sum(ops.square(g)) for g in gradients]
-            trackers["grad_norm"].update_state(ops.sqrt(sum(squares)))
-            changed = ops.convert_to_tensor(False)
-            for clipper in clippers:
-                gradients, acted, squares = clipper.apply(
-                    gradients, variables, squares)
-                changed = changed | acted
-            if squares is None:
-                squares = [ops.sum(ops.square(g)) for g in gradients]
-            trackers["grad_norm_clipped"].update_state(ops.sqrt(sum(squares)))
-            trackers["clipped"].update_state(ops.cast(changed, "float32"))
-        if replicas > 1:
-            # The optimizer sums across replicas again.
-            gradients = [g / replicas for g in gradients]
-        self.optimizer.apply_gradients(zip(gradients, variables))
-
+    def _record(self, loss, batch, y_pred, step_logs):
+        """Updates the loss, the components' and the compiled metrics."""
+        for name, value in step_logs.items():
+            self._step_trackers[name].update_state(
+                ops.cast(value, "float32"))
         loss_tracker = getattr(self, "_loss_tracker", None)
         if loss_tracker is not None:
             loss_tracker.update_state(
-                _unscaled(loss),
-                sample_weight=tf.shape(keras.tree.flatten(x)[0])[0])
-        return self.compute_metrics(x, y, y_pred, sample_weight)
+                loss, sample_weight=ops.shape(
+                    keras.tree.flatten(batch.x)[0])[0])
+        return self.compute_metrics(batch.x, batch.y, y_pred,
+                                    batch.sample_weight)
 
-
-def _unscaled(loss):
-    """The loss before Keras divided it by the number of replicas."""
-    import tensorflow as tf
-
-    return loss * tf.distribute.get_strategy().num_replicas_in_sync
+    def train_step(self, *args):
+        if not self.built:
+            x = keras.utils.unpack_x_y_sample_weight(args[-1])[0]
+            if hasattr(x, "shape"):
+                self.build(tuple(x.shape))  # variables exist from the start
+        return _executor(type(self).__name__).train_step(self, *args)
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -213,7 +134,8 @@ class RegularizedModel(_RegularizedStep, keras.Model):
 
     Use it like `keras.Model(inputs, outputs)` and add `components`; all of
     `compile` / `fit` (with `jit_compile=True`) / `evaluate` / `predict` /
-    callbacks / `save` / `load_model` work as usual. TensorFlow backend.
+    callbacks / `save` / `load_model` work as usual, on TensorFlow, JAX
+    and torch.
 
     Args:
         inputs, outputs: as for `keras.Model`.
@@ -238,7 +160,7 @@ class RegularizedModel(_RegularizedStep, keras.Model):
     """
 
     def __init__(self, *args, components=None, **kwargs):
-        _check_backend("RegularizedModel")
+        _executor("RegularizedModel")
         components = _check_components("RegularizedModel", components)
         super().__init__(*args, **kwargs)
         self._set_components(components)
@@ -269,7 +191,7 @@ class Regularized(_RegularizedStep, keras.Model):
     """
 
     def __init__(self, model, components=None, **kwargs):
-        _check_backend("regularize")
+        _executor("regularize")
         if isinstance(model, dict):
             model = keras.saving.deserialize_keras_object(model)
         if not isinstance(model, keras.Model):

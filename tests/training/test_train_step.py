@@ -283,7 +283,7 @@ def test_errors():
     with pytest.raises(TypeError, match=r"`exclude` of "
                                         r"AdaptiveGradientClipping"):
         training.AdaptiveGradientClipping(exclude="logits")
-    with pytest.raises(ValueError, match=r"at most one sam component"):
+    with pytest.raises(ValueError, match=r"at most one SAM component"):
         _classifier([training.SAM(), training.SAM()])
     with pytest.raises(TypeError, match=r"takes train-step components"):
         _classifier([keras.layers.Dense(2)])

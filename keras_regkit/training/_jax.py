@@ -1,0 +1,52 @@
+"""The train step's JAX executor: a pure function of the state.
+
+Keras compiles `train_step(state, data)` with `jax.jit` (and shards state
+and data under `keras.distribution`, where XLA makes every gradient the
+whole batch's, so no explicit sum is needed).
+"""
+
+import keras
+
+from keras_regkit.training._step import Step
+
+
+def value_and_grad(fn, args):
+    import jax
+
+    return jax.value_and_grad(fn, has_aux=True)(args)
+
+
+def global_sum(gradients):
+    return gradients
+
+
+def unscaled(loss):
+    return loss
+
+
+def _values_after(scope, variables, values):
+    new = [scope.get_current_value(v) for v in variables]
+    return [old if value is None else value
+            for value, old in zip(new, values)]
+
+
+def train_step(model, state, data):
+    import sys
+
+    groups = (model.trainable_variables, model.non_trainable_variables,
+              model.optimizer.variables, model.metrics_variables)
+    mapping = [pair for variables, values in zip(groups, state)
+               for pair in zip(variables, values)]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        step = Step(model, sys.modules[__name__], scope)
+        gradients, loss, y_pred, batch = step.run(data)
+    trainable, non_trainable, optimizer_values, metrics = (
+        _values_after(scope, variables, values)
+        for variables, values in zip(groups, state))
+    trainable, optimizer_values = model.optimizer.stateless_apply(
+        optimizer_values, gradients, trainable)
+    with keras.StatelessScope(
+            state_mapping=list(zip(groups[3], metrics))) as scope:
+        logs = model._record(loss, batch, y_pred, step.logs)
+    metrics = _values_after(scope, groups[3], metrics)
+    return logs, (trainable, non_trainable, optimizer_values, metrics)

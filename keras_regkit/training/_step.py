@@ -1,0 +1,190 @@
+"""One regularizing train step, written once for every backend.
+
+`Step.run(data)` computes the gradients to apply (and the loss, the
+predictions and the components' logs) as pure functions of the model's
+variable values: it runs inside a `keras.StatelessScope` that maps every
+variable of the model, its optimizer and its metrics, so the same code
+serves TensorFlow and torch (which then write the new values back) and JAX
+(which returns them as the new state). What differs per backend is how to
+take a gradient and how to sum across replicas: the executor (`_tensorflow`,
+`_jax`, `_torch`) passed in.
+"""
+
+from typing import Any
+from typing import NamedTuple
+
+import keras
+from keras import ops
+
+from keras_regkit.training._component import StepComponent
+
+
+class StepBatch(NamedTuple):
+    """A batch as the components see it.
+
+    `label_mixing` is None or `(weight, order)`: the loss is
+    `weight * loss(y) + (1 - weight) * loss(y[order])` per example.
+    """
+
+    x: Any
+    y: Any
+    sample_weight: Any
+    label_mixing: Any = None
+
+
+def _unique(variables):
+    seen, out = set(), []
+    for variable in variables:
+        if id(variable) not in seen:
+            seen.add(id(variable))
+            out.append(variable)
+    return out
+
+
+def state_variables(model):
+    """Every variable a step reads or writes, each once."""
+    optimizer = list(model.optimizer.variables) if model.optimizer else []
+    return _unique(list(model.trainable_variables)
+                   + list(model.non_trainable_variables) + optimizer
+                   + list(model.metrics_variables))
+
+
+class Step:
+    """The backend-neutral train step and what components may ask of it.
+
+    Args:
+        model: the regularized model (has `step_components` and `_loss`).
+        executor: the backend's `value_and_grad`, `global_sum`, `unscaled`.
+        scope: the active `keras.StatelessScope` mapping every state
+            variable to its value at the start of the step.
+    """
+
+    def __init__(self, model, executor, scope):
+        self.model = model
+        self.executor = executor
+        self._scope = scope
+        self.variables = list(model.trainable_variables)
+        self._state = state_variables(model)
+        self._held = _unique(list(model.non_trainable_variables)
+                             + list(model.metrics_variables))
+        self.logs = {}
+        self._squares = None
+
+    # What components use.
+
+    @property
+    def weights(self):
+        """The trainable variables' current values (tensors)."""
+        return [self._current(v) for v in self.variables]
+
+    @property
+    def iterations(self):
+        """The optimizer's step count, as a tensor."""
+        return self._current(self.model.optimizer.iterations)
+
+    def log(self, name, value):
+        """Logs `value` (a scalar tensor) under `name` for this step."""
+        self.logs[name] = value
+
+    def loss_and_gradients(self, weights, batch):
+        """`(loss, gradients)` with `weights` in place of the trainable
+        variables; layer state changes of this pass are discarded."""
+        (loss, _), gradients = self.executor.value_and_grad(
+            lambda w: self._loss(w, batch), weights)
+        return loss, gradients
+
+    def input_gradient(self, batch):
+        """`(loss, d loss / d batch.x)` at the current weights; layer state
+        changes of this pass are discarded."""
+        weights = self.weights
+        (loss, _), gradient = self.executor.value_and_grad(
+            lambda x: self._loss(weights, batch._replace(x=x)), batch.x)
+        return loss, gradient
+
+    def global_sum(self, gradients):
+        """The gradients summed across replicas (the whole batch's)."""
+        return self.executor.global_sum(gradients)
+
+    def unscaled(self, loss):
+        """The loss before Keras divided it by the replica count."""
+        return self.executor.unscaled(loss)
+
+    def squares(self, gradients):
+        """Each gradient's sum of squares, computed once per list."""
+        if self._squares is None or self._squares[0] is not gradients:
+            self._squares = (gradients,
+                             [ops.sum(ops.square(g)) for g in gradients])
+        return self._squares[1]
+
+    def remember_squares(self, gradients, squares):
+        self._squares = (gradients, squares)
+
+    # The step itself.
+
+    def _current(self, variable):
+        value = self._scope.get_current_value(variable)
+        return variable.value if value is None else value
+
+    def _loss(self, weights, batch):
+        """The loss at `weights` and the state the pass would leave."""
+        overrides = {id(v): w for v, w in zip(self.variables, weights)}
+        mapping = [(v, overrides.get(id(v), self._current(v)))
+                   for v in self._state]
+        with keras.StatelessScope(state_mapping=mapping,
+                                  collect_losses=True) as scope:
+            y_pred = self.model(batch.x, training=True)
+            loss = self.model._loss(batch.x, batch.y, y_pred,
+                                    batch.sample_weight, batch.label_mixing)
+        held = [scope.get_current_value(v) for v in self._held]
+        return loss, (y_pred, held)
+
+    def run(self, data):
+        """Returns `(gradients, loss, y_pred, batch)`; logs in `self.logs`.
+
+        Variables changed by the step (layer state of the training pass,
+        seeds, strengths' readers' seeds) are assigned in the scope.
+        """
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        components = sorted(self.model.step_components,
+                            key=lambda c: c.order)
+        if any(type(c).transform_batch is not StepComponent.transform_batch
+               for c in components) and "int" in str(
+                   getattr(x, "dtype", "")):
+            x = ops.cast(x, "float32")  # uint8 images can be mixed/perturbed
+        batch = StepBatch(x, y, sample_weight)
+        for component in components:
+            batch = component.transform_batch(batch, self)
+
+        (loss, (y_pred, held)), gradients = self.executor.value_and_grad(
+            lambda w: self._loss(w, batch), self.weights)
+        for variable, value in zip(self._held, held):
+            if value is not None:
+                variable.assign(value)
+
+        for component in components:
+            gradients = component.extra_gradient(gradients, batch, loss,
+                                                 self)
+        gradients = self.global_sum(gradients)
+        for component in components:
+            gradients = component.transform_gradients(gradients, self)
+        return gradients, loss, y_pred, batch
+
+
+
+def run_in_place(model, executor, data):
+    """`Step.run` for backends whose variables are updated in place
+    (TensorFlow, torch): the step's state changes are assigned after it.
+
+    Returns `(step, gradients, loss, y_pred, batch)`.
+    """
+    variables = state_variables(model)
+    with keras.StatelessScope(
+            state_mapping=[(v, v.value) for v in variables]) as scope:
+        start = [scope.get_current_value(v) for v in variables]
+        step = Step(model, executor, scope)
+        gradients, loss, y_pred, batch = step.run(data)
+    for variable, before in zip(variables, start):
+        value = scope.get_current_value(variable)
+        if value is not before:
+            variable.assign(value)
+    return step, gradients, loss, y_pred, batch

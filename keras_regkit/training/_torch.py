@@ -1,0 +1,51 @@
+"""The train step's torch executor: autograd, eager (no XLA).
+
+Keras runs torch steps eagerly (`jit_compile=True` means `torch.compile`,
+which we do not promise); gradients come from `torch.autograd.grad` on
+detached copies of the values, so the step never touches `.grad`.
+"""
+
+import keras
+
+from keras_regkit.training._step import run_in_place
+
+
+def _detached(value):
+    import torch
+
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def value_and_grad(fn, args):
+    import torch
+
+    flat = keras.tree.flatten(args)
+    leaves = [keras.ops.convert_to_tensor(a).detach().requires_grad_(True)
+              for a in flat]
+    with torch.enable_grad():
+        value, aux = fn(keras.tree.pack_sequence_as(args, leaves))
+        gradients = torch.autograd.grad(value, leaves, allow_unused=True)
+    gradients = [torch.zeros_like(leaf) if g is None else g
+                 for g, leaf in zip(gradients, leaves)]
+    return ((value.detach(), keras.tree.map_structure(_detached, aux)),
+            keras.tree.pack_sequence_as(args, gradients))
+
+
+def global_sum(gradients):
+    return gradients
+
+
+def unscaled(loss):
+    return loss
+
+
+def train_step(model, data):
+    import sys
+
+    import torch
+
+    step, gradients, loss, y_pred, batch = run_in_place(
+        model, sys.modules[__name__], data)
+    with torch.no_grad():
+        model.optimizer.apply(gradients, model.trainable_weights)
+    return model._record(loss, batch, y_pred, step.logs)
