@@ -1,16 +1,19 @@
 """Step time of keras_regkit's regularizing train steps against Keras's fit.
 
-Trains the same small CNN (batch 64 of 32x32x3, XLA on) with Keras's own
+Runs on the backend `KERAS_BACKEND` names (TensorFlow by default; JAX and
+torch too) and prints the same table. Trains the same small CNN (batch 64
+of 32x32x3; XLA on TensorFlow and JAX, eager on torch) with Keras's own
 `fit` and Adam, Keras's `fit` with Adam(clipnorm=1) and with
 Adam(global_clipnorm=1), and with `RegularizedModel` and each component.
 Rounds alternate the variants so drift hits all alike. Reports the median
 and the fastest per-epoch step time (the first epoch, which compiles, is
 left out) and each variant's ratio to its Keras reference: clipping against
 Keras's clipping, everything else against the plain step. Targets from the
-issue: clipping <= 1.03x, SAM <= 2.1x.
+issues: clipping <= 1.03x, SAM <= 2.05x, MixUp/CutMix <= 1.02x.
 
-Usage: python benchmarks/train_step.py [--epochs 5] [--steps 30] [--rounds 3]
-Writes benchmarks/results/train_step.json.
+Usage: KERAS_BACKEND=jax python benchmarks/train_step.py [--epochs 5]
+    [--steps 30] [--rounds 3] [--only "regkit SAM,regkit MixUp"]
+Writes benchmarks/results/train_step-<backend>.json.
 """
 
 import os
@@ -27,6 +30,8 @@ from _common import write_results  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_regkit import training  # noqa: E402
+
+XLA = keras.backend.backend() != "torch"  # torch steps run eagerly
 
 
 def network():
@@ -73,7 +78,7 @@ def run(name, args, data):
                                           components=components())
     model.compile(keras.optimizers.Adam(1e-3, **optimizer_kwargs),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  jit_compile=True)
+                  jit_compile=XLA)
     timer = EpochTimer()
     model.fit(*data, batch_size=args.batch_size, epochs=args.epochs, verbose=0,
               callbacks=[timer])
@@ -100,7 +105,7 @@ def main():
     for _ in range(args.rounds):
         for name in variants:
             times[name] += run(name, args, data)
-    print(f"backend={keras.backend.backend()} jit_compile=True "
+    print(f"backend={keras.backend.backend()} jit_compile={XLA} "
           f"batch={args.batch_size} steps/epoch={args.steps} "
           f"epochs={args.epochs} "
           f"rounds={args.rounds} threads={args.threads}")
@@ -122,7 +127,7 @@ def main():
                      "reference": reference}
     print("(min is the fastest epoch, robust to bursts of outside load on "
           "shared machines; median is every epoch's.)")
-    write_results("train_step.json", out)
+    write_results(f"train_step-{keras.backend.backend()}.json", out)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import pytest
 
 from keras_regkit import _random
 
-pytestmark = pytest.mark.jax
+pytestmark = [pytest.mark.jax, pytest.mark.torch]
 
 
 def _np(x):
@@ -52,3 +52,25 @@ def test_normal_moments():
     assert z.mean() == pytest.approx(0.0, abs=0.01)
     assert z.std() == pytest.approx(1.0, abs=0.01)
     assert np.mean(np.abs(z) > 1.96) == pytest.approx(0.05, abs=0.003)
+
+
+def _fmix32_numpy(x):
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x85EBCA6B)
+    x = x ^ (x >> np.uint32(13))
+    x = x * np.uint32(0xC2B2AE35)
+    return x ^ (x >> np.uint32(16))
+
+
+def test_bits_are_the_same_on_every_backend():
+    """A numpy uint32 reference: torch computes Keras's uint32 in int64,
+    where products overflow 32 bits unless wrapped."""
+    with np.errstate(over="ignore"):
+        seed = np.uint32(7)
+        first = _fmix32_numpy(seed ^ np.uint32(0x3C6EF372))
+        second = _fmix32_numpy(np.uint32(0) * np.uint32(0x9E3779B9) + first)
+        counter = np.arange(1000, dtype=np.uint32)
+        bits = _fmix32_numpy(counter * np.uint32(0x9E3779B9) + second)
+        expected = _fmix32_numpy(bits ^ first)
+    np.testing.assert_array_equal(
+        _np(_random.random_bits((1000,), 7)).astype(np.uint32), expected)

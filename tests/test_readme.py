@@ -44,9 +44,12 @@ def test_ci_runs_the_readme_test_commands():
     assert commands == [
         "python -m pytest -n 2",
         "KERAS_BACKEND=jax python -m pytest -n 2 -m jax",
+        "KERAS_BACKEND=torch python -m pytest -n 2 -m torch",
     ]
     assert "run_pytest python -m pytest -n 2\n" in ci
-    assert "run_pytest env KERAS_BACKEND=jax python -m pytest -n 2 -m jax" in ci
+    for backend in ("jax", "torch"):
+        assert (f"run_pytest env KERAS_BACKEND={backend} python -m pytest "
+                f"-n 2 -m {backend}") in ci
 
 
 def test_quick_start_command_runs_the_lab():

@@ -120,6 +120,17 @@ class _RegularizedStep:
         return self.compute_metrics(batch.x, batch.y, y_pred,
                                     batch.sample_weight)
 
+    def make_train_function(self, force=False):
+        if keras.backend.backend() == "torch" and self.jit_compile:
+            raise ValueError(
+                f"{type(self).__name__} runs its train step eagerly on the "
+                "torch backend: torch.compile retraces it whenever a "
+                "variable changes. Compile with jit_compile=False (or "
+                "\"auto\") on torch, or use the JAX or TensorFlow backend "
+                "for XLA."
+            )
+        return super().make_train_function(force)
+
     def train_step(self, *args):
         if not self.built:
             x = keras.utils.unpack_x_y_sample_weight(args[-1])[0]

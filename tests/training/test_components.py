@@ -6,7 +6,7 @@ import pytest
 
 from keras_regkit import training
 
-pytestmark = pytest.mark.jax
+pytestmark = [pytest.mark.jax, pytest.mark.torch]
 
 # torch runs the step eagerly; the others compile it with XLA.
 XLA = keras.backend.backend() != "torch"
