@@ -18,10 +18,16 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 2
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs(path, tmp_path, monkeypatch):
+# Notebook 03's layers and train steps run on JAX too (a fresh kernel each).
+RUNS = [(path, "tensorflow") for path in NOTEBOOKS] + [
+    (path, "jax") for path in NOTEBOOKS if path.name.startswith("03_")]
+
+
+@pytest.mark.parametrize(("path", "backend"), RUNS,
+                         ids=lambda v: getattr(v, "name", v))
+def test_notebook_runs(path, backend, tmp_path, monkeypatch):
     monkeypatch.setenv("REGKIT_SMOKE", "1")
-    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    monkeypatch.setenv("KERAS_BACKEND", backend)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     notebook = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(
@@ -36,6 +42,12 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
         if output.get("output_type") == "error"
     ]
     assert not errors
+    printed = "".join(
+        output.get("text", "")
+        for cell in notebook.cells if cell.cell_type == "code"
+        for output in cell.get("outputs", []))
+    if "KERAS_BACKEND" in "".join(c.source for c in notebook.cells):
+        assert f"backend: {backend}" in printed
     # The first code cell installs only in Colab; every cell ran.
     assert all(
         cell.get("execution_count") for cell in notebook.cells

@@ -15,7 +15,7 @@ language:
 - `callbacks`: callbacks by class name and constructor arguments;
 - `step`: train-step components of `keras_regkit.training` (clipping, AGC,
   SAM, adversarial training, gradient noise, in-step MixUp/CutMix), by
-  class name and constructor arguments (TensorFlow backend);
+  class name and constructor arguments (TensorFlow, JAX or torch backend);
 - `optimizer`: an optimizer config (default: Adam, 1e-3).
 
 Example (YAML):

@@ -64,6 +64,7 @@ def test_default_recipes_are_builtin():
     assert set(recipes_lib.DEFAULT_RECIPES) <= set(recipes_lib.builtin_names())
 
 
+@pytest.mark.jax
 @pytest.mark.parametrize(("name", "log"), [
     ("sam", "sam_sharpness"), ("agc", "clipped"),
     ("adversarial", "adversarial_share"), ("mixup", "loss"),
