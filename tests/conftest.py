@@ -1,8 +1,9 @@
 """Test setup: quiet TensorFlow, seeded runs, backend-aware markers.
 
-The suite runs twice in CI: once on the TensorFlow backend (everything), once
-with `KERAS_BACKEND=jax` (tests marked `jax`). Tests marked `tf` need the
-TensorFlow backend and are skipped on the other run.
+The suite runs three times in CI: once on the TensorFlow backend
+(everything), then the backend-agnostic tests (marked `backends`) with
+`KERAS_BACKEND=jax` and with `KERAS_BACKEND=torch`. Tests marked `tf` need
+the TensorFlow backend and are skipped on the other runs.
 """
 
 import os

@@ -3,6 +3,11 @@
 import keras
 import numpy as np
 
+#: Whether `jit_compile=True` means XLA: on torch it means torch.compile,
+#: which we do not promise (torch runs eagerly), so tests compile there only
+#: where the backend has XLA.
+XLA = keras.backend.backend() != "torch"
+
 
 @keras.saving.register_keras_serializable(package="regkit_tests")
 class TraceCounter(keras.layers.Layer):

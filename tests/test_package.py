@@ -8,7 +8,7 @@ import pytest
 
 import keras_regkit
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 def test_version():

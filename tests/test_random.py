@@ -6,7 +6,7 @@ import pytest
 
 from keras_regkit import _random
 
-pytestmark = [pytest.mark.jax, pytest.mark.torch]
+pytestmark = pytest.mark.backends
 
 
 def _np(x):

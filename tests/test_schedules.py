@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from keras_regkit import schedules
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 positive = st.floats(1e-3, 1e4, allow_nan=False, allow_infinity=False)

@@ -18,6 +18,7 @@ from keras_regkit._strength import StrengthWriter
 from keras_regkit._strength import collect_strengths
 from keras_regkit._strength import declared_config
 from keras_regkit._strength import strengths_of
+from tests.helpers import XLA
 
 
 class Holder(HasStrengths):
@@ -211,7 +212,7 @@ def test_collect_strengths_names_layers_and_regularizers_once():
                              "erase/factor"]
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 @pytest.mark.parametrize("kind", ["functional", "sequential"])
 def test_any_writer_reaches_the_compiled_step_on_every_backend(kind):
     # GapController alone (no StrengthScheduler) raising a regularizer's
@@ -226,7 +227,7 @@ def test_any_writer_reaches_the_compiled_step_on_every_backend(kind):
     else:
         inputs = keras.Input((4,))
         model = keras.Model(inputs, dense(inputs))
-    model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=True)
+    model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=XLA)
     x = np.ones((8, 4), "float32")
     controller = callbacks.GapController(["*"], target=-10.0, tolerance=0.0,
                                          factor=2.0, max_value=1.0,

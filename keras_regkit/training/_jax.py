@@ -10,18 +10,22 @@ import keras
 from keras_regkit.training._step import Step
 
 
-def value_and_grad(fn, args):
-    import jax
+class Executor:
+    """What `Step` asks of this backend."""
 
-    return jax.value_and_grad(fn, has_aux=True)(args)
+    @staticmethod
+    def value_and_grad(fn, args):
+        import jax
 
+        return jax.value_and_grad(fn, has_aux=True)(args)
 
-def global_sum(gradients):
-    return gradients
+    @staticmethod
+    def global_sum(gradients):
+        return gradients
 
-
-def unscaled(loss):
-    return loss
+    @staticmethod
+    def unscaled(loss):
+        return loss
 
 
 def _values_after(scope, variables, values):
@@ -31,14 +35,12 @@ def _values_after(scope, variables, values):
 
 
 def train_step(model, state, data):
-    import sys
-
     groups = (model.trainable_variables, model.non_trainable_variables,
               model.optimizer.variables, model.metrics_variables)
     mapping = [pair for variables, values in zip(groups, state)
                for pair in zip(variables, values)]
     with keras.StatelessScope(state_mapping=mapping) as scope:
-        step = Step(model, sys.modules[__name__], scope)
+        step = Step(model, Executor, scope)
         gradients, loss, y_pred, batch = step.run(data)
     trainable, non_trainable, optimizer_values, metrics = (
         _values_after(scope, variables, values)

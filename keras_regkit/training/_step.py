@@ -170,7 +170,6 @@ class Step:
         return gradients, loss, y_pred, batch
 
 
-
 def run_in_place(model, executor, data):
     """`Step.run` for backends whose variables are updated in place
     (TensorFlow, torch): the step's state changes are assigned after it.

@@ -15,39 +15,41 @@ def _replicas():
     return tf.distribute.get_strategy().num_replicas_in_sync
 
 
-def value_and_grad(fn, args):
-    import tensorflow as tf
+class Executor:
+    """What `Step` asks of this backend."""
 
-    with tf.GradientTape() as tape:
-        tape.watch(args)
-        value, aux = fn(args)
-    gradients = tape.gradient(
-        value, args, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    return (value, aux), gradients
+    @staticmethod
+    def value_and_grad(fn, args):
+        import tensorflow as tf
 
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            value, aux = fn(args)
+        gradients = tape.gradient(
+            value, args, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return (value, aux), gradients
 
-def global_sum(gradients):
-    import tensorflow as tf
+    @staticmethod
+    def global_sum(gradients):
+        import tensorflow as tf
 
-    if _replicas() == 1:
-        return gradients
-    return tf.distribute.get_replica_context().all_reduce(
-        tf.distribute.ReduceOp.SUM, gradients)
+        if _replicas() == 1:
+            return gradients
+        return tf.distribute.get_replica_context().all_reduce(
+            tf.distribute.ReduceOp.SUM, gradients)
 
-
-def unscaled(loss):
-    return loss * _replicas()
+    @staticmethod
+    def unscaled(loss):
+        return loss * _replicas()
 
 
 def train_step(model, data):
-    import sys
-
     step, gradients, loss, y_pred, batch = run_in_place(
-        model, sys.modules[__name__], data)
+        model, Executor, data)
     replicas = _replicas()
     if replicas > 1:
         # The optimizer sums across replicas again.
         gradients = [g / replicas for g in gradients]
     model.optimizer.apply_gradients(zip(gradients,
                                         model.trainable_variables))
-    return model._record(unscaled(loss), batch, y_pred, step.logs)
+    return model._record(Executor.unscaled(loss), batch, y_pred, step.logs)

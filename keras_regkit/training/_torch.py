@@ -16,36 +16,38 @@ def _detached(value):
     return value.detach() if isinstance(value, torch.Tensor) else value
 
 
-def value_and_grad(fn, args):
-    import torch
+class Executor:
+    """What `Step` asks of this backend."""
 
-    flat = keras.tree.flatten(args)
-    leaves = [keras.ops.convert_to_tensor(a).detach().requires_grad_(True)
-              for a in flat]
-    with torch.enable_grad():
-        value, aux = fn(keras.tree.pack_sequence_as(args, leaves))
-        gradients = torch.autograd.grad(value, leaves, allow_unused=True)
-    gradients = [torch.zeros_like(leaf) if g is None else g
-                 for g, leaf in zip(gradients, leaves)]
-    return ((value.detach(), keras.tree.map_structure(_detached, aux)),
-            keras.tree.pack_sequence_as(args, gradients))
+    @staticmethod
+    def value_and_grad(fn, args):
+        import torch
 
+        flat = keras.tree.flatten(args)
+        leaves = [keras.ops.convert_to_tensor(a).detach().requires_grad_(True)
+                  for a in flat]
+        with torch.enable_grad():
+            value, aux = fn(keras.tree.pack_sequence_as(args, leaves))
+            gradients = torch.autograd.grad(value, leaves, allow_unused=True)
+        gradients = [torch.zeros_like(leaf) if g is None else g
+                     for g, leaf in zip(gradients, leaves)]
+        return ((value.detach(), keras.tree.map_structure(_detached, aux)),
+                keras.tree.pack_sequence_as(args, gradients))
 
-def global_sum(gradients):
-    return gradients
+    @staticmethod
+    def global_sum(gradients):
+        return gradients
 
-
-def unscaled(loss):
-    return loss
+    @staticmethod
+    def unscaled(loss):
+        return loss
 
 
 def train_step(model, data):
-    import sys
-
     import torch
 
     step, gradients, loss, y_pred, batch = run_in_place(
-        model, sys.modules[__name__], data)
+        model, Executor, data)
     with torch.no_grad():
         model.optimizer.apply(gradients, model.trainable_weights)
     return model._record(loss, batch, y_pred, step.logs)

@@ -138,7 +138,7 @@ def _edit_state(path, change):
         json.dump(data, f)
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 @pytest.mark.parametrize(("change", "message"), [
     (lambda s: s.update(best=float("nan")), r"best=nan is not a finite"),
     (lambda s: s.update(best="low"), r"best='low' is not a finite"),
@@ -156,7 +156,7 @@ def test_a_damaged_state_is_an_error_naming_the_file(tmp_path, change,
     assert path in str(error.value)
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_truncated_state_and_weights_are_errors_before_training(tmp_path):
     backup, path = _crashed_backup(tmp_path)
     folder = os.path.dirname(path)
@@ -180,7 +180,7 @@ def test_truncated_state_and_weights_are_errors_before_training(tmp_path):
         _fit(backup)
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_weights_of_another_model_are_an_error(tmp_path):
     backup, path = _crashed_backup(tmp_path)
     model = _small_model(units=2)
@@ -193,7 +193,7 @@ def test_weights_of_another_model_are_an_error(tmp_path):
                       backup_dir=backup)])
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_a_new_run_ignores_a_leftover_backup_with_a_warning(tmp_path):
     backup, _ = _crashed_backup(tmp_path)
     # Without BackupAndRestore the fit starts at epoch 1: a new run.
@@ -207,7 +207,7 @@ def test_a_new_run_ignores_a_leftover_backup_with_a_warning(tmp_path):
     assert stopper.stopped_epoch == 0  # it ran all 3 epochs, as new
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_backup_of_another_point_is_an_error(tmp_path):
     backup, path = _crashed_backup(tmp_path)
     model = _small_model()
@@ -217,14 +217,14 @@ def test_backup_of_another_point_is_an_error(tmp_path):
                       monitor="loss", backup_dir=backup)])
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_backup_and_restore_is_a_keras_drop_in(tmp_path):
     backup = str(tmp_path / "b")
     model, _ = _fit(backup, epochs=3)
     assert not os.path.exists(backup)  # deleted after a normal end
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_temp_folders_of_killed_processes_are_removed(tmp_path, monkeypatch):
     import tempfile
 

@@ -9,8 +9,9 @@ import pytest
 from keras_regkit import callbacks
 from keras_regkit import regularizers
 from keras_regkit import schedules
+from tests.helpers import XLA
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 def test_logs_diagnostics_into_history_and_csv(tmp_path):
@@ -24,7 +25,7 @@ def test_logs_diagnostics_into_history_and_csv(tmp_path):
                                  kernel_regularizer=regularizers.L2(1e-3))(
         hidden)
     model = keras.Model(inputs, outputs)
-    model.compile("adam", "mse", metrics=["mae"], jit_compile=True)
+    model.compile("adam", "mse", metrics=["mae"], jit_compile=XLA)
     x = np.random.default_rng(0).normal(size=(32, 6)).astype("float32")
     y = np.random.default_rng(1).normal(size=(32, 2)).astype("float32")
     csv_path = tmp_path / "log.csv"

@@ -9,8 +9,9 @@ import pytest
 from keras_regkit import callbacks
 from keras_regkit import regularizers
 from keras_regkit import schedules
+from tests.helpers import XLA
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 class FakeModel:
@@ -164,7 +165,7 @@ def _model(seed=0):
         keras.layers.Dense(16, activation="relu"),
         keras.layers.Dense(1),
     ])
-    model.compile(keras.optimizers.Adam(0.01), "mse", jit_compile=True)
+    model.compile(keras.optimizers.Adam(0.01), "mse", jit_compile=XLA)
     return model
 
 
@@ -236,7 +237,7 @@ def test_crash_and_resume_matches_an_uninterrupted_run(tmp_path):
                                kernel_regularizer=regularizers.L2(schedule)),
             keras.layers.Dense(1, name="head"),
         ])
-        model.compile(keras.optimizers.Adam(0.01), "mse", jit_compile=True)
+        model.compile(keras.optimizers.Adam(0.01), "mse", jit_compile=XLA)
         stopper = callbacks.EarlyStopping(
             patience=4, min_delta=1e-3, restore_best_weights=True,
             backup_dir=backup, smoothing="ema", smoothing_window=2)

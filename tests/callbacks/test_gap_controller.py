@@ -9,7 +9,7 @@ from keras_regkit import layers
 from keras_regkit import regularizers
 from keras_regkit import schedules
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 def _model(l2):

@@ -9,7 +9,7 @@ from keras_regkit import callbacks as regkit_callbacks
 
 keras_tests = pytest.importorskip("keras.src.callbacks.early_stopping_test")
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 class TestKerasEarlyStoppingSuite(keras_tests.EarlyStoppingTest):

@@ -13,6 +13,7 @@ from keras_regkit import regularizers
 from keras_regkit import schedules
 from tests.helpers import dense_conv_model
 from tests.helpers import toy_data
+from tests.helpers import XLA
 
 SCHEDULE = schedules.Linear(0.0, 1e-3, duration=3)
 PATH = "regkit/dense/kernel_regularizer/l2"
@@ -40,7 +41,7 @@ def _fit_scheduled(epochs=4, initial_epoch=0, model=None):
         model = dense_conv_model(regularizers.L2(l2=SCHEDULE))
         model.compile(
             keras.optimizers.SGD(0.05), "mse", metrics=["mse"],
-            jit_compile=True,
+            jit_compile=XLA,
         )
     recorder = KernelRecorder()
     history = model.fit(
@@ -69,7 +70,7 @@ def _assert_penalty_follows_schedule(history, recorder, first_epoch=0):
         )
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_penalty_follows_schedule_and_step_traced_once():
     model, history, recorder = _fit_scheduled()
     _assert_penalty_follows_schedule(history, recorder)
@@ -84,17 +85,18 @@ def test_penalty_follows_schedule_and_step_traced_once():
     counter = model.get_layer("trace_counter")
     baseline = dense_conv_model(regularizers.L2(l2=1e-3))
     baseline.compile(
-        keras.optimizers.SGD(0.05), "mse", metrics=["mse"], jit_compile=True
+        keras.optimizers.SGD(0.05), "mse", metrics=["mse"], jit_compile=XLA
     )
     _fit_scheduled(model=baseline)
     assert counter.traces == baseline.get_layer("trace_counter").traces
 
 
-@pytest.mark.jax
+@pytest.mark.backends
+@pytest.mark.skipif(not XLA, reason="torch runs eagerly: nothing to trace")
 def test_no_trace_after_first_epoch():
     x, y = toy_data()
     model = dense_conv_model(regularizers.L2(l2=SCHEDULE))
-    model.compile("sgd", "mse", jit_compile=True)
+    model.compile("sgd", "mse", jit_compile=XLA)
     counter = model.get_layer("trace_counter")
     per_epoch = []
     record = keras.callbacks.LambdaCallback(
@@ -108,7 +110,7 @@ def test_no_trace_after_first_epoch():
     assert per_epoch == [per_epoch[0]] * 4
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_save_load_keeps_schedule_and_resumes(tmp_path):
     model, history, recorder = _fit_scheduled(epochs=2)
     path = os.fspath(tmp_path / "m.keras")
@@ -135,7 +137,7 @@ def test_save_load_keeps_schedule_and_resumes(tmp_path):
     # Training continues where it left off: epochs 2 and 3 use the schedule's
     # values at 2 and 3, and the penalty matches them.
     loaded.compile(
-        keras.optimizers.SGD(0.05), "mse", metrics=["mse"], jit_compile=True
+        keras.optimizers.SGD(0.05), "mse", metrics=["mse"], jit_compile=XLA
     )
     _, history2, recorder2 = _fit_scheduled(
         epochs=4, initial_epoch=2, model=loaded
@@ -144,7 +146,7 @@ def test_save_load_keeps_schedule_and_resumes(tmp_path):
     _assert_penalty_follows_schedule(history2, recorder2, first_epoch=2)
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_step_unit_schedule_resumes_from_optimizer_iterations(tmp_path):
     x, y = toy_data(n=16)
     schedule = schedules.Linear(0.0, 1.0, duration=8, unit="step")
@@ -154,7 +156,7 @@ def test_step_unit_schedule_resumes_from_optimizer_iterations(tmp_path):
         keras.layers.Flatten()(inputs)
     )
     model = keras.Model(inputs, outputs)
-    model.compile("sgd", "mse", jit_compile=True)
+    model.compile("sgd", "mse", jit_compile=XLA)
     seen = []
     probe = keras.callbacks.LambdaCallback(
         on_train_batch_end=lambda b, logs: seen.append(
@@ -184,7 +186,7 @@ def test_step_unit_schedule_resumes_from_optimizer_iterations(tmp_path):
     )
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_finds_strengths_in_nested_models_and_every_regularizer_slot():
     inner_in = keras.Input((4,))
     inner_out = keras.layers.Dense(
@@ -233,7 +235,7 @@ def test_layer_owned_strength_is_a_saved_weight(tmp_path):
         inputs, Scale(schedules.Piecewise([1], [1.0, 3.0]), name="s")(inputs)
     )
     assert len(model.non_trainable_weights) == 1
-    model.compile("sgd", "mse", jit_compile=True)
+    model.compile("sgd", "mse", jit_compile=XLA)
     history = model.fit(
         np.ones((4, 2)), np.ones((4, 2)), epochs=2, verbose=0,
         callbacks=[callbacks.StrengthScheduler()],
@@ -372,7 +374,7 @@ class RateRecorder(keras.callbacks.Callback):
             self.rates.append(float(keras.ops.convert_to_numpy(rate)))
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 def test_continued_fit_after_restoring_best_weights_follows_the_schedule():
     # restore_best_weights restores strength variables too (they are
     # weights); a continued fit must run with the scheduled values again.

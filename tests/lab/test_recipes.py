@@ -7,6 +7,7 @@ from keras_regkit import layers as regkit_layers
 from keras_regkit import regularizers
 from keras_regkit.lab import recipes as recipes_lib
 from keras_regkit.lab.model import build_model
+from tests.helpers import XLA
 
 
 @pytest.mark.parametrize("name", recipes_lib.builtin_names())
@@ -29,11 +30,11 @@ def test_augmentation_recipes_use_our_layers_and_train_under_xla(name):
             if type(layer).__module__.startswith("keras_regkit.layers")]
     assert ours, name
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True), jit_compile=True)
+        from_logits=True), jit_compile=XLA)
     x = np.random.default_rng(0).uniform(0, 1, (16, 8, 8, 1)).astype(
         "float32")
     model.fit(x, np.arange(16) % 10, epochs=1, verbose=0)
-    assert model.jit_compile is True
+    assert model.jit_compile is XLA
 
 
 def test_recipes_put_components_where_they_say():
@@ -64,7 +65,7 @@ def test_default_recipes_are_builtin():
     assert set(recipes_lib.DEFAULT_RECIPES) <= set(recipes_lib.builtin_names())
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 @pytest.mark.parametrize(("name", "log"), [
     ("sam", "sam_sharpness"), ("agc", "clipped"),
     ("adversarial", "adversarial_share"), ("mixup", "loss"),
@@ -75,8 +76,8 @@ def test_step_recipes_train_with_their_components_under_xla(name, log):
 
     data = lab.load_dataset("digits", train_size=64)
     result = lab.run_recipe(recipes_lib.builtin(name), data, epochs=1,
-                            batch_size=32)
-    assert result.jit_compile is True
+                            batch_size=32, jit_compile=XLA)
+    assert result.jit_compile is XLA
     assert log in result.history
 
 

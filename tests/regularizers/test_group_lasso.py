@@ -9,8 +9,9 @@ import pytest
 
 from keras_regkit import regularizers
 from keras_regkit import schedules
+from tests.helpers import XLA
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 RNG = np.random.default_rng(3)
 
@@ -50,6 +51,11 @@ def test_gradient_is_finite_for_an_all_zero_group():
         import jax
 
         grad = jax.grad(lambda v: reg(v))(w.value)
+    elif keras.backend.backend() == "torch":
+        import torch
+
+        value = w.value.detach().requires_grad_(True)
+        (grad,) = torch.autograd.grad(reg(value), [value])
     else:
         import tensorflow as tf
 
@@ -70,7 +76,7 @@ def test_drives_whole_groups_to_zero_in_fit():
                                                name="dense"),
          keras.layers.Dense(1, name="head")]
     )
-    model.compile(keras.optimizers.Adam(0.03), "mse", jit_compile=True)
+    model.compile(keras.optimizers.Adam(0.03), "mse", jit_compile=XLA)
     model.fit(x, y, epochs=60, batch_size=64, verbose=0)
     row_norms = np.linalg.norm(
         keras.ops.convert_to_numpy(model.get_layer("dense").kernel), axis=1

@@ -12,7 +12,7 @@ keras_tests = pytest.importorskip("keras.src.regularizers.regularizers_test")
 
 from keras_regkit import regularizers  # noqa: E402
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 class TestKerasRegularizersSuite(keras_tests.RegularizersTest):

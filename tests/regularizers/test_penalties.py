@@ -10,7 +10,7 @@ from keras_regkit import regularizers
 from keras_regkit import schedules
 from keras_regkit._strength import strengths_of
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 WEIGHTS = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
 

@@ -5,11 +5,9 @@ import numpy as np
 import pytest
 
 from keras_regkit import training
+from tests.helpers import XLA
 
-pytestmark = [pytest.mark.jax, pytest.mark.torch]
-
-# torch runs the step eagerly; the others compile it with XLA.
-XLA = keras.backend.backend() != "torch"
+pytestmark = pytest.mark.backends
 
 
 def _np(x):

@@ -34,11 +34,13 @@ def grayscale(images):
 
 def adjust_brightness(images, delta, value_range):
     """Adds `delta` (per image, in value units), clipped to the range."""
+    images = ops.convert_to_tensor(images)
     return ops.clip(images + _per_image(delta), *value_range)
 
 
 def adjust_contrast(images, factor, value_range):
     """Scales each channel's deviation from its mean by `factor`."""
+    images = ops.convert_to_tensor(images)
     mean = ops.mean(images, axis=(1, 2), keepdims=True)
     return ops.clip((images - mean) * _per_image(factor) + mean,
                     *value_range)
@@ -47,6 +49,7 @@ def adjust_contrast(images, factor, value_range):
 def adjust_saturation(images, factor, value_range):
     """Blends with the grayscale image: 0 is gray, 1 the input, >1 more
     saturated (torchvision's `adjust_saturation`)."""
+    images = ops.convert_to_tensor(images)
     gray = grayscale(images)
     return ops.clip(gray + (images - gray) * _per_image(factor),
                     *value_range)
@@ -54,6 +57,7 @@ def adjust_saturation(images, factor, value_range):
 
 def adjust_hue(images, shift, value_range):
     """Rotates the hue by `shift` turns (per image), via HSV."""
+    images = ops.convert_to_tensor(images)
     low, high = value_range
     unit = (images - low) / (high - low)
     hsv = ops.image.rgb_to_hsv(ops.clip(unit, 0.0, 1.0))

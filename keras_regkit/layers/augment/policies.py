@@ -44,6 +44,8 @@ def _blend(degenerate, images, factor, value_range):
 
 def _smooth(images):
     """PIL's SMOOTH kernel (centre 5, neighbours 1, over 13); borders kept."""
+    if images.shape[0] == 0:  # torch cannot pad an empty batch
+        return images
     padded = ops.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="symmetric")
     height, width = images.shape[1], images.shape[2]
     total = 4.0 * images

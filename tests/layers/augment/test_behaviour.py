@@ -10,8 +10,9 @@ from keras_regkit import schedules
 from keras_regkit._strength import collect_strengths
 from keras_regkit.layers.augment import colour
 from tests.helpers import TraceCounter
+from tests.helpers import XLA
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 def _np(x):
@@ -188,7 +189,7 @@ def test_scheduled_factor_changes_without_retrace():
         name="rotate")(traced)
     outputs = keras.layers.Dense(1)(keras.layers.Flatten()(rotated))
     model = keras.Model(inputs, outputs)
-    model.compile("sgd", "mse", jit_compile=True)
+    model.compile("sgd", "mse", jit_compile=XLA)
     assert "rotate/factor" in collect_strengths(model)
     counter = model.get_layer("trace_counter")
     traces = []
@@ -199,8 +200,9 @@ def test_scheduled_factor_changes_without_retrace():
                         callbacks=[callbacks.StrengthScheduler(), probe])
     assert history.history["regkit/rotate/factor"] == pytest.approx(
         [0.0, 0.1, 0.3])
-    assert traces == [traces[0]] * 3
-    assert model.jit_compile is True
+    if XLA:
+        assert traces == [traces[0]] * 3
+    assert model.jit_compile is XLA
     assert float(model.get_layer("rotate").factor[1]) == pytest.approx(0.3)
 
 

@@ -7,7 +7,7 @@ import pytest
 from keras_regkit import layers
 from keras_regkit import schedules
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 @pytest.mark.parametrize("factor", [1.5, -1.2, (0.1, 2.0), (0.1,), "big",

@@ -10,7 +10,7 @@ import scipy.ndimage as ndimage
 from keras_regkit import layers
 from keras_regkit.layers.augment import geometry
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 _SCIPY_MODES = {"reflect": "reflect", "wrap": "grid-wrap",
                 "nearest": "nearest", "constant": "grid-constant"}

@@ -12,6 +12,7 @@ from keras_regkit import layers
 from tests.layers.augment.cases import CASES
 from tests.layers.augment.cases import IDS
 from tests.layers.augment.cases import make
+from tests.helpers import XLA
 
 
 @pytest.mark.tf
@@ -54,7 +55,7 @@ def test_augment_with_labels_in_tf_data_and_fit():
                               keras.layers.GlobalAveragePooling2D(),
                               keras.layers.Dense(4)])
     model.compile("adam", keras.losses.CategoricalCrossentropy(
-        from_logits=True), jit_compile=True)
+        from_logits=True), jit_compile=XLA)
     history = model.fit(ds, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
 
@@ -62,7 +63,7 @@ def test_augment_with_labels_in_tf_data_and_fit():
 _DTYPES = ["uint8", "float16", "bfloat16", "float32"]
 
 
-@pytest.mark.jax
+@pytest.mark.backends
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow])
 @given(

@@ -8,8 +8,9 @@ import pytest
 from keras_regkit import callbacks, layers, schedules
 from tests.contract import check_layer_contract
 from tests.helpers import TraceCounter
+from tests.helpers import XLA
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 LINEAR = schedules.Linear(0.0, 0.5, duration=3)
@@ -80,7 +81,7 @@ def test_scheduled_rate_changes_without_retrace():
     dropped = layers.Dropout(schedules.Piecewise([1, 2], [0.0, 0.5, 0.9]),
                              name="drop", seed=0)(hidden)
     model = keras.Model(inputs, dropped)
-    model.compile("sgd", "mse", jit_compile=True)
+    model.compile("sgd", "mse", jit_compile=XLA)
     counter = model.get_layer("trace_counter")
     zeros = []
     probe = keras.callbacks.LambdaCallback(
@@ -94,7 +95,8 @@ def test_scheduled_rate_changes_without_retrace():
     assert losses[0] == pytest.approx(0.0, abs=1e-7)
     assert 0 < losses[1] < losses[2]
     # ...without tracing again.
-    assert zeros == [zeros[0]] * 3
+    if XLA:
+        assert zeros == [zeros[0]] * 3
 
 
 @pytest.mark.parametrize("rate", [-0.1, 1.0, 1.5])

@@ -7,8 +7,9 @@ import pytest
 from keras_regkit import layers
 from keras_regkit import schedules
 from tests.contract import check_layer_contract
+from tests.helpers import XLA
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 LINEAR = schedules.Linear(0.0, 0.5, duration=3)
 
@@ -49,7 +50,7 @@ def test_drop_connect_trains_the_wrapped_kernel(tmp_path):
     wrapped = layers.DropConnect(keras.layers.Dense(3, name="inner"),
                                  rate=0.3, seed=0)
     model = keras.Model(inputs, wrapped(inputs))
-    model.compile("sgd", "mse", jit_compile=True)
+    model.compile("sgd", "mse", jit_compile=XLA)
     before = _np(wrapped.layer.kernel).copy()
     model.fit(np.ones((16, 5)), np.ones((16, 3)), epochs=2, verbose=0)
     assert not np.allclose(before, _np(wrapped.layer.kernel))

@@ -6,7 +6,7 @@ import pytest
 
 from keras_regkit import layers
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 
 def _np(x):

@@ -14,7 +14,7 @@ import pytest
 
 from keras_regkit import layers as regkit_layers
 
-pytestmark = pytest.mark.jax
+pytestmark = pytest.mark.backends
 
 OURS = ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
         "GaussianDropout")
