@@ -111,7 +111,8 @@ def _gamma_at_least_one(shape, concentration, uniforms, normals):
     a draw falls back to the (still close) last proposal with probability
     below 1e-10.
     """
-    if 0 in shape:  # an empty batch (torch's min of nothing loses axes)
+    if any(isinstance(d, int) and d == 0 for d in shape):
+        # An empty batch: torch's min of nothing loses axes.
         return ops.zeros(shape)
     d = concentration - 1.0 / 3.0
     c = 1.0 / ops.sqrt(9.0 * d)
