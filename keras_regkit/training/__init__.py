@@ -1,10 +1,13 @@
-"""Regularizing train steps (TensorFlow backend): clipping, AGC, SAM,
+"""Regularizing train steps (TensorFlow, JAX, torch): clipping, AGC, SAM,
 adversarial training, gradient noise, in-step MixUp/CutMix.
 
 `RegularizedModel(inputs, outputs, components=[...])` or
-`regularize(model, [...])`; see `train_step.py` for the order of a step.
+`regularize(model, [...])`; see `train_step.py` for the order of a step and
+`StepComponent` for writing a component of your own.
 """
 
+from keras_regkit.training._component import StepComponent
+from keras_regkit.training._step import StepBatch
 from keras_regkit.training.adversarial import AdversarialTraining
 from keras_regkit.training.adversarial import fgsm
 from keras_regkit.training.clipping import AdaptiveGradientClipping
@@ -28,6 +31,8 @@ __all__ = [
     "Regularized",
     "RegularizedModel",
     "SAM",
+    "StepBatch",
+    "StepComponent",
     "StepCutMix",
     "StepMixUp",
     "adaptive_clip",

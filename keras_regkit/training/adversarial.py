@@ -59,6 +59,7 @@ class AdversarialTraining(StepComponent):
 
     logs = ("adversarial_share",)
     order = 1  # after mixing: the adversary attacks the mixed batch
+    exclusive = "adversarial"
 
     epsilon = Scheduled(NON_NEGATIVE)
     share = Scheduled(PROBABILITY)

@@ -196,3 +196,30 @@ def test_gradient_noise_decays_with_steps():
     assert np.std(early) == pytest.approx(1.0, rel=0.05)
     assert np.std(late) == pytest.approx(100 ** -0.55, rel=0.05)
     assert component.apply(zeros, 0)[1].shape == (2, 3)
+
+
+@keras.saving.register_keras_serializable(package="regkit_tests")
+class HalveGradients(training.StepComponent):
+    """A user's component: `keras.ops` only, one hook, one declared log."""
+
+    logs = ("halved_norm",)
+
+    def transform_gradients(self, gradients, step):
+        halved = [0.5 * g for g in gradients]
+        step.log("halved_norm", keras.ops.sqrt(sum(step.squares(halved))))
+        return halved
+
+
+def test_a_component_written_once_runs_on_every_backend(tmp_path):
+    x, y = _data()
+    model = _linear_model([HalveGradients()])
+    kernel, bias, new_kernel, new_bias, logs = _one_sgd_step(model, x, y)
+    gk, gb, _ = _mse_grads(kernel, bias, x, y)
+    np.testing.assert_allclose(new_kernel, kernel - 0.05 * gk, atol=1e-6)
+    np.testing.assert_allclose(new_bias, bias - 0.05 * gb, atol=1e-6)
+    norm = 0.5 * np.sqrt((gk ** 2).sum() + (gb ** 2).sum())
+    assert logs["halved_norm"][0] == pytest.approx(norm, rel=1e-5)
+    path = str(tmp_path / "halved.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.step_components[0]) is HalveGradients
