@@ -231,3 +231,46 @@ def test_random_resized_crop_area_and_ratio_ranges():
     assert aspect.min() >= 0.5 - 1e-4 and aspect.max() <= 2.0 + 1e-4
     assert np.all(draw["top"] + draw["crop_height"] <= 64 + 1e-3)
     assert tuple(layer(x).shape) == (1, 8, 8, 1)
+
+
+def _bfloat16_inputs(op):
+    """`op` computing from bfloat16-rounded inputs, as TPUs (bfloat16) and
+    GPUs (TF32) run float32 matmuls by default."""
+    def reduced(*args, **kwargs):
+        args = [keras.ops.cast(keras.ops.cast(a, "bfloat16"), "float32")
+                if not isinstance(a, str) else a for a in args]
+        return op(*args, **kwargs)
+    return reduced
+
+
+def test_geometry_is_exact_whatever_the_matmul_precision(monkeypatch):
+    """CPUs ignore the backends' matmul-precision settings, so the test
+    makes every `matmul`/`einsum`/`dot` reduced-precision itself: fused
+    affine maps must not change (they use none of them)."""
+    rng = np.random.default_rng(3)
+    x = _images((4, 40, 48, 3))
+    t = keras.ops.convert_to_tensor
+    angle = t(rng.uniform(-0.6, 0.6, 4).astype("float32"))
+    zoom = t(rng.uniform(0.8, 1.25, 4).astype("float32"))
+    shift = t(rng.uniform(-9, 9, 4).astype("float32"))
+
+    def run():
+        matrices = geometry.compose(
+            geometry.compose(geometry.rotation(angle, 40, 48),
+                             geometry.zoom(zoom, zoom, 40, 48)),
+            geometry.translation(shift, -shift))
+        return _np(geometry.affine_transform(x, matrices)), _np(matrices)
+
+    exact, matrices = run()
+    for name in ("matmul", "einsum", "dot", "tensordot"):
+        monkeypatch.setattr(keras.ops, name,
+                            _bfloat16_inputs(getattr(keras.ops, name)))
+    reduced, reduced_matrices = run()
+    np.testing.assert_array_equal(reduced_matrices, matrices)
+    np.testing.assert_array_equal(reduced, exact)
+    # The same maps through a bfloat16 matmul move pixels visibly: this is
+    # what the test guards against.
+    grid = np.stack(list(np.meshgrid(np.arange(48), np.arange(40))) + [
+        np.ones((40, 48))]).reshape(3, -1).astype("float32")
+    rounded = _np(keras.ops.matmul(t(matrices), t(grid)))
+    assert np.abs(rounded - matrices @ grid).max() > 0.05
