@@ -7,10 +7,11 @@ whole batch's, so no explicit sum is needed).
 
 import keras
 
+from keras_regkit.training._step import OneProgramExecutor
 from keras_regkit.training._step import Step
 
 
-class Executor:
+class Executor(OneProgramExecutor):
     """What `Step` asks of this backend."""
 
     @staticmethod
@@ -18,14 +19,6 @@ class Executor:
         import jax
 
         return jax.value_and_grad(fn, has_aux=True)(args)
-
-    @staticmethod
-    def global_sum(gradients):
-        return gradients
-
-    @staticmethod
-    def unscaled(loss):
-        return loss
 
 
 def _values_after(scope, variables, values):

@@ -170,6 +170,20 @@ class Step:
         return gradients, loss, y_pred, batch
 
 
+class OneProgramExecutor:
+    """Replica handling for backends where one program sees the whole batch
+    (JAX, also under `keras.distribution`; torch): nothing to sum or
+    rescale. Executors add `value_and_grad`."""
+
+    @staticmethod
+    def global_sum(gradients):
+        return gradients
+
+    @staticmethod
+    def unscaled(loss):
+        return loss
+
+
 def run_in_place(model, executor, data):
     """`Step.run` for backends whose variables are updated in place
     (TensorFlow, torch): the step's state changes are assigned after it.

@@ -7,6 +7,7 @@ detached copies of the values, so the step never touches `.grad`.
 
 import keras
 
+from keras_regkit.training._step import OneProgramExecutor
 from keras_regkit.training._step import run_in_place
 
 
@@ -16,7 +17,7 @@ def _detached(value):
     return value.detach() if isinstance(value, torch.Tensor) else value
 
 
-class Executor:
+class Executor(OneProgramExecutor):
     """What `Step` asks of this backend."""
 
     @staticmethod
@@ -33,14 +34,6 @@ class Executor:
                      for g, leaf in zip(gradients, leaves)]
         return ((value.detach(), keras.tree.map_structure(_detached, aux)),
                 keras.tree.pack_sequence_as(args, gradients))
-
-    @staticmethod
-    def global_sum(gradients):
-        return gradients
-
-    @staticmethod
-    def unscaled(loss):
-        return loss
 
 
 def train_step(model, data):

@@ -208,6 +208,24 @@ def test_cutmix_in_step_on_images():
     assert np.isfinite(history.history["loss"][0])
 
 
+def _assert_one_and_two_devices_agree(script, env=None, same_logs=False):
+    """Runs `script` (it prints JSON {name: [one device, two devices]},
+    each `[weights, last logs]`) and compares the two runs."""
+    result = subprocess.run([sys.executable, "-c", script], env=env,
+                            check=False, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    for name, ((w1, logs1), (w2, logs2)) in out.items():
+        for a, b in zip(w1, w2):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5,
+                                       err_msg=name)
+        if same_logs:
+            assert set(logs1) == set(logs2)
+        for key in logs1:
+            assert logs2[key] == pytest.approx(logs1[key], rel=1e-4), key
+
+
 @pytest.mark.tf
 @pytest.mark.slow
 def test_mirrored_strategy_matches_one_device():
@@ -255,16 +273,7 @@ def test_mirrored_strategy_matches_one_device():
         print(json.dumps(out))
         """
     )
-    result = subprocess.run([sys.executable, "-c", script],
-                            capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    for name, ((w1, logs1), (w2, logs2)) in out.items():
-        for a, b in zip(w1, w2):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5,
-                                       err_msg=name)
-        for key in logs1:
-            assert logs2[key] == pytest.approx(logs1[key], rel=1e-4), key
+    _assert_one_and_two_devices_agree(script)
 
 
 def test_errors():
@@ -373,15 +382,4 @@ def test_jax_data_parallel_matches_one_device():
         """
     )
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    result = subprocess.run([sys.executable, "-c", script], env=env,
-                            check=False, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = json.loads(result.stdout.strip().splitlines()[-1])
-    for name, ((w1, logs1), (w2, logs2)) in out.items():
-        for a, b in zip(w1, w2):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5,
-                                       err_msg=name)
-        assert set(logs1) == set(logs2)
-        for key in logs1:
-            assert logs2[key] == pytest.approx(logs1[key], rel=1e-4), key
+    _assert_one_and_two_devices_agree(script, env=env, same_logs=True)
