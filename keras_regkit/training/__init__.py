@@ -1,5 +1,6 @@
 """Regularizing train steps (TensorFlow, JAX, torch): clipping, AGC, SAM,
-adversarial training, gradient noise, in-step MixUp/CutMix.
+adversarial training, gradient noise, in-step MixUp/CutMix, R-Drop,
+decoupled weight decay.
 
 `RegularizedModel(inputs, outputs, components=[...])` or
 `regularize(model, [...])`; see `train_step.py` for the order of a step and
@@ -17,19 +18,24 @@ from keras_regkit.training.clipping import clip_gradients
 from keras_regkit.training.mixing import StepCutMix
 from keras_regkit.training.mixing import StepMixUp
 from keras_regkit.training.noise import GradientNoise
+from keras_regkit.training.rdrop import RDrop
+from keras_regkit.training.rdrop import symmetric_kl
 from keras_regkit.training.sam import SAM
 from keras_regkit.training.sam import sam_perturbation
 from keras_regkit.training.train_step import Regularized
 from keras_regkit.training.train_step import RegularizedModel
 from keras_regkit.training.train_step import regularize
+from keras_regkit.training.weight_decay import DecoupledWeightDecay
 
 __all__ = [
     "AdaptiveGradientClipping",
     "AdversarialTraining",
+    "DecoupledWeightDecay",
     "GradientClipping",
     "GradientNoise",
     "Regularized",
     "RegularizedModel",
+    "RDrop",
     "SAM",
     "StepBatch",
     "StepComponent",
@@ -40,4 +46,5 @@ __all__ = [
     "fgsm",
     "regularize",
     "sam_perturbation",
+    "symmetric_kl",
 ]

@@ -4,13 +4,16 @@ A step runs, in order (see `_step.Step`):
 
 1. `transform_batch(batch, step)` of every component: replace the inputs
    (adversarial examples) or mix inputs and labels (MixUp, CutMix);
-2. the forward and backward pass;
+2. the forward and backward pass, with `loss_term(y_pred, batch, step)`
+   of every component added to the loss (R-Drop's consistency);
 3. `extra_gradient(gradients, batch, loss, step)`: replace the gradients
    by others computed from more passes (SAM);
 4. the sum across replicas;
 5. `transform_gradients(gradients, step)`: change the summed gradients
    (noise, clipping);
-6. the optimizer update.
+6. the optimizer update, then `after_update(weights, step)`: what to add
+   to each weight after the update, computed from the weights before it
+   (decoupled weight decay).
 
 A component holds backend-neutral `keras.ops` maths only: everything that
 needs a gradient or the replicas goes through `step` (`step.input_gradient`,
@@ -82,6 +85,14 @@ class StepComponent(HasStrengths, keras.layers.Layer):
     def transform_gradients(self, gradients, step):
         """Returns the gradients (summed across replicas) to apply."""
         return gradients
+
+    def loss_term(self, y_pred, batch, step):
+        """Returns a scalar added to the loss (and differentiated)."""
+        return 0.0
+
+    def after_update(self, weights, step):
+        """Returns None, or one tensor per trainable weight to add to it
+        after the optimizer's update; `weights` are the values before."""
 
     def call(self, inputs):
         raise TypeError(

@@ -23,7 +23,9 @@ class StepBatch(NamedTuple):
     """A batch as the components see it.
 
     `label_mixing` is None or `(weight, order)`: the loss is
-    `weight * loss(y) + (1 - weight) * loss(y[order])` per example.
+    `weight * loss(y) + (1 - weight) * loss(y[order])` per example; or
+    `(weight, order, label_smoothing)`: the loss of the mixed, smoothed
+    one-hot labels (one-hot targets: the model's loss must take them).
     """
 
     x: Any
@@ -76,6 +78,12 @@ class Step:
     def weights(self):
         """The trainable variables' current values (tensors)."""
         return [self._current(v) for v in self.variables]
+
+    @property
+    def learning_rate(self):
+        """The optimizer's learning rate for this step, as a tensor (a
+        schedule's value at the current iteration)."""
+        return ops.convert_to_tensor(self.model.optimizer.learning_rate)
 
     @property
     def iterations(self):
@@ -135,18 +143,28 @@ class Step:
             y_pred = self.model(batch.x, training=True)
             loss = self.model._loss(batch.x, batch.y, y_pred,
                                     batch.sample_weight, batch.label_mixing)
+            outer, self.logs = self.logs, {}
+            for component in self._components:
+                loss = loss + component.loss_term(y_pred, batch, self)
+            # Logs of loss terms leave the gradient's trace as its outputs.
+            term_logs, self.logs = self.logs, outer
         held = [scope.get_current_value(v) for v in self._held]
-        return loss, (y_pred, held)
+        return loss, (y_pred, held, term_logs)
+
+    @property
+    def _components(self):
+        return sorted(self.model.step_components, key=lambda c: c.order)
 
     def run(self, data):
-        """Returns `(gradients, loss, y_pred, batch)`; logs in `self.logs`.
+        """Returns `(gradients, loss, y_pred, batch)`; logs in `self.logs`,
+        what to add to the weights after the update in `self.corrections`
+        (None or one tensor per trainable variable).
 
         Variables changed by the step (layer state of the training pass,
         seeds, strengths' readers' seeds) are assigned in the scope.
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        components = sorted(self.model.step_components,
-                            key=lambda c: c.order)
+        components = self._components
         if any(type(c).transform_batch is not StepComponent.transform_batch
                for c in components) and "int" in str(
                    getattr(x, "dtype", "")):
@@ -155,8 +173,10 @@ class Step:
         for component in components:
             batch = component.transform_batch(batch, self)
 
-        (loss, (y_pred, held)), gradients = self.executor.value_and_grad(
-            lambda w: self._loss(w, batch), self.weights)
+        (loss, (y_pred, held, term_logs)), gradients = (
+            self.executor.value_and_grad(lambda w: self._loss(w, batch),
+                                         self.weights))
+        self.logs.update(term_logs)
         for variable, value in zip(self._held, held):
             if value is not None:
                 variable.assign(value)
@@ -167,6 +187,13 @@ class Step:
         gradients = self.global_sum(gradients)
         for component in components:
             gradients = component.transform_gradients(gradients, self)
+        self.corrections = None
+        weights = self.weights
+        for component in components:
+            change = component.after_update(weights, self)
+            if change is not None:
+                self.corrections = change if self.corrections is None else [
+                    a + b for a, b in zip(self.corrections, change)]
         return gradients, loss, y_pred, batch
 
 

@@ -52,4 +52,8 @@ def train_step(model, data):
         gradients = [g / replicas for g in gradients]
     model.optimizer.apply_gradients(zip(gradients,
                                         model.trainable_variables))
+    if step.corrections is not None:
+        for variable, change in zip(model.trainable_variables,
+                                    step.corrections):
+            variable.assign_add(change)
     return model._record(Executor.unscaled(loss), batch, y_pred, step.logs)

@@ -43,4 +43,8 @@ def train_step(model, data):
         model, Executor, data)
     with torch.no_grad():
         model.optimizer.apply(gradients, model.trainable_weights)
+        if step.corrections is not None:
+            for variable, change in zip(model.trainable_weights,
+                                        step.corrections):
+                variable.assign(variable.value + change)
     return model._record(loss, batch, y_pred, step.logs)

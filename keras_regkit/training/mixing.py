@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_regkit._strength import Scheduled
+from keras_regkit.layers.augment._mixing import check_label_smoothing
 from keras_regkit.layers.augment.cutmix import cutmix_draw
 from keras_regkit.layers.augment.cutmix import paste
 from keras_regkit.layers.augment.mixup import blend
@@ -15,13 +16,22 @@ class _Mixing(StepComponent):
     exclusive = "mixing (StepMixUp, StepCutMix)"
     alpha = Scheduled()
 
-    def __init__(self, alpha, **kwargs):
+    def __init__(self, alpha, label_smoothing=0.0, **kwargs):
         super().__init__(**kwargs)
         self.alpha = alpha
+        self.label_smoothing = check_label_smoothing(type(self).__name__,
+                                                     label_smoothing)
 
     def transform_batch(self, batch, step):
         x, weight, order = self.mix(batch.x)
+        if self.label_smoothing:
+            return batch._replace(
+                x=x, label_mixing=(weight, order, self.label_smoothing))
         return batch._replace(x=x, label_mixing=(weight, order))
+
+    def get_config(self):
+        return {**super().get_config(),
+                "label_smoothing": self.label_smoothing}
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -38,6 +48,12 @@ class StepMixUp(_Mixing):
         alpha: float >= 0 or Schedule; 0 turns mixing off. Defaults to
             `0.2`. May be a `Schedule`; needs `StrengthScheduler` in
             `fit(callbacks=...)` to change over training.
+        label_smoothing: float in [0, 1): the labels become smoothed
+            one-hot targets `(1 - s) * one_hot + s / classes` before they
+            are mixed (as timm does); the model must then be compiled
+            with a loss for one-hot targets (`categorical_crossentropy`),
+            integer labels are one-hot encoded by the step. Defaults to
+            `0.0` (labels mixed through the loss, any loss).
         seed: int or None. Defaults to `None`.
 
     Example:
@@ -50,8 +66,8 @@ class StepMixUp(_Mixing):
         https://arxiv.org/abs/1710.09412
     """
 
-    def __init__(self, alpha=0.2, **kwargs):
-        super().__init__(alpha, **kwargs)
+    def __init__(self, alpha=0.2, label_smoothing=0.0, **kwargs):
+        super().__init__(alpha, label_smoothing, **kwargs)
 
     def mix(self, inputs):
         """`(mixed inputs, weights of own labels (B,), partner order)`."""
@@ -69,6 +85,8 @@ class StepCutMix(_Mixing):
         alpha: float >= 0 or Schedule, the Beta concentration. Defaults to
             `1.0`. May be a `Schedule`; needs `StrengthScheduler` in
             `fit(callbacks=...)` to change over training.
+        label_smoothing: float in [0, 1), as for `StepMixUp`. Defaults to
+            `0.0`.
         seed: int or None. Defaults to `None`.
 
     Example:
@@ -80,8 +98,8 @@ class StepCutMix(_Mixing):
         Yun et al., CutMix, 2019. https://arxiv.org/abs/1905.04899
     """
 
-    def __init__(self, alpha=1.0, **kwargs):
-        super().__init__(alpha, **kwargs)
+    def __init__(self, alpha=1.0, label_smoothing=0.0, **kwargs):
+        super().__init__(alpha, label_smoothing, **kwargs)
 
     def mix(self, inputs):
         if len(inputs.shape) != 4:

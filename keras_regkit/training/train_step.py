@@ -13,18 +13,22 @@ backend's executor (`_tensorflow`, `_jax`, `_torch`) only takes gradients,
 sums across replicas and applies the update. One step, in order:
 1. in-step mixing (`StepMixUp` / `StepCutMix`) of inputs and labels;
 2. adversarial examples (`AdversarialTraining`), from the input gradient;
-3. forward and backward pass;
+3. `RDrop` doubles the batch; forward and backward pass (with R-Drop's
+   consistency term in the loss);
 4. `SAM`: gradient at `w + e(w)` (a second pass, stateless);
 5. sum across replicas (under `tf.distribute`), so what follows sees the
    same gradient as one device;
 6. `GradientNoise`, then every clipping component in the order given;
-7. the optimizer update; logs `grad_norm`, `grad_norm_clipped`, `clipped`,
-   `sam_sharpness`, `adversarial_share` for the components present.
+7. the optimizer update, then `DecoupledWeightDecay`; logs `grad_norm`,
+   `grad_norm_clipped`, `clipped`, `sam_sharpness`, `adversarial_share`,
+   `rdrop_kl` for the components present.
 """
 
 import keras
 from keras import ops
 
+from keras_regkit.layers.augment._mixing import mix_labels
+from keras_regkit.layers.augment._mixing import one_hot_labels
 from keras_regkit.training._component import StepComponent
 
 _EXECUTORS = {"tensorflow": "_tensorflow", "jax": "_jax", "torch": "_torch"}
@@ -57,7 +61,8 @@ def _check_components(owner, components):
             raise TypeError(
                 f"{owner} takes train-step components (GradientClipping, "
                 "AdaptiveGradientClipping, SAM, AdversarialTraining, "
-                f"GradientNoise, StepMixUp, StepCutMix). Received: "
+                "GradientNoise, StepMixUp, StepCutMix, RDrop, "
+                f"DecoupledWeightDecay, or a StepComponent). Received: "
                 f"{component!r}"
             )
     groups = {}
@@ -95,7 +100,11 @@ class _RegularizedStep:
         if mixing is None:
             return self.compute_loss(x, y, y_pred, sample_weight,
                                      training=True)
-        weight, order = mixing
+        weight, order, *smoothing = mixing
+        if smoothing and smoothing[0]:
+            return super().compute_loss(
+                x, self._soft_targets(y, y_pred, weight, order, smoothing[0]),
+                y_pred, sample_weight, training=True)
         both_pred = ops.concatenate([y_pred, y_pred], axis=0)
         both_y = ops.concatenate([y, ops.take(y, order, axis=0)], axis=0)
         # "sum over batch size" divides by 2B: weights carry a factor 2.
@@ -106,6 +115,52 @@ class _RegularizedStep:
             both_w = both_w * ops.concatenate(
                 [sample_weight, ops.take(sample_weight, order, axis=0)], 0)
         return self.compute_loss(x, both_y, both_pred, both_w, training=True)
+
+    @property
+    def _one_hot_targets(self):
+        """Whether labels become one-hot targets (label smoothing in the
+        step's mixing): then integer labels are one-hot encoded for every
+        loss computed, in training and evaluation alike."""
+        return any(getattr(c, "label_smoothing", 0)
+                   for c in getattr(self, "step_components", ()))
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None,
+                     training=True):
+        if self._one_hot_targets and y is not None and y_pred is not None:
+            y = self._dense_labels(y, y_pred)
+        return super().compute_loss(x, y, y_pred, sample_weight,
+                                    training=training)
+
+    def _dense_labels(self, y, y_pred):
+        loss = getattr(self, "loss", None)
+        name = loss if isinstance(loss, str) else (
+            getattr(loss, "name", None) or getattr(loss, "__name__", "")
+            or type(loss).__name__)
+        if "sparse" in str(name).lower():
+            raise ValueError(
+                f"Label smoothing in the train step's mixing turns labels "
+                f"into soft one-hot targets, which the loss {name!r} cannot "
+                "take. Compile with a loss for one-hot targets (e.g. "
+                "`categorical_crossentropy`); integer labels are one-hot "
+                "encoded by the step."
+            )
+        classes = y_pred.shape[-1]
+        y = ops.convert_to_tensor(y)
+        if classes == 1 or len(y.shape) == len(y_pred.shape) and (
+                y.shape[-1] == classes):
+            return ops.cast(y, y_pred.dtype) if classes > 1 else y
+        return one_hot_labels(ops.cast(ops.reshape(y, (-1,)), "int32"),
+                              classes)
+
+    def _soft_targets(self, y, y_pred, weight, order, smoothing):
+        """Mixed, smoothed one-hot targets (binary: smoothed towards 0.5,
+        as Keras's binary cross-entropy)."""
+        y = self._dense_labels(y, y_pred)
+        if y_pred.shape[-1] == 1:
+            y = ops.reshape(ops.cast(y, "float32"), (-1, 1))
+            return mix_labels(y * (1.0 - smoothing) + 0.5 * smoothing,
+                              weight, order)
+        return mix_labels(y, weight, order, label_smoothing=smoothing)
 
     def _record(self, loss, batch, y_pred, step_logs):
         """Updates the loss, the components' and the compiled metrics."""
@@ -154,7 +209,7 @@ class RegularizedModel(_RegularizedStep, keras.Model):
             `GradientClipping` and `AdaptiveGradientClipping` (applied in
             the order given), and at most one each of `SAM`,
             `AdversarialTraining`, `GradientNoise`, `StepMixUp` /
-            `StepCutMix`.
+            `StepCutMix`, `RDrop`, `DecoupledWeightDecay`.
 
     Example:
 

@@ -12,8 +12,19 @@ def partners(batch_size, seed):
     return ops.argsort(_random.uniform((batch_size,), seed))
 
 
-def mix_labels(labels, weights, order, num_classes=None):
+def check_label_smoothing(owner, value):
+    """`label_smoothing`: a float in [0, 1)."""
+    return checks.number(owner, "label_smoothing", value,
+                         lambda v: 0 <= v < 1, "a float in [0, 1)")
+
+
+def mix_labels(labels, weights, order, num_classes=None,
+               label_smoothing=0.0):
     """`weights * labels + (1 - weights) * labels[order]`, one-hot first.
+
+    Labels are smoothed before they are mixed, as timm does: each one-hot
+    label becomes `(1 - label_smoothing) * label + label_smoothing /
+    classes`.
 
     Args:
         labels: one-hot/soft `(batch, classes)` floats, or integer class ids
@@ -21,6 +32,18 @@ def mix_labels(labels, weights, order, num_classes=None):
         weights: `(batch,)` share of each image's own label.
         order: `(batch,)` partner indices.
         num_classes: int or None.
+        label_smoothing: float in [0, 1). Defaults to `0.0`.
+    """
+    labels = one_hot_labels(labels, num_classes, label_smoothing)
+    weights = ops.reshape(weights, (-1,) + (1,) * (len(labels.shape) - 1))
+    return weights * labels + (1.0 - weights) * ops.take(labels, order,
+                                                         axis=0)
+
+
+def one_hot_labels(labels, num_classes=None, label_smoothing=0.0):
+    """Float one-hot (or soft) labels `(batch, classes)`, smoothed.
+
+    Integer labels `(batch,)` / `(batch, 1)` need `num_classes`.
     """
     labels = ops.convert_to_tensor(labels)
     if "int" in str(labels.dtype):
@@ -33,25 +56,29 @@ def mix_labels(labels, weights, order, num_classes=None):
             labels = ops.squeeze(labels, -1)
         labels = ops.one_hot(labels, num_classes)
     labels = ops.cast(labels, "float32")
-    weights = ops.reshape(weights, (-1,) + (1,) * (len(labels.shape) - 1))
-    return weights * labels + (1.0 - weights) * ops.take(labels, order,
-                                                         axis=0)
+    if label_smoothing:
+        labels = (labels * (1.0 - label_smoothing)
+                  + label_smoothing / labels.shape[-1])
+    return labels
 
 
 class MixingAugmentation(BaseAugmentation):
     """Base of the layers that mix each image with a partner image."""
 
     def __init__(self, num_classes=None, data_format=None, seed=None,
-                 **kwargs):
+                 label_smoothing=0.0, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         if num_classes is not None:
             checks.integer(type(self).__name__, "num_classes", num_classes,
                            2, "None or an int >= 2")
         self.num_classes = num_classes
+        self.label_smoothing = check_label_smoothing(type(self).__name__,
+                                                     label_smoothing)
 
     def apply_labels(self, labels, draw):
         return mix_labels(labels, draw["label_weight"], draw["order"],
-                          self.num_classes)
+                          self.num_classes, self.label_smoothing)
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes}
+        return {**super().get_config(), "num_classes": self.num_classes,
+                "label_smoothing": self.label_smoothing}

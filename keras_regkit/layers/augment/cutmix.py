@@ -56,6 +56,9 @@ class CutMix(MixingAugmentation):
             `keras.config.image_data_format()`.
         num_classes: int or None; lets integer labels be one-hot encoded
             and mixed. Defaults to `None` (labels must be one-hot).
+        label_smoothing: float in [0, 1): labels become `(1 - s) * label
+            + s / classes` before they are mixed (as timm does). Defaults
+            to `0.0`.
 
     Example:
 
@@ -75,9 +78,10 @@ class CutMix(MixingAugmentation):
     factor = ScheduledRange((0.0, 1.0))
 
     def __init__(self, factor=1.0, seed=None, data_format=None,
-                 num_classes=None, **kwargs):
+                 num_classes=None, label_smoothing=0.0, **kwargs):
         super().__init__(num_classes=num_classes, data_format=data_format,
-                         seed=seed, **kwargs)
+                         seed=seed, label_smoothing=label_smoothing,
+                         **kwargs)
         self.factor = factor
 
     def draw(self, batch_size, height, width):

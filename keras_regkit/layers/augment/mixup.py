@@ -45,6 +45,9 @@ class MixUp(MixingAugmentation):
         seed: int or None. Defaults to `None`.
         num_classes: int or None; lets integer labels be one-hot encoded
             and mixed. Defaults to `None` (labels must be one-hot).
+        label_smoothing: float in [0, 1): labels become `(1 - s) * label
+            + s / classes` before they are mixed (as timm does). Defaults
+            to `0.0`.
 
     Example:
 
@@ -64,9 +67,10 @@ class MixUp(MixingAugmentation):
     alpha = Scheduled(NON_NEGATIVE)
 
     def __init__(self, alpha=0.2, data_format=None, seed=None,
-                 num_classes=None, **kwargs):
+                 num_classes=None, label_smoothing=0.0, **kwargs):
         super().__init__(num_classes=num_classes, data_format=data_format,
-                         seed=seed, **kwargs)
+                         seed=seed, label_smoothing=label_smoothing,
+                         **kwargs)
         self.alpha = alpha
 
     def draw(self, batch_size, height, width):
