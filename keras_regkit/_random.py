@@ -58,14 +58,25 @@ def _keys(seed):
 
 def random_bits(shape, seed):
     """uint32 tensor of `shape` with hash-random bits."""
-    first, second = _keys(seed)
     size = 1
     for dim in shape:
         size = size * dim
-    counter = _u32(ops.arange(size, dtype="int32"))
-    bits = _fmix32(_wrap(counter * _u32(_GOLDEN) + second))
-    bits = _fmix32(ops.bitwise_xor(bits, first))
-    return ops.reshape(bits, shape)
+    return ops.reshape(bits_at(ops.arange(size, dtype="int32"), seed), shape)
+
+
+def bits_at(counters, seed):
+    """Hash-random uint32 bits for given integer `counters` (any shape):
+    equal counters get equal bits within one call, so a decision can be
+    shared by every element with the same key (the same token id)."""
+    first, second = _keys(seed)
+    bits = _fmix32(_wrap(_u32(counters) * _u32(_GOLDEN) + second))
+    return _fmix32(ops.bitwise_xor(bits, first))
+
+
+def uniform_at(counters, seed):
+    """float32 uniform in [0, 1) for given integer `counters`."""
+    bits = ops.right_shift(bits_at(counters, seed), _u32(8))
+    return ops.cast(bits, "float32") * (1.0 / 16777216.0)
 
 
 def uniform(shape, seed):
@@ -82,8 +93,11 @@ def uniform(shape, seed):
     >>> 0.45 < float(keras.ops.mean(u)) < 0.55
     True
     """
-    bits = ops.right_shift(random_bits(shape, seed), _u32(8))
-    return ops.cast(bits, "float32") * (1.0 / 16777216.0)
+    size = 1
+    for dim in shape:
+        size = size * dim
+    return ops.reshape(uniform_at(ops.arange(size, dtype="int32"), seed),
+                       shape)
 
 
 def normal(shape, seed):

@@ -38,6 +38,10 @@ from keras_regkit.layers.dropout import drop_path_rates
 from keras_regkit.layers.dropout import dropout
 from keras_regkit.layers.dropout import gaussian_dropout
 from keras_regkit.layers.dropout import mc_predict
+from keras_regkit.layers.dropout import EmbeddingDropout
+from keras_regkit.layers.dropout import TokenDropout
+from keras_regkit.layers.dropout import embedding_dropout
+from keras_regkit.layers.dropout import token_dropout
 
 __all__ = [
     "Augment",
@@ -46,6 +50,7 @@ __all__ = [
     "DropConnect",
     "DropPath",
     "Dropout",
+    "EmbeddingDropout",
     "GaussianDropout",
     "MixUp",
     "RandAugment",
@@ -67,12 +72,15 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDepth",
+    "TokenDropout",
     "TrivialAugment",
     "affine_transform",
     "drop_block_2d",
     "drop_path",
     "drop_path_rates",
     "dropout",
+    "embedding_dropout",
     "gaussian_dropout",
     "mc_predict",
+    "token_dropout",
 ]

@@ -1,4 +1,5 @@
-"""The dropout family: scheduled rates, stochastic depth, DropBlock, MC."""
+"""The dropout family: scheduled rates, stochastic depth, DropBlock, MC,
+and for sequences: embedding (word) dropout and token dropout."""
 
 from keras_regkit.layers.dropout.drop_block import DropBlock2D
 from keras_regkit.layers.dropout.drop_block import drop_block_2d
@@ -8,6 +9,10 @@ from keras_regkit.layers.dropout.drop_path import StochasticDepth
 from keras_regkit.layers.dropout.drop_path import drop_path
 from keras_regkit.layers.dropout.drop_path import drop_path_rates
 from keras_regkit.layers.dropout.monte_carlo import mc_predict
+from keras_regkit.layers.dropout.embedding_dropout import EmbeddingDropout
+from keras_regkit.layers.dropout.embedding_dropout import embedding_dropout
+from keras_regkit.layers.dropout.token_dropout import TokenDropout
+from keras_regkit.layers.dropout.token_dropout import token_dropout
 from keras_regkit.layers.dropout.scheduled_dropout import Dropout
 from keras_regkit.layers.dropout.scheduled_dropout import GaussianDropout
 from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout1D
@@ -21,15 +26,19 @@ __all__ = [
     "DropConnect",
     "DropPath",
     "Dropout",
+    "EmbeddingDropout",
     "GaussianDropout",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDepth",
+    "TokenDropout",
     "drop_block_2d",
     "drop_path",
     "drop_path_rates",
     "dropout",
+    "embedding_dropout",
     "gaussian_dropout",
     "mc_predict",
+    "token_dropout",
 ]

@@ -1,0 +1,92 @@
+"""Token dropout: replace random token ids by an unknown/mask id."""
+
+import keras
+from keras import ops
+
+from keras_regkit import _checks as checks
+from keras_regkit import _random
+from keras_regkit.layers.dropout._base import StochasticLayer
+
+
+def token_dropout(token_ids, rate, seed, mask_id=1, padding_id=0):
+    """Replaces each token id, with probability `rate`, by `mask_id`;
+    `padding_id` positions are never replaced.
+
+    Args:
+        token_ids: integer tensor of any shape.
+        rate: float or scalar tensor in [0, 1).
+        seed: a `keras.random.SeedGenerator` (or int).
+        mask_id: int, the id put in. Defaults to `1` (the out-of-vocabulary
+            id of `TextVectorization` and `StringLookup`).
+        padding_id: int or None, the id never replaced. Defaults to `0`.
+
+    Returns:
+        A tensor like `token_ids`.
+
+    Example:
+
+    >>> ids = keras.ops.convert_to_tensor([[5, 6, 7, 0, 0]])
+    >>> out = keras.ops.convert_to_numpy(token_dropout(ids, 0.99, seed=1))
+    >>> out.tolist()
+    [[1, 1, 1, 0, 0]]
+    """
+    replace = _random.uniform(ops.shape(token_ids), seed) < ops.cast(
+        rate, "float32")
+    if padding_id is not None:
+        replace = ops.logical_and(replace, token_ids != padding_id)
+    return ops.where(replace, ops.cast(mask_id, token_ids.dtype), token_ids)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class TokenDropout(StochasticLayer):
+    """Replaces a random fraction of token ids by an unknown/mask id.
+
+    Sequence augmentation for text models: put it on the token ids before
+    the embedding, and the model learns not to rely on any single word
+    (word dropout, Iyyer et al.; BERT's masking without the prediction).
+    Works on integer ids of any shape; padding is left alone.
+
+    Args:
+        rate: float in [0, 1) or `Schedule`, the fraction of ids replaced.
+            May be a `Schedule`; needs `StrengthScheduler` in
+            `fit(callbacks=...)` to change over training.
+        mask_id: int >= 0, the id put in. Defaults to `1` (the
+            out-of-vocabulary id of `TextVectorization`/`StringLookup`).
+        padding_id: int >= 0 or None, never replaced. Defaults to `0`.
+        seed: int or None. Defaults to `None`.
+        monte_carlo: bool, stay active at inference. Defaults to `False`.
+
+    Example:
+
+    >>> layer = TokenDropout(0.15, seed=0)
+    >>> ids = keras.ops.convert_to_tensor([[4, 8, 15, 16, 23, 42, 0, 0]])
+    >>> tuple(layer(ids, training=True).shape)
+    (1, 8)
+
+    References:
+        Iyyer et al., Deep Unordered Composition Rivals Syntactic Methods
+        for Text Classification, 2015. https://aclanthology.org/P15-1162
+    """
+
+    def __init__(self, rate, mask_id=1, padding_id=0, seed=None,
+                 monte_carlo=False, **kwargs):
+        super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
+        self.mask_id = checks.integer("TokenDropout", "mask_id", mask_id)
+        if padding_id is not None:
+            checks.integer("TokenDropout", "padding_id", padding_id, 0,
+                           "None or an int >= 0")
+        self.padding_id = padding_id
+        self.mark_built_if_stateless()
+
+    def drop(self, inputs, rate):
+        if "int" not in str(inputs.dtype):
+            raise TypeError(
+                "TokenDropout takes integer token ids. Received inputs of "
+                f"dtype {inputs.dtype}."
+            )
+        return token_dropout(inputs, rate, self.seed_generator,
+                             self.mask_id, self.padding_id)
+
+    def get_config(self):
+        return {**super().get_config(), "mask_id": self.mask_id,
+                "padding_id": self.padding_id}
