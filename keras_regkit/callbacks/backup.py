@@ -7,7 +7,7 @@ import os
 import keras
 
 from keras_regkit import _files
-from keras_regkit.callbacks.early_stopping import stopper_sharing
+from keras_regkit.callbacks._sharing import sharing
 
 
 class BackupAndRestore(keras.callbacks.BackupAndRestore):
@@ -21,8 +21,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     of one epoch with the metadata of another. Here each epoch's weights
     go to a new file and the metadata, written last and atomically, names
     it: whatever instant the crash, the restart sees one consistent epoch.
-    Before saving, it has a keras_regkit `EarlyStopping` with the same
-    `backup_dir` save its state, so the two agree in any order in
+    Before saving, it has keras_regkit's `EarlyStopping` and `SWA` with the
+    same `backup_dir` save their state, so they agree in any order in
     `callbacks`.
 
     Args:
@@ -50,9 +50,9 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             ".weights.h5")
 
     def on_epoch_end(self, epoch, logs=None):
-        stopper = stopper_sharing(self.backup_dir)
-        if stopper is not None and stopper.model is self.model:
-            stopper.on_epoch_end(epoch, logs)
+        for callback in sharing(self.backup_dir):
+            if callback.model is self.model:
+                callback.on_epoch_end(epoch, logs)
         super().on_epoch_end(epoch, logs)
 
     def _save_model(self):

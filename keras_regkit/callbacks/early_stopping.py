@@ -12,6 +12,8 @@ import numpy as np
 from keras_regkit import _checks as checks
 from keras_regkit import _files
 from keras_regkit.callbacks._restart_state import RestartState
+from keras_regkit.callbacks._sharing import share
+from keras_regkit.callbacks._sharing import unshare
 
 _STORES = ("device", "host", "disk")
 _SMOOTHING = (None, "ema", "mean")
@@ -243,7 +245,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                                          self._store() == "disk")
             self._restart.read([tuple(w.shape) for w in self.model.weights])
             self._resume_pending = True
-            _sharing[os.path.realpath(os.fspath(self.backup_dir))] = self
+            share(self.backup_dir, self)
 
     def on_epoch_begin(self, epoch, logs=None):
         if self._restart is not None and self._resume_pending:
@@ -310,7 +312,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self._restore()
         if self._restart is not None:
             shutil.rmtree(self._restart.folder, ignore_errors=True)
-            _sharing.pop(os.path.realpath(os.fspath(self.backup_dir)), None)
+            unshare(self.backup_dir, self)
         if self._temp_dir is not None and self.weights_path is None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
             self._temp_dir = None
@@ -396,16 +398,6 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self.best_weights = [keras.ops.convert_to_tensor(a) for a in host]
         else:
             self.best_weights = host
-
-
-# EarlyStopping instances with a backup_dir, by its real path, so that
-# keras_regkit's BackupAndRestore saves their state before its own.
-_sharing = {}
-
-
-def stopper_sharing(backup_dir):
-    """The `EarlyStopping` training with `backup_dir`, or None."""
-    return _sharing.get(os.path.realpath(os.fspath(backup_dir)))
 
 
 def _new_temp_dir():
