@@ -15,6 +15,7 @@ from keras_regkit.training.clipping import AdaptiveGradientClipping
 from keras_regkit.training.clipping import GradientClipping
 from keras_regkit.training.clipping import adaptive_clip
 from keras_regkit.training.clipping import clip_gradients
+from keras_regkit.training.mixing import LabelSmoothing
 from keras_regkit.training.mixing import StepCutMix
 from keras_regkit.training.mixing import StepMixUp
 from keras_regkit.training.noise import GradientNoise
@@ -33,6 +34,7 @@ __all__ = [
     "DecoupledWeightDecay",
     "GradientClipping",
     "GradientNoise",
+    "LabelSmoothing",
     "Regularized",
     "RegularizedModel",
     "RDrop",

@@ -67,6 +67,9 @@ class StepComponent(HasStrengths, keras.layers.Layer):
     #: Components of the same group cannot share a step (two label
     #: mixings, two extra-gradient passes).
     exclusive = None
+    #: Whether `transform_batch` computes with the inputs (blends or
+    #: perturbs them): integer inputs (uint8 images) are then made float32.
+    float_inputs = False
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)

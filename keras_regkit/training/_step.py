@@ -16,7 +16,6 @@ from typing import NamedTuple
 import keras
 from keras import ops
 
-from keras_regkit.training._component import StepComponent
 
 
 class StepBatch(NamedTuple):
@@ -165,9 +164,8 @@ class Step:
         """
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         components = self._components
-        if any(type(c).transform_batch is not StepComponent.transform_batch
-               for c in components) and "int" in str(
-                   getattr(x, "dtype", "")):
+        if any(c.float_inputs for c in components) and "int" in str(
+                getattr(x, "dtype", "")):
             x = ops.cast(x, "float32")  # uint8 images can be mixed/perturbed
         batch = StepBatch(x, y, sample_weight)
         for component in components:

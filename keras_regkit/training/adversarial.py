@@ -60,6 +60,7 @@ class AdversarialTraining(StepComponent):
     logs = ("adversarial_share",)
     order = 1  # after mixing: the adversary attacks the mixed batch
     exclusive = "adversarial"
+    float_inputs = True
 
     epsilon = Scheduled(NON_NEGATIVE)
     share = Scheduled(PROBABILITY)

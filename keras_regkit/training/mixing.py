@@ -1,4 +1,5 @@
-"""In-step MixUp and CutMix: inputs and labels mixed on the device."""
+"""In-step MixUp and CutMix: inputs and labels mixed on the device; label
+smoothing for any input (token ids included)."""
 
 import keras
 from keras import ops
@@ -12,8 +13,12 @@ from keras_regkit.layers.augment.mixup import mixup_draw
 from keras_regkit.training._component import StepComponent
 
 
+_LABELS = "label mixing (StepMixUp, StepCutMix, LabelSmoothing)"
+
+
 class _Mixing(StepComponent):
-    exclusive = "mixing (StepMixUp, StepCutMix)"
+    exclusive = _LABELS
+    float_inputs = True
     alpha = Scheduled()
 
     def __init__(self, alpha, label_smoothing=0.0, **kwargs):
@@ -111,3 +116,51 @@ class StepCutMix(_Mixing):
                            inputs.shape[2], self.strength("alpha").value,
                            self.seed_generator)
         return paste(inputs, draw), draw["label_weight"], draw["order"]
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class LabelSmoothing(StepComponent):
+    """Label smoothing in the train step, for sparse and one-hot labels.
+
+    Trains on `(1 - label_smoothing) * one_hot + label_smoothing /
+    classes` (binary labels: towards 0.5), whatever the inputs (images,
+    token ids). Keras's `SparseCategoricalCrossentropy` has no
+    `label_smoothing`; with this component, integer labels are one-hot
+    encoded in the step, so compile with `categorical_crossentropy` and
+    keep integer labels in the data. With MixUp/CutMix, use their own
+    `label_smoothing` instead (smoothing before mixing).
+
+    Args:
+        label_smoothing: float in [0, 1). Defaults to `0.1`.
+
+    Example:
+
+    >>> from keras_regkit.training import RegularizedModel
+    >>> import numpy as np
+    >>> inputs = keras.Input((4,))
+    >>> model = RegularizedModel(inputs, keras.layers.Dense(3)(inputs),
+    ...                          components=[LabelSmoothing(0.1)])
+    >>> model.compile("sgd", keras.losses.CategoricalCrossentropy(
+    ...     from_logits=True), metrics=["accuracy"])
+    >>> _ = model.fit(np.ones((8, 4)), np.zeros((8,), "int32"), verbose=0)
+
+    References:
+        Szegedy et al., Rethinking the Inception Architecture, 2016.
+        https://arxiv.org/abs/1512.00567
+    """
+
+    exclusive = _LABELS
+
+    def __init__(self, label_smoothing=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.label_smoothing = check_label_smoothing("LabelSmoothing",
+                                                     label_smoothing)
+
+    def transform_batch(self, batch, step):
+        size = ops.shape(batch.y)[0]
+        return batch._replace(label_mixing=(
+            ops.ones((size,)), ops.arange(size), self.label_smoothing))
+
+    def get_config(self):
+        return {**super().get_config(),
+                "label_smoothing": self.label_smoothing}

@@ -61,8 +61,9 @@ def _check_components(owner, components):
             raise TypeError(
                 f"{owner} takes train-step components (GradientClipping, "
                 "AdaptiveGradientClipping, SAM, AdversarialTraining, "
-                "GradientNoise, StepMixUp, StepCutMix, RDrop, "
-                f"DecoupledWeightDecay, or a StepComponent). Received: "
+                "GradientNoise, StepMixUp, StepCutMix, LabelSmoothing, "
+                "RDrop, DecoupledWeightDecay, or a StepComponent). "
+                f"Received: "
                 f"{component!r}"
             )
     groups = {}
@@ -209,7 +210,8 @@ class RegularizedModel(_RegularizedStep, keras.Model):
             `GradientClipping` and `AdaptiveGradientClipping` (applied in
             the order given), and at most one each of `SAM`,
             `AdversarialTraining`, `GradientNoise`, `StepMixUp` /
-            `StepCutMix`, `RDrop`, `DecoupledWeightDecay`.
+            `StepCutMix` / `LabelSmoothing`, `RDrop`,
+            `DecoupledWeightDecay`.
 
     Example:
 

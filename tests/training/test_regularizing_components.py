@@ -242,3 +242,22 @@ def test_step_mixing_with_smoothing_trains_and_refuses_a_sparse_loss():
         training.StepMixUp(label_smoothing=1.0)
     with pytest.raises(ValueError, match="`label_smoothing` of CutMix"):
         CutMix(label_smoothing=-0.1)
+
+
+def test_label_smoothing_alone_keeps_inputs_and_smooths_labels():
+    x, classes = _data(n=8)
+    model = _mlp([training.LabelSmoothing(0.2)])
+    model.compile("sgd", keras.losses.CategoricalCrossentropy(True),
+                  metrics=["accuracy"], jit_compile=XLA)
+    batch = training.StepBatch(x, classes, None)
+    out = model.step_components[0].transform_batch(batch, None)
+    assert out.x is x
+    logits = np.random.default_rng(1).normal(size=(8, 3)).astype("float32")
+    loss = _np(model._loss(x, classes, logits, None, out.label_mixing))
+    soft = _smooth(np.eye(3)[classes], 0.2)
+    log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+    assert loss == pytest.approx(-(soft * log_p).sum(1).mean(), rel=1e-5)
+    logs = model.fit(x, classes, verbose=0, validation_data=(x, classes))
+    assert np.isfinite(logs.history["val_loss"][0])
+    with pytest.raises(ValueError, match="at most one label mixing"):
+        _mlp([training.LabelSmoothing(), training.StepMixUp()])
