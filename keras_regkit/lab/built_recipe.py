@@ -15,6 +15,7 @@ import keras
 from keras_regkit.callbacks import RegularizationMonitor
 from keras_regkit.callbacks import StrengthScheduler
 from keras_regkit.lab.model import build_model
+from keras_regkit.lab.model import build_text_model
 from keras_regkit.lab.model import seed_everything
 from keras_regkit.lab.recipes import build_components
 
@@ -41,10 +42,15 @@ class BuiltRecipe:
         seed_everything(seed)
         return cls(recipe, build_components(recipe))
 
-    def model(self, input_shape, num_classes):
-        """The lab model with the recipe's parts; a `RegularizedModel` when
-        the recipe has train-step components."""
-        model = build_model(input_shape, num_classes, self.components)
+    def model(self, input_shape, num_classes, vocabulary_size=0):
+        """The lab model with the recipe's parts (the text model when
+        `vocabulary_size` > 0); a `RegularizedModel` when the recipe has
+        train-step components."""
+        if vocabulary_size:
+            model = build_text_model(input_shape[0], vocabulary_size,
+                                     num_classes, self.components)
+        else:
+            model = build_model(input_shape, num_classes, self.components)
         if self.components["step"]:
             from keras_regkit.training import RegularizedModel
 
@@ -54,11 +60,16 @@ class BuiltRecipe:
         return model
 
     def compile(self, model, jit_compile=True):
-        """Compiles `model` with the recipe's optimizer, sparse categorical
-        cross-entropy on logits and accuracy."""
+        """Compiles `model` with the recipe's optimizer, cross-entropy on
+        logits (categorical when a step component smooths labels, which
+        makes one-hot targets; else sparse) and accuracy."""
+        smoothing = any(getattr(c, "label_smoothing", 0)
+                        for c in self.components["step"])
+        loss = (keras.losses.CategoricalCrossentropy if smoothing
+                else keras.losses.SparseCategoricalCrossentropy)
         model.compile(
             optimizer=self.components["optimizer"],
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            loss=loss(from_logits=True),
             metrics=["accuracy"],
             jit_compile=jit_compile,
         )

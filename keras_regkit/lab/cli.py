@@ -61,8 +61,10 @@ def _common_options(parser, suppress=False):
 
     parser.add_argument(
         "--dataset", default=default("digits"),
-        help="digits (bundled, default), tfds:NAME, a .npz file with arrays "
-        "x and y, or a folder with one sub-folder of images per class",
+        help="digits (bundled, default), tfds:NAME (images or text, e.g. "
+        "tfds:imdb_reviews), a .npz file with arrays x and y (images, or "
+        "integer token ids (N, T) for text), or a folder with one "
+        "sub-folder of images per class",
     )
     parser.add_argument("--epochs", type=_positive_int, default=default(None),
                         help="epochs per recipe (default: 40; sweep: 20)")
@@ -110,7 +112,8 @@ def build_parser():
     lab.add_argument(
         "--recipes", default=None,
         help="comma-separated built-in recipe names, or a .json/.yaml file of "
-        "recipes (default: baseline,dropout,augmentation,combined)",
+        "recipes (default: baseline,dropout,augmentation,combined; for text: "
+        "baseline,embedding_dropout,token_dropout,rdrop,label_smoothing)",
     )
     lab.add_argument(
         "--seeds", type=_positive_int, default=3,
@@ -306,8 +309,12 @@ def run_lab(args):
     if seeds[-1] >= 2**32:
         raise LabError(f"--seed {args.seed} + --seeds {args.seeds} goes past "
                        "2**32 - 1; use a smaller --seed.")
-    recipes = recipes_lib.load(args.recipes)
+    recipes = recipes_lib.load(args.recipes) if args.recipes else None
     data = _data(args)
+    if recipes is None:  # the defaults for this kind of data
+        recipes = recipes_lib.load(
+            ",".join(recipes_lib.TEXT_RECIPES) if data.is_text else None)
+    recipes_lib.check_data_kind(recipes, data)
     epochs = args.epochs or DEFAULT_EPOCHS
     out = args.out or "regkit-lab"
     console = _console()
@@ -372,6 +379,7 @@ def run_sweep_command(args):
     check_range(args.param, low, high, args.trials)
     base = recipes_lib.builtin(args.recipe)
     data = _data(args)
+    recipes_lib.check_data_kind([base], data)
     epochs = args.epochs or 20
     out = args.out or "regkit-lab-sweep"
     console = _console()
@@ -412,14 +420,19 @@ def list_recipes(markdown=False):
 
     descriptions = recipes_lib.builtin_descriptions()
     if markdown:
-        print("| recipe | default | what it does |")
-        print("|---|---|---|")
-    for name, description in descriptions.items():
-        default = name in recipes_lib.DEFAULT_RECIPES
+        print("| recipe | data | default | what it does |")
+        print("|---|---|---|---|")
+    for name, (description, kind) in descriptions.items():
+        default = ", ".join(
+            label for label, names in (
+                ("images", recipes_lib.DEFAULT_RECIPES),
+                ("text", recipes_lib.TEXT_RECIPES)) if name in names)
+        kind = kind or "any"
         if markdown:
-            print(f"| `{name}` | {'yes' if default else ''} | {description} |")
+            print(f"| `{name}` | {kind} | {default} | {description} |")
         else:
-            print(f"{name}{' (default)' if default else ''}: {description}")
+            print(f"{name} [{kind}]{f' (default: {default})' if default else ''}"
+                  f": {description}")
     return 0
 
 

@@ -1,8 +1,9 @@
 """Data sets for the lab: bundled digits, TFDS names, `.npz` files, folders.
 
 Every loader returns a `LabData`: float32 images in [0, 1] with a channel
-axis, integer labels, and fixed train/validation/test splits drawn from the
-seed. Problems with the input raise `LabError` with one clear line.
+axis, or int32 token-id sequences `(N, T)` (text), integer labels, and fixed
+train/validation/test splits drawn from the seed. Problems with the input
+raise `LabError` with one clear line.
 """
 
 import dataclasses
@@ -16,14 +17,15 @@ from keras_regkit.lab.errors import LabError
 SOURCES = (
     "digits (default)",
     "tfds:NAME",
-    "a .npz file with arrays x and y",
+    "a .npz file with arrays x and y (images, or integer token ids (N, T))",
     "a folder of images, one sub-folder per class",
 )
 
 
 @dataclasses.dataclass
 class LabData:
-    """Train/validation/test splits of an image classification data set."""
+    """Train/validation/test splits of a classification data set: images,
+    or token-id sequences when `vocabulary_size` > 0."""
 
     name: str
     x_train: np.ndarray
@@ -33,12 +35,24 @@ class LabData:
     x_test: np.ndarray
     y_test: np.ndarray
     num_classes: int
+    vocabulary_size: int = 0
 
     @property
     def input_shape(self):
         return tuple(self.x_train.shape[1:])
 
+    @property
+    def is_text(self):
+        return self.vocabulary_size > 0
+
     def describe(self):
+        if self.is_text:
+            return (
+                f"{self.name}: {len(self.x_train)} train / {len(self.x_val)} "
+                f"validation / {len(self.x_test)} test sequences of "
+                f"{self.input_shape[0]} tokens (vocabulary "
+                f"{self.vocabulary_size}), {self.num_classes} classes"
+            )
         return (
             f"{self.name}: {len(self.x_train)} train / {len(self.x_val)} "
             f"validation / {len(self.x_test)} test images of shape "
@@ -73,6 +87,31 @@ def _as_images(x, source):
         low, high = float(x.min()), float(x.max())
         x = (x - low) / max(high - low, 1e-12)
     return x
+
+
+def _is_tokens(x):
+    """Integer arrays `(N, T)` are token ids (images have 3 or 4 axes)."""
+    x = np.asarray(x)
+    return x.ndim == 2 and np.issubdtype(x.dtype, np.integer)
+
+
+def _as_tokens(x, source):
+    x = np.asarray(x)
+    if not _is_tokens(x):
+        raise LabError(
+            f"{source}: token ids must be integers of shape (N, T); got "
+            f"{x.dtype} {x.shape}."
+        )
+    if x.size and x.min() < 0:
+        raise LabError(f"{source}: token ids must be >= 0 (0 is padding); "
+                       f"got {x.min()}.")
+    if x.size and x.max() >= 2**31 - 1:
+        raise LabError(f"{source}: token ids must fit int32; got {x.max()}.")
+    return x.astype("int32")
+
+
+def _as_inputs(x, source):
+    return _as_tokens(x, source) if _is_tokens(x) else _as_images(x, source)
 
 
 def _as_labels(y, n, source):
@@ -125,8 +164,13 @@ def _split(name, x, y, seed, train_size, test=None):
     if len(x_train) < 2:
         raise LabError(f"{name}: too few images to train on ({len(x_train)}).")
     num_classes = int(max(y_train.max(), y_val.max(), y_test.max())) + 1
+    vocabulary_size = 0
+    if _is_tokens(x_train):
+        vocabulary_size = int(max(x_train.max(), x_val.max(),
+                                  x_test.max())) + 1
     return LabData(
-        name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes
+        name, x_train, y_train, x_val, y_val, x_test, y_test, num_classes,
+        max(vocabulary_size, 2) if vocabulary_size else 0,
     )
 
 
@@ -145,13 +189,13 @@ def load_npz(path, seed=0, train_size=None):
         with np.load(path, allow_pickle=False) as arrays:
             keys = set(arrays.files)
             if {"x", "y"} <= keys:
-                x = _as_images(arrays["x"], path)
+                x = _as_inputs(arrays["x"], path)
                 y = _as_labels(arrays["y"], len(x), path)
                 return _split(path, x, y, seed, train_size)
             if {"x_train", "y_train", "x_test", "y_test"} <= keys:
-                x = _as_images(arrays["x_train"], path)
+                x = _as_inputs(arrays["x_train"], path)
                 y = _as_labels(arrays["y_train"], len(x), path)
-                x_test = _as_images(arrays["x_test"], path)
+                x_test = _as_inputs(arrays["x_test"], path)
                 y_test = _as_labels(arrays["y_test"], len(x_test), path)
                 return _split(path, x, y, seed, train_size, (x_test, y_test))
     except LabError:
@@ -241,6 +285,24 @@ def _to_arrays(tfds, dataset):
     return np.concatenate(images), np.concatenate(labels)
 
 
+#: Text from TFDS becomes this many token ids per example, from a
+#: vocabulary of at most `TEXT_VOCABULARY` words (0 padding, 1 unknown).
+TEXT_LENGTH = 200
+TEXT_VOCABULARY = 10_000
+
+
+def _vectorized(arrays):
+    """`[(texts, labels), ...]` as token ids, from a vocabulary learnt on
+    the first (training) part only."""
+    import keras
+
+    vectorize = keras.layers.TextVectorization(
+        max_tokens=TEXT_VOCABULARY, output_sequence_length=TEXT_LENGTH)
+    vectorize.adapt(arrays[0][0].astype(str))
+    return [(np.asarray(vectorize(texts.astype(str))).astype("int32"),
+             labels) for texts, labels in arrays]
+
+
 def load_tfds(name, seed=0, train_size=None):
     try:
         import tensorflow_datasets as tfds
@@ -266,11 +328,13 @@ def load_tfds(name, seed=0, train_size=None):
             f"tfds:{name} could not be loaded ({type(error).__name__}: "
             f"{first})."
         ) from None
-    x = _as_images(arrays[0][0], f"tfds:{name}")
+    if arrays[0][0].dtype.kind in "OSU":  # text: vectorized on train
+        arrays = _vectorized(arrays)
+    x = _as_inputs(arrays[0][0], f"tfds:{name}")
     y = _as_labels(arrays[0][1], len(x), f"tfds:{name}")
     test = None
     if len(arrays) > 1:
-        x_test = _as_images(arrays[1][0], f"tfds:{name}")
+        x_test = _as_inputs(arrays[1][0], f"tfds:{name}")
         test = (x_test, _as_labels(arrays[1][1], len(x_test), f"tfds:{name}"))
     return _split(f"tfds:{name}", x, y, seed, train_size, test)
 

@@ -1,4 +1,5 @@
-"""The lab's model: a small residual CNN with slots for a recipe's parts."""
+"""The lab's models, with slots for a recipe's parts: a small residual CNN
+for images, an embedding + Conv1D network for token ids."""
 
 import keras
 
@@ -52,6 +53,44 @@ def build_model(input_shape, num_classes, components):
         num_classes, kernel_regularizer=make_regularizer(), name="classifier"
     )(x)
     return keras.Model(inputs, outputs, name="lab_cnn")
+
+
+EMBEDDING_DIM = 32
+TEXT_FILTERS = 64
+
+
+def build_text_model(sequence_length, vocabulary_size, num_classes,
+                     components):
+    """The lab's text model with the recipe's layers in their slots.
+
+    token ids -> augment (on the ids: `TokenDropout`) -> embedding (the
+    recipe's, e.g. `EmbeddingDropout`) -> Conv1D 64 (width 5) -> block ->
+    global max pooling -> Dense 64 -> head -> Dense(num_classes). Conv1D and
+    Dense kernels get the recipe's kernel regularizer. Fixed layer names
+    (`embedding`, `conv1`, `dense`, `classifier`) as in the image model.
+    """
+    make_regularizer = components["kernel_regularizer"]
+    inputs = keras.Input((sequence_length,), dtype="int32", name="tokens")
+    x = inputs
+    for layer in components["augment"]:
+        x = layer(x)
+    x = components["embedding"](vocabulary_size, EMBEDDING_DIM)(x)
+    x = keras.layers.Conv1D(TEXT_FILTERS, 5, padding="same",
+                            activation="relu",
+                            kernel_regularizer=make_regularizer(),
+                            name="conv1")(x)
+    for layer in components["block"](1):
+        x = layer(x)
+    x = keras.layers.GlobalMaxPooling1D(name="pool")(x)
+    x = keras.layers.Dense(TEXT_FILTERS, activation="relu",
+                           kernel_regularizer=make_regularizer(),
+                           name="dense")(x)
+    for layer in components["head"]:
+        x = layer(x)
+    outputs = keras.layers.Dense(
+        num_classes, kernel_regularizer=make_regularizer(), name="classifier"
+    )(x)
+    return keras.Model(inputs, outputs, name="lab_text")
 
 
 def seed_everything(seed):

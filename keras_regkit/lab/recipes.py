@@ -16,7 +16,11 @@ language:
 - `step`: train-step components of `keras_regkit.training` (clipping, AGC,
   SAM, adversarial training, gradient noise, in-step MixUp/CutMix), by
   class name and constructor arguments (TensorFlow, JAX or torch backend);
-- `optimizer`: an optimizer config (default: Adam, 1e-3).
+- `optimizer`: an optimizer config (default: Adam, 1e-3);
+- `embedding` (text data): the embedding layer's config without its sizes
+  (e.g. `EmbeddingDropout` with a `rate`; default: `keras.layers.Embedding`);
+- `data`: `"images"` or `"text"` for a recipe that suits one kind of data
+  only (default: both). For text, `augment` layers act on the token ids.
 
 Example (YAML):
 
@@ -45,7 +49,10 @@ KEYS = {
     "callbacks",
     "optimizer",
     "step",
+    "embedding",
+    "data",
 }
+DATA_KINDS = ("images", "text")
 LAYER_KEYS = ("augment", "block", "residual", "head")
 # Callbacks a recipe may use: none of them touches files or the network.
 SAFE_CALLBACKS = frozenset({
@@ -62,6 +69,14 @@ DEFAULT_RECIPES = (
     "augmentation",
     "combined",
 )
+# ... and on a text data set (token ids).
+TEXT_RECIPES = (
+    "baseline",
+    "embedding_dropout",
+    "token_dropout",
+    "rdrop",
+    "label_smoothing",
+)
 
 
 def builtin_names():
@@ -75,13 +90,14 @@ def builtin_names():
 
 
 def builtin_descriptions():
-    """`{name: description}` of the built-in recipes, read without
-    validating them (so without loading Keras: `lab list` is instant)."""
+    """`{name: (description, data kind or None)}` of the built-in recipes,
+    read without validating them (so without loading Keras: `lab list` is
+    instant)."""
     folder = resources.files("keras_regkit.lab") / "recipes"
-    return {
-        name: json.loads((folder / f"{name}.json").read_text())["description"]
-        for name in builtin_names()
-    }
+    recipes = {name: json.loads((folder / f"{name}.json").read_text())
+               for name in builtin_names()}
+    return {name: (recipe["description"], recipe.get("data"))
+            for name, recipe in recipes.items()}
 
 
 def builtin(name):
@@ -200,6 +216,14 @@ def validate(recipe, source="recipe"):
         value = recipe.setdefault(key, [])
         if not isinstance(value, list):
             raise LabError(f"{where}: '{key}' must be a list; got {value!r}.")
+    if recipe.get("data") not in (None, *DATA_KINDS):
+        raise LabError(f"{where}: 'data' must be 'images' or 'text'; got "
+                       f"{_shorten(recipe['data'])}.")
+    if recipe.get("embedding") is not None:
+        recipe["data"] = recipe.get("data") or "text"
+        if recipe["data"] != "text":
+            raise LabError(f"{where}: 'embedding' is for text data; the "
+                           "recipe says data: images.")
     # Build everything once now, so a bad config fails before any training.
     build_components(recipe)
     return recipe
@@ -373,7 +397,8 @@ def build_components(recipe):
         `residual` (factories giving a fresh list of layers per stage),
         every layer named after its slot, position and class (the same
         names in every run),
-        `callbacks`, `optimizer` and `step` (train-step components).
+        `callbacks`, `optimizer`, `step` (train-step components) and
+        `embedding` (a factory: `make(input_dim, output_dim)`).
     """
     import keras
 
@@ -426,8 +451,30 @@ def build_components(recipe):
                 "optimizer config (e.g. {class_name: Adam, config: "
                 "{learning_rate: 0.001}})."
             )
+    embedding_config = recipe.get("embedding")
+
+    def make_embedding(input_dim, output_dim):
+        if embedding_config is None:
+            return keras.layers.Embedding(input_dim, output_dim,
+                                          name="embedding")
+        config = copy.deepcopy(embedding_config)
+        if isinstance(config, dict) and isinstance(config.get("config"),
+                                                   dict):
+            config["config"].update(input_dim=input_dim,
+                                    output_dim=output_dim)
+        layer = layer_from_config(config, f"{where}: embedding",
+                                  name="embedding")
+        if not isinstance(layer, keras.layers.Embedding):
+            raise LabError(
+                f"{where}: embedding: {type(layer).__name__} is not an "
+                "embedding layer (Embedding, EmbeddingDropout)."
+            )
+        return layer
+
+    make_embedding(2, 2)  # validate now
     return {
         "kernel_regularizer": make_regularizer,
+        "embedding": make_embedding,
         "augment": layers_of("augment"),
         "block": make_block,
         "residual": make_residual,
@@ -439,3 +486,18 @@ def build_components(recipe):
         "step": [_step_component(c, f"{where}: step")
                  for c in recipe.get("step", [])],
     }
+
+
+def check_data_kind(recipes, data):
+    """Refuses, before any training, a recipe made for the other kind of
+    data (an image augmentation on token ids)."""
+    kind = "text" if data.is_text else "images"
+    wrong = [r["name"] for r in recipes if r.get("data") not in (None, kind)]
+    if wrong:
+        suited = [name for name in builtin_names()
+                  if builtin(name).get("data") in (None, kind)]
+        raise LabError(
+            f"recipe(s) {', '.join(wrong)} are for "
+            f"{'images' if kind == 'text' else 'text'}; {data.name} is "
+            f"{kind}. Built-in recipes for {kind}: {', '.join(suited)}."
+        )

@@ -108,7 +108,8 @@ def run_sweep(
             value = hp.Choice(param, values, ordered=True)
             self.built = BuiltRecipe.build(
                 apply_strength(base_recipe, param, value), seed)
-            model = self.built.model(data.input_shape, data.num_classes)
+            model = self.built.model(data.input_shape, data.num_classes,
+                                     data.vocabulary_size)
             return self.built.compile(model, jit_compile)
 
         def fit(self, hp, model, *args, callbacks=(), **kwargs):
