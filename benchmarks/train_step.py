@@ -8,8 +8,10 @@ Adam(global_clipnorm=1), and with `RegularizedModel` and each component.
 Rounds alternate the variants so drift hits all alike. Reports the median
 and the fastest per-epoch step time (the first epoch, which compiles, is
 left out) and each variant's ratio to its Keras reference: clipping against
-Keras's clipping, everything else against the plain step. Targets from the
-issues: clipping <= 1.03x, SAM <= 2.05x, MixUp/CutMix <= 1.02x.
+Keras's clipping, decoupled weight decay against Adam's `weight_decay`
+(AdamW's), everything else against the plain step (R-Drop runs twice the
+batch). Targets from the issues: clipping <= 1.03x, SAM <= 2.05x,
+MixUp/CutMix <= 1.02x.
 
 Usage: KERAS_BACKEND=jax python benchmarks/train_step.py [--epochs 5]
     [--steps 30] [--rounds 3] [--only "regkit SAM,regkit MixUp"]
@@ -64,6 +66,11 @@ VARIANTS = {
         training.GradientNoise(0.01)]),
     "regkit MixUp": ("keras", {}, lambda: [training.StepMixUp(0.2)]),
     "regkit CutMix": ("keras", {}, lambda: [training.StepCutMix(1.0)]),
+    "keras weight_decay": (None, {"weight_decay": 0.004}, None),
+    "regkit decoupled WD": ("keras weight_decay", {}, lambda: [
+        training.DecoupledWeightDecay(0.004, exclude=[])]),
+    "regkit R-Drop": ("keras", {}, lambda: [
+        training.RDrop(1.0, from_logits=True)]),
 }
 
 

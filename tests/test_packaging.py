@@ -54,7 +54,9 @@ def test_wheel_and_sdist_build_check_and_install_into_a_clean_venv(tmp_path):
     script = venv / "bin" / "keras-regkit"
     assert _run(str(script), "--version").strip() == (
         f"keras-regkit {__version__}")
-    assert "baseline (default): " in _run(str(script), "lab", "list")
+    listed = _run(str(script), "lab", "list")
+    assert "baseline [any] (default: images, text): " in listed
+    assert "token_dropout [text] (default: text): " in listed
 
 
 def _repository():

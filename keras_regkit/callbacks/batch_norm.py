@@ -1,13 +1,17 @@
 """Batch-normalization statistics recomputed for given weights."""
 
+import itertools
+
 import keras
 import numpy as np
+
+from keras_regkit._strength import _layers_of
 
 
 def batch_norm_layers(model):
     """Every `keras.layers.BatchNormalization` inside `model` (nested
     models and layers included)."""
-    return [layer for layer in model._flatten_layers(include_self=False)
+    return [layer for layer in _layers_of(model)
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 
@@ -75,13 +79,21 @@ def recompute_batch_norm(model, data, batch_size=32, steps=None):
     layers = batch_norm_layers(model)
     if not layers:
         return 0
+    batches = _batches(data, batch_size, steps)
+    first = next(batches, None)
+    if first is None:
+        raise ValueError(
+            "recompute_batch_norm received data that gives no batch; pass "
+            "training inputs (an array, a dataset or an iterable of "
+            "batches)."
+        )
     momenta = [layer.momentum for layer in layers]
     for layer in layers:
         for variable in (layer.moving_mean, layer.moving_variance):
             variable.assign(keras.ops.zeros(variable.shape, variable.dtype))
     count = 0
     try:
-        for batch in _batches(data, batch_size, steps):
+        for batch in itertools.chain([first], batches):
             for layer in layers:
                 # moving = moving * n / (n + 1) + batch / (n + 1): the mean.
                 layer.momentum = count / (count + 1)
@@ -90,10 +102,4 @@ def recompute_batch_norm(model, data, batch_size=32, steps=None):
     finally:
         for layer, momentum in zip(layers, momenta):
             layer.momentum = momentum
-    if count == 0:
-        raise ValueError(
-            "recompute_batch_norm received data that gives no batch; pass "
-            "training inputs (an array, a dataset or an iterable of "
-            "batches)."
-        )
     return count

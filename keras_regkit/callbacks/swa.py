@@ -105,6 +105,9 @@ class SWA(keras.callbacks.Callback):
         self.verbose = checks.verbose("SWA", verbose)
         self.average = None
         self.models = 0
+        self._held = self._current_epoch = self._current_rate = None
+        self._processed_epoch = self._added_epoch = None
+        self._has_batch_norm = False
 
     # -- averaging ----------------------------------------------------------
 

@@ -132,10 +132,10 @@ def main_caption(recipes):
     over = (f"mean±sd over {seeds} seeds" if seeds > 1
             else "one seed")
     return (
-        f"test acc %: accuracy on the test images ({over}). vs baseline: "
+        f"test acc %: accuracy on the test examples ({over}). vs baseline: "
         f"paired difference in test accuracy from the baseline, in points, "
         f"with its {LEVEL:.0%} bootstrap interval over seeds and test "
-        "images; a trailing + or - marks a difference whose interval "
+        "examples; a trailing + or - marks a difference whose interval "
         "excludes 0 (better or worse than the baseline), none: within the "
         "noise. test loss: test cross-entropy (no weight penalty); vs base: "
         "its difference from the baseline, marked the same way (+: lower). "
@@ -147,7 +147,7 @@ def main_caption(recipes):
 
 DETAIL_CAPTION = (
     "train / val %: accuracy of the final model on the training and "
-    "validation images (inference mode). acc gap: train minus test "
+    "validation examples (inference mode). acc gap: train minus test "
     "accuracy, in points. best val: epoch of the best validation accuracy. "
     "weights: epoch whose weights the final model has (the last one, or "
     "the one early stopping restored). epochs: epochs run. time s: "

@@ -17,7 +17,6 @@ import keras
 from keras import ops
 
 
-
 class StepBatch(NamedTuple):
     """A batch as the components see it.
 

@@ -95,6 +95,14 @@ class _RegularizedStep:
         return super().metrics + list(
             getattr(self, "_step_trackers", {}).values())
 
+    def get_metrics_result(self):
+        # The components' logs describe training steps only: `evaluate`
+        # (and validation in `fit`) reports the compiled metrics alone.
+        trackers = getattr(self, "_step_trackers", {})
+        return {name: value
+                for name, value in super().get_metrics_result().items()
+                if name not in trackers}
+
     def _loss(self, x, y, y_pred, sample_weight, mixing):
         """The loss, with labels mixed as `w * loss(y) + (1 - w) *
         loss(y[order])` (one call, so regularization counts once)."""
@@ -173,8 +181,10 @@ class _RegularizedStep:
             loss_tracker.update_state(
                 loss, sample_weight=ops.shape(
                     keras.tree.flatten(batch.x)[0])[0])
-        return self.compute_metrics(batch.x, batch.y, y_pred,
+        logs = self.compute_metrics(batch.x, batch.y, y_pred,
                                     batch.sample_weight)
+        return {**logs, **{name: tracker.result()
+                           for name, tracker in self._step_trackers.items()}}
 
     def make_train_function(self, force=False):
         if keras.backend.backend() == "torch" and self.jit_compile:

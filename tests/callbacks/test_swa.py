@@ -195,3 +195,13 @@ def test_swa_argument_errors():
     with pytest.warns(UserWarning, match="SWA averaged nothing"):
         _model().fit(x, y, epochs=1, verbose=0,
                      callbacks=[callbacks.SWA(3)])
+
+
+def test_recompute_batch_norm_refuses_empty_data_and_keeps_statistics():
+    model = _model(batch_norm=True)
+    bn = model.get_layer("bn")
+    bn.moving_variance.assign(np.full((8,), 3.0, "float32"))
+    with pytest.raises(ValueError, match="gives no batch"):
+        callbacks.recompute_batch_norm(model, np.zeros((0, 5), "float32"))
+    np.testing.assert_array_equal(_np(bn.moving_variance), 3.0)
+    assert callbacks.recompute_batch_norm(_model(), np.ones((4, 5))) == 0

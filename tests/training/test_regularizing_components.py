@@ -261,3 +261,22 @@ def test_label_smoothing_alone_keeps_inputs_and_smooths_labels():
     assert np.isfinite(logs.history["val_loss"][0])
     with pytest.raises(ValueError, match="at most one label mixing"):
         _mlp([training.LabelSmoothing(), training.StepMixUp()])
+
+
+def test_component_logs_describe_training_only():
+    x, y = _data()
+    model = _mlp([training.RDrop(from_logits=True, seed=0),
+                  training.GradientClipping(global_clipnorm=1.0)],
+                 dropout=0.3)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True),
+                  metrics=["accuracy"], jit_compile=XLA)
+    history = model.fit(x, y, batch_size=8, epochs=2, verbose=0,
+                        validation_data=(x, y)).history
+    assert {"rdrop_kl", "grad_norm", "val_loss", "val_accuracy"} <= set(
+        history)
+    assert not any(k.startswith("val_") and k[4:] in ("rdrop_kl",
+                   "grad_norm", "clipped", "grad_norm_clipped")
+                   for k in history)
+    assert all(v > 0 for v in history["grad_norm"])
+    assert set(model.evaluate(x, y, verbose=0, return_dict=True)) == {
+        "loss", "accuracy"}

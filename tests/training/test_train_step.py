@@ -268,6 +268,7 @@ def test_mirrored_strategy_matches_one_device():
             "clip": lambda: [training.GradientClipping(
                 clipnorm=0.05, global_clipnorm=0.1)],
             "sam": lambda: [training.SAM(rho=0.1)],
+            "weight_decay": lambda: [training.DecoupledWeightDecay(0.5)],
         }.items():
             out[name] = [run(single, components), run(mirrored, components)]
         print(json.dumps(out))
@@ -376,6 +377,7 @@ def test_jax_data_parallel_matches_one_device():
                 clipnorm=0.05, global_clipnorm=0.1)],
             "agc": lambda: [training.AdaptiveGradientClipping(0.01)],
             "sam": lambda: [training.SAM(rho=0.1)],
+            "weight_decay": lambda: [training.DecoupledWeightDecay(0.5)],
         }.items():
             out[name] = [run(None, components), run(parallel, components)]
         print(json.dumps(out))
