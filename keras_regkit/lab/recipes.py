@@ -471,7 +471,11 @@ def build_components(recipe):
             )
         return layer
 
-    make_embedding(2, 2)  # validate now
+    if embedding_config is not None:
+        # Validate now. Only then: a layer's unseeded initializer draws
+        # from Python's random state, which would shift every later
+        # weight of the recipes that have no embedding.
+        make_embedding(2, 2)
     return {
         "kernel_regularizer": make_regularizer,
         "embedding": make_embedding,

@@ -3,7 +3,8 @@
 Run as `python crash_child.py FOLDER STORE ORDER [KILL]`: trains a small
 model with keras_regkit's EarlyStopping (`backup_dir=FOLDER/backup`,
 `weights_store=STORE`) and BackupAndRestore (in `ORDER`: `"stop-first"` or
-`"backup-first"`), resuming from the backup if there is one, and writes
+`"backup-first"`), then SWA (same `backup_dir`, averaging from epoch 3),
+resuming from the backup if there is one, and writes
 the outcome to `FOLDER/result.json`. `KILL` is `"<n>:<phase>"`: the process
 kills itself during its n-th file write, in `phase` `"during"` (the
 temporary file half written), `"before"` (written, not moved into place)
@@ -79,10 +80,14 @@ def main():
         weights_store=store)
     saver = callbacks.BackupAndRestore(backup)
     pair = [stopper, saver] if order == "stop-first" else [saver, stopper]
+    # SWA last: the model ends with the average of epochs 3.. whichever
+    # order EarlyStopping and BackupAndRestore have.
+    averaging = callbacks.SWA(start_epoch=2, backup_dir=backup)
     model.fit(x[:32], y[:32], validation_data=(x[32:], y[32:]), epochs=40,
               verbose=0, shuffle=False,
-              callbacks=[callbacks.StrengthScheduler(), *pair])
+              callbacks=[callbacks.StrengthScheduler(), *pair, averaging])
     result = {
+        "swa_models": averaging.models,
         "stopped_epoch": stopper.stopped_epoch,
         "best_epoch": stopper.best_epoch,
         "best": stopper.best,

@@ -49,6 +49,7 @@ def _result(folder):
 
 
 def _assert_same(result, reference):
+    assert result["swa_models"] == reference["swa_models"]
     assert result["stopped_epoch"] == reference["stopped_epoch"]
     assert result["best_epoch"] == reference["best_epoch"]
     assert result["best"] == pytest.approx(reference["best"], rel=1e-6)
@@ -82,6 +83,7 @@ def test_killed_at_any_instant_resumes_like_an_uninterrupted_run(tmp_path):
     assert _run(tmp_path / "reference", "device", "stop-first") == 0
     reference = _result(tmp_path / "reference")
     assert 0 < reference["stopped_epoch"] < 39  # it stops early
+    assert reference["swa_models"] == reference["stopped_epoch"] - 1
     rng = random.Random(0)
     killed = 0
     for store, order in (("device", "stop-first"), ("disk", "backup-first")):
