@@ -99,3 +99,15 @@ def test_tfds_text_with_mock_data_is_vectorized(tmp_path):
         assert main(["lab", "--dataset", "tfds:imdb_reviews", "--recipes",
                      "baseline,token_dropout", "--epochs", "1", "--seeds",
                      "1", "--out", out]) == 0
+
+
+def test_an_image_recipe_builds_no_embedding_and_draws_no_randomness():
+    """Building the baseline must not touch Python's random state (an
+    unseeded initializer draws its seed there), or every image run's
+    initial weights would change with the text support."""
+    import random
+
+    keras.utils.set_random_seed(0)
+    state = random.getstate()
+    recipes_lib.build_components(recipes_lib.builtin("baseline"))
+    assert random.getstate() == state
