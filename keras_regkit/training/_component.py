@@ -94,8 +94,9 @@ class StepComponent(HasStrengths, keras.layers.Layer):
         return 0.0
 
     def after_update(self, weights, step):
-        """Returns None, or one tensor per trainable weight to add to it
-        after the optimizer's update; `weights` are the values before."""
+        """Returns None, or one tensor (or None: unchanged) per trainable
+        weight to add to it after the optimizer's update; `weights` are
+        the values before."""
 
     def call(self, inputs):
         raise TypeError(

@@ -41,7 +41,8 @@ def train_step(model, state, data):
     trainable, optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, gradients, trainable)
     if step.corrections is not None:
-        trainable = [w + c for w, c in zip(trainable, step.corrections)]
+        trainable = [w if c is None else w + c
+                     for w, c in zip(trainable, step.corrections)]
     with keras.StatelessScope(
             state_mapping=list(zip(groups[3], metrics))) as scope:
         logs = model._record(loss, batch, y_pred, step.logs)

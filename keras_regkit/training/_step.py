@@ -156,7 +156,7 @@ class Step:
     def run(self, data):
         """Returns `(gradients, loss, y_pred, batch)`; logs in `self.logs`,
         what to add to the weights after the update in `self.corrections`
-        (None or one tensor per trainable variable).
+        (None, or one tensor or None per trainable variable).
 
         Variables changed by the step (layer state of the training pass,
         seeds, strengths' readers' seeds) are assigned in the scope.
@@ -190,7 +190,8 @@ class Step:
             change = component.after_update(weights, self)
             if change is not None:
                 self.corrections = change if self.corrections is None else [
-                    a + b for a, b in zip(self.corrections, change)]
+                    b if a is None else a if b is None else a + b
+                    for a, b in zip(self.corrections, change)]
         return gradients, loss, y_pred, batch
 
 

@@ -55,5 +55,6 @@ def train_step(model, data):
     if step.corrections is not None:
         for variable, change in zip(model.trainable_variables,
                                     step.corrections):
-            variable.assign_add(change)
+            if change is not None:
+                variable.assign_add(change)
     return model._record(Executor.unscaled(loss), batch, y_pred, step.logs)

@@ -46,5 +46,6 @@ def train_step(model, data):
         if step.corrections is not None:
             for variable, change in zip(model.trainable_weights,
                                         step.corrections):
-                variable.assign(variable.value + change)
+                if change is not None:
+                    variable.assign(variable.value + change)
     return model._record(loss, batch, y_pred, step.logs)

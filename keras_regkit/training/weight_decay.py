@@ -77,8 +77,7 @@ class DecoupledWeightDecay(StepComponent):
     def after_update(self, weights, step):
         factor = step.learning_rate * self.strength("rate").value
         return [
-            -ops.cast(factor, w.dtype) * w if self.decays(v)
-            else ops.zeros_like(w)
+            -ops.cast(factor, w.dtype) * w if self.decays(v) else None
             for v, w in zip(step.variables, weights)
         ]
 
