@@ -43,16 +43,22 @@ def build_model(input_shape, num_classes, components):
         if x.shape[1] >= 2 and x.shape[2] >= 2:
             x = keras.layers.MaxPooling2D(name=f"pool{stage}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(
-        DENSE_UNITS, activation="relu", kernel_regularizer=make_regularizer(),
-        name="dense",
-    )(x)
+    outputs = _classifier(x, DENSE_UNITS, num_classes, components)
+    return keras.Model(inputs, outputs, name="lab_cnn")
+
+
+def _classifier(x, units, num_classes, components):
+    """Dense(units, relu) -> the recipe's head layers -> Dense(num_classes),
+    the kernels with the recipe's regularizer; shared by both models."""
+    make_regularizer = components["kernel_regularizer"]
+    x = keras.layers.Dense(units, activation="relu",
+                           kernel_regularizer=make_regularizer(),
+                           name="dense")(x)
     for layer in components["head"]:
         x = layer(x)
-    outputs = keras.layers.Dense(
+    return keras.layers.Dense(
         num_classes, kernel_regularizer=make_regularizer(), name="classifier"
     )(x)
-    return keras.Model(inputs, outputs, name="lab_cnn")
 
 
 EMBEDDING_DIM = 32
@@ -82,14 +88,7 @@ def build_text_model(sequence_length, vocabulary_size, num_classes,
     for layer in components["block"](1):
         x = layer(x)
     x = keras.layers.GlobalMaxPooling1D(name="pool")(x)
-    x = keras.layers.Dense(TEXT_FILTERS, activation="relu",
-                           kernel_regularizer=make_regularizer(),
-                           name="dense")(x)
-    for layer in components["head"]:
-        x = layer(x)
-    outputs = keras.layers.Dense(
-        num_classes, kernel_regularizer=make_regularizer(), name="classifier"
-    )(x)
+    outputs = _classifier(x, TEXT_FILTERS, num_classes, components)
     return keras.Model(inputs, outputs, name="lab_text")
 
 
