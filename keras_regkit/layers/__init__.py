@@ -1,5 +1,6 @@
 """Layers: the dropout family (scheduled `Dropout`, `SpatialDropout*`,
-`GaussianDropout`, `DropPath`, `DropBlock2D`, `DropConnect`, MC-dropout) and
+`GaussianDropout`, `DropPath`, `StochasticResidual`, `DropBlock2D`,
+`DropConnect`, MC-dropout) and
 augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
 `RandAugment`, `TrivialAugment`, the fusing `Augment` pipeline)."""
 from keras_regkit.layers.augment import Augment
@@ -32,6 +33,7 @@ from keras_regkit.layers.dropout import SpatialDropout1D
 from keras_regkit.layers.dropout import SpatialDropout2D
 from keras_regkit.layers.dropout import SpatialDropout3D
 from keras_regkit.layers.dropout import StochasticDepth
+from keras_regkit.layers.dropout import StochasticResidual
 from keras_regkit.layers.dropout import drop_block_2d
 from keras_regkit.layers.dropout import drop_path
 from keras_regkit.layers.dropout import drop_path_rates
@@ -42,6 +44,7 @@ from keras_regkit.layers.dropout import EmbeddingDropout
 from keras_regkit.layers.dropout import TokenDropout
 from keras_regkit.layers.dropout import embedding_dropout
 from keras_regkit.layers.dropout import token_dropout
+from keras_regkit.layers.dropout import stochastic_residual
 
 __all__ = [
     "Augment",
@@ -72,6 +75,7 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDepth",
+    "StochasticResidual",
     "TokenDropout",
     "TrivialAugment",
     "affine_transform",
@@ -82,5 +86,6 @@ __all__ = [
     "embedding_dropout",
     "gaussian_dropout",
     "mc_predict",
+    "stochastic_residual",
     "token_dropout",
 ]

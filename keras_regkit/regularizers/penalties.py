@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
+from keras_regkit._matmul import exact_matmul
 from keras_regkit._strength import Scheduled
 from keras_regkit.regularizers._base import Regularizer
 
@@ -169,10 +170,12 @@ class OrthogonalRegularizer(Regularizer):
         factor = self.factor_of("factor", inputs.dtype)
         axis = 1 if self.mode == "rows" else 0
         unit = ops.normalize(inputs, axis=axis)
+        # Exact to float32 on any device (see `_matmul`): TF32 would put
+        # errors of ~1e-3 into every cosine.
         if self.mode == "rows":
-            product = ops.matmul(unit, ops.transpose(unit))
+            product = exact_matmul(unit, ops.transpose(unit))
         else:
-            product = ops.matmul(ops.transpose(unit), unit)
+            product = exact_matmul(ops.transpose(unit), unit)
         size = inputs.shape[1 - axis]
         off_diagonal = product * (1.0 - ops.eye(size, dtype=inputs.dtype))
         pairs = size * (size - 1.0) / 2.0

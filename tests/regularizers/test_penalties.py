@@ -239,3 +239,56 @@ def test_orthogonal_needs_rank_2():
         r"inputs.shape=\(2, 2, 2\)",
     ):
         regularizers.OrthogonalRegularizer()(keras.ops.ones((2, 2, 2)))
+
+
+def _bfloat16_matmul(monkeypatch):
+    """Make every `ops.matmul` round its inputs to bfloat16, as TPUs (and
+    GPUs, to TF32) do by default, and force the split path on every
+    backend (CPUs ignore the backends' precision settings)."""
+    from keras_regkit import _matmul
+
+    plain = keras.ops.matmul
+
+    def rounded(a, b):
+        return plain(keras.ops.cast(keras.ops.cast(a, "bfloat16"), "float32"),
+                     keras.ops.cast(keras.ops.cast(b, "bfloat16"), "float32"))
+
+    monkeypatch.setattr(keras.ops, "matmul", rounded)
+    monkeypatch.setattr(_matmul, "device_may_round", lambda: True)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "reduced")
+
+
+@pytest.mark.parametrize("mode", ["rows", "columns"])
+def test_orthogonal_penalty_is_exact_whatever_the_matmul_precision(
+        monkeypatch, mode):
+    rng = np.random.default_rng(7)
+    w = rng.normal(size=(24, 40)).astype("float32")
+    unit = w / np.linalg.norm(w, axis=1 if mode == "rows" else 0,
+                              keepdims=True)
+    gram = (unit @ unit.T if mode == "rows" else unit.T @ unit).astype(
+        "float64")
+    size = len(gram)
+    expected = 0.5 * np.abs(gram - np.diag(np.diag(gram))).sum() / (
+        size * (size - 1) / 2)
+    reg = regularizers.OrthogonalRegularizer(1.0, mode)
+    _bfloat16_matmul(monkeypatch)
+    got = float(keras.ops.convert_to_numpy(reg(keras.ops.convert_to_tensor(
+        w))))
+    assert got == pytest.approx(expected, rel=1e-5)
+    # A plain product of bfloat16-rounded inputs is visibly off: this is
+    # what the test guards against.
+    rounded = keras.ops.convert_to_numpy(keras.ops.matmul(
+        unit, unit.T) if mode == "rows" else keras.ops.matmul(unit.T, unit))
+    assert np.abs(rounded - gram).max() > 1e-3
+
+
+def test_exact_matmul_asks_jax_for_highest_precision():
+    if keras.backend.backend() != "jax":
+        pytest.skip("JAX states the precision per product")
+    import jax
+
+    from keras_regkit._matmul import exact_matmul
+
+    a = np.ones((3, 4), "float32")
+    text = str(jax.make_jaxpr(exact_matmul)(a, a.T))
+    assert "HIGHEST" in text

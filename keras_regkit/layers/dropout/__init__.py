@@ -1,4 +1,5 @@
-"""The dropout family: scheduled rates, stochastic depth, DropBlock, MC,
+"""The dropout family: scheduled rates, stochastic depth (also the
+compute-skipping `StochasticResidual`), DropBlock, MC,
 and for sequences: embedding (word) dropout and token dropout."""
 
 from keras_regkit.layers.dropout.drop_block import DropBlock2D
@@ -19,6 +20,8 @@ from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout1D
 from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout2D
 from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout3D
 from keras_regkit.layers.dropout.scheduled_dropout import dropout
+from keras_regkit.layers.dropout.stochastic_residual import StochasticResidual
+from keras_regkit.layers.dropout.stochastic_residual import stochastic_residual
 from keras_regkit.layers.dropout.scheduled_dropout import gaussian_dropout
 
 __all__ = [
@@ -32,6 +35,7 @@ __all__ = [
     "SpatialDropout2D",
     "SpatialDropout3D",
     "StochasticDepth",
+    "StochasticResidual",
     "TokenDropout",
     "drop_block_2d",
     "drop_path",
@@ -40,5 +44,6 @@ __all__ = [
     "embedding_dropout",
     "gaussian_dropout",
     "mc_predict",
+    "stochastic_residual",
     "token_dropout",
 ]

@@ -51,24 +51,48 @@ def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
     shape = ops.shape(inputs)
     if data_format == "channels_last":
         seed_shape = (shape[0], valid_h, valid_w, shape[3])
-        padding = ((0, 0), (block_size // 2, (block_size - 1) // 2),
-                   (block_size // 2, (block_size - 1) // 2), (0, 0))
+        row_axis, col_axis = 1, 2
     else:
         seed_shape = (shape[0], shape[1], valid_h, valid_w)
-        padding = ((0, 0), (0, 0), (block_size // 2, (block_size - 1) // 2),
-                   (block_size // 2, (block_size - 1) // 2))
-    centres = ops.cast(
-        _random.uniform(seed_shape, seed) < gamma, "float32"
-    )
-    centres = ops.pad(centres, padding)
-    dropped = ops.max_pool(
-        centres, pool_size=block_size, strides=1, padding="same",
-        data_format=data_format,
-    )
-    keep = 1.0 - dropped
+        row_axis, col_axis = 2, 3
+    centres = _random.uniform(seed_shape, seed) < gamma
+    dropped = _window_any(_window_any(centres, row_axis, block_size),
+                          col_axis, block_size)
+    keep = ops.cast(ops.logical_not(dropped), "float32")
     total = ops.cast(ops.size(keep), "float32")
     scale = total / ops.maximum(ops.sum(keep), 1.0)
-    return inputs * ops.cast(keep * scale, inputs.dtype)
+    return ops.multiply(inputs, ops.cast(keep * scale, inputs.dtype))
+
+
+def _window_any(centres, axis, size):
+    """Marks, along `axis`, the `size` positions that follow each centre.
+
+    Output position `r` is set when a centre lies in `[r - size + 1, r]`,
+    so a centre at `i` covers `i .. i + size - 1` and the axis grows by
+    `size - 1`. Done as a separable sliding "or" in log-steps (windows of
+    1, 2, 4, ... combined from two shifted slices): about `2 * log2(size)`
+    elementwise ops that XLA fuses, where a stride-1 `size` x `size` max
+    pool reads each element `size**2` times.
+    """
+    padding = [(0, 0)] * len(centres.shape)
+    padding[axis] = (size - 1, size - 1)
+    covered = ops.pad(centres, padding)
+    window = 1
+    while window < size:
+        step = min(window, size - window)
+        length = covered.shape[axis]
+        covered = ops.logical_or(
+            _slice(covered, axis, 0, length - step),
+            _slice(covered, axis, step, length),
+        )
+        window += step
+    return covered
+
+
+def _slice(tensor, axis, start, stop):
+    index = [slice(None)] * len(tensor.shape)
+    index[axis] = slice(start, stop)
+    return tensor[tuple(index)]
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")

@@ -59,3 +59,44 @@ def test_block_larger_than_input_fails_at_build():
 def test_drop_block_needs_4d_input():
     with pytest.raises(ValueError, match=r"DropBlock2D expects 4D input"):
         layers.DropBlock2D(0.1, block_size=2)(keras.KerasTensor((None, 4, 4)))
+
+
+def _reference_blocks(centres, block):
+    """The paper's mask by brute force: every centre (top-left of a block
+    that fits) zeroes the block x block square below and right of it."""
+    batch, valid_h, valid_w, channels = centres.shape
+    dropped = np.zeros((batch, valid_h + block - 1, valid_w + block - 1,
+                        channels), bool)
+    for b, i, j, c in zip(*np.nonzero(centres)):
+        dropped[b, i:i + block, j:j + block, c] = True
+    return dropped
+
+
+@pytest.mark.parametrize("block", [1, 2, 3, 4, 7])
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_blocks_equal_the_brute_force_mask_of_the_same_centres(
+        block, data_format):
+    from keras_regkit import _random
+    from keras_regkit.layers.dropout.drop_block import drop_block_2d
+
+    rate, height, width = 0.15, 11, 9
+    x = np.ones((3, height, width, 2), "float32")
+    if data_format == "channels_first":
+        x = x.transpose(0, 3, 1, 2)
+    y = _np(drop_block_2d(x, rate, block, keras.random.SeedGenerator(5),
+                          data_format))
+    # The same draw, replayed from a generator with the same seed.
+    valid = (height - block + 1, width - block + 1)
+    gamma = rate * height * width / (block**2 * valid[0] * valid[1])
+    seed_shape = ((3,) + valid + (2,) if data_format == "channels_last"
+                  else (3, 2) + valid)
+    centres = _np(_random.uniform(seed_shape, keras.random.SeedGenerator(5))
+                  ) < gamma
+    if data_format == "channels_first":
+        centres = centres.transpose(0, 2, 3, 1)
+        y = y.transpose(0, 2, 3, 1)
+    dropped = _reference_blocks(centres, block)
+    assert dropped.any() and not dropped.all()
+    np.testing.assert_array_equal(y == 0, dropped)
+    np.testing.assert_allclose(y[~dropped], dropped.size / (~dropped).sum(),
+                               rtol=1e-6)
