@@ -74,6 +74,9 @@ def test_default_recipes_are_builtin():
     pytest.param("cutmix", "loss", marks=pytest.mark.backends),
 ])
 def test_step_recipes_train_with_their_components_under_xla(name, log):
+    # The lab feeds its batches through tf.data (the GPU tier may run
+    # without TensorFlow).
+    pytest.importorskip("tensorflow")
     from keras_regkit import lab
 
     data = lab.load_dataset("digits", train_size=64)

@@ -14,8 +14,21 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit._strength import HasStrengths
+from keras_regkit.layers.augment import bounding_boxes
 
-_INPUT_KEYS = ("images", "labels")
+_INPUT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
+
+
+def mask_fill_value(dtype):
+    """What a mask holds where the image was filled with a constant: -1
+    for signed and float masks, the largest value for unsigned ones (255
+    for uint8, the usual "ignore" index); never a class id in use."""
+    dtype = keras.backend.standardize_dtype(dtype)
+    if dtype.startswith("uint"):
+        return int(np.iinfo(dtype).max)
+    if dtype == "bool":
+        return False
+    return -1
 
 
 class BaseAugmentation(HasStrengths, keras.layers.Layer):
@@ -40,7 +53,12 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         seed: int or None, seed of the layer's `SeedGenerator`.
     """
 
-    def __init__(self, data_format=None, seed=None, **kwargs):
+    #: Whether the layer moves `bounding_boxes` and `segmentation_masks`
+    #: (layers that cannot yet refuse them with a clear error).
+    supports_boxes_and_masks = True
+
+    def __init__(self, data_format=None, seed=None, bounding_box_format=None,
+                 **kwargs):
         # Outputs keep the input dtype unless a dtype policy is given, in
         # which case they are cast to its compute dtype, as Keras does.
         self._cast_outputs = kwargs.get("dtype") is not None
@@ -49,6 +67,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         owner = type(self).__name__
         checks.seed(owner, seed)
         self.data_format = checks.data_format(owner, data_format)
+        self.bounding_box_format = bounding_boxes.check_format(
+            owner, bounding_box_format)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -63,8 +83,25 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
     def apply_labels(self, labels, draw):
         return labels
 
+    def apply_bounding_boxes(self, boxes, draw, height, width):
+        """`{"boxes", "labels"}` with absolute `xyxy` boxes `(B, N, 4)` on
+        images of `height` x `width`, moved as `apply_images` moves the
+        pixels; unchanged by default (colour, erasing)."""
+        return boxes
+
+    def apply_segmentation_masks(self, masks, draw):
+        """Masks `(B, H, W, C)` in their own dtype, moved as the pixels;
+        unchanged by default."""
+        return masks
+
     def inference_images(self, images):
         return images
+
+    def inference_bounding_boxes(self, boxes, height, width):
+        return boxes
+
+    def inference_segmentation_masks(self, masks):
+        return masks
 
     def output_size(self, height, width):
         return height, width
@@ -91,7 +128,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             if unknown or "images" not in input_shape:
                 raise ValueError(
                     f"{type(self).__name__} takes a tensor of images or a "
-                    'dict with the keys "images" and optionally "labels". '
+                    'dict with the keys "images" and optionally "labels", '
+                    '"bounding_boxes", "segmentation_masks". '
                     f"Received keys: {sorted(input_shape)}"
                 )
             input_shape = input_shape["images"]
@@ -142,7 +180,13 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         shape = list(shape)
         shape[h_axis], shape[w_axis] = height, width
         if isinstance(input_shape, dict):
-            return {**input_shape, "images": tuple(shape)}
+            result = {**input_shape, "images": tuple(shape)}
+            if "segmentation_masks" in input_shape:
+                masks = list(input_shape["segmentation_masks"])
+                h_axis, w_axis = self._spatial_axes(len(masks))
+                masks[h_axis], masks[w_axis] = height, width
+                result["segmentation_masks"] = tuple(masks)
+            return result
         return tuple(shape)
 
     def _to_canonical(self, images):
@@ -173,30 +217,108 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
 
         return images, restore
 
+    def _masks_to_canonical(self, masks):
+        """(NHWC masks in their own dtype, function that undoes it)."""
+        masks = ops.convert_to_tensor(masks)
+        unbatched = len(masks.shape) == 3
+        if unbatched:
+            masks = ops.expand_dims(masks, 0)
+        if self.data_format == "channels_first":
+            masks = ops.transpose(masks, (0, 2, 3, 1))
+
+        def restore(result):
+            if self.data_format == "channels_first":
+                result = ops.transpose(result, (0, 3, 1, 2))
+            return ops.squeeze(result, 0) if unbatched else result
+
+        return masks, restore
+
+    def _boxes_to_canonical(self, boxes, unbatched, height, width):
+        """(`{"boxes", "labels"}` in absolute xyxy with a batch axis,
+        function that writes them back in the layer's format)."""
+        if not self.bounding_box_format:
+            raise ValueError(
+                "You passed an input with a 'bounding_boxes' key, but "
+                f"{type(self).__name__} has no bounding box format. Pass "
+                "`bounding_box_format` to the layer, e.g. "
+                "`bounding_box_format='xyxy'`."
+            )
+        if not isinstance(boxes, dict) or "boxes" not in boxes:
+            raise ValueError(
+                f"{type(self).__name__}: 'bounding_boxes' must be a dict "
+                'with "boxes" (and "labels"), as Keras\'s layers take them. '
+                f"Received: {type(boxes).__name__}"
+            )
+        fmt = self.bounding_box_format
+        # Ragged boxes (tf.data) become dense rows padded with -1, as
+        # Keras's layers return them.
+        result = {key: ops.convert_to_tensor(
+            value.to_tensor(default_value=-1) if hasattr(value, "to_tensor")
+            else value) for key, value in boxes.items()}
+        if unbatched:
+            result = {key: ops.expand_dims(value, 0)
+                      for key, value in result.items()}
+        result["boxes"] = bounding_boxes.to_xyxy(result["boxes"], fmt,
+                                                 height, width)
+
+        def restore(moved, out_height, out_width):
+            moved = dict(moved)
+            moved["boxes"] = bounding_boxes.from_xyxy(
+                moved["boxes"], fmt, out_height, out_width)
+            if unbatched:
+                moved = {key: ops.squeeze(value, 0)
+                         for key, value in moved.items()}
+            return moved
+
+        return result, restore
+
     def call(self, inputs, training=True):
-        labels = None
-        if isinstance(inputs, dict):
-            images = inputs["images"]
-            labels = inputs.get("labels")
-        else:
-            images = inputs
-        images, restore = self._to_canonical(images)
+        data = dict(inputs) if isinstance(inputs, dict) else {
+            "images": inputs}
+        unbatched = len(data["images"].shape) == 3
+        images, restore = self._to_canonical(data["images"])
+        height, width = images.shape[1], images.shape[2]
+        boxes = masks = None
+        if "bounding_boxes" in data or "segmentation_masks" in data:
+            self._check_supports_boxes_and_masks()
+        if "bounding_boxes" in data:
+            boxes, restore_boxes = self._boxes_to_canonical(
+                data["bounding_boxes"], unbatched, height, width)
+        if "segmentation_masks" in data:
+            masks, restore_masks = self._masks_to_canonical(
+                data["segmentation_masks"])
         if training:
-            shape = ops.shape(images)
-            draw = self.draw(shape[0], images.shape[1], images.shape[2])
+            draw = self.draw(ops.shape(images)[0], height, width)
             images = self.apply_images(images, draw)
-            if labels is not None:
-                labels = self.apply_labels(labels, draw)
+            if data.get("labels") is not None:
+                data["labels"] = self.apply_labels(data["labels"], draw)
+            if boxes is not None:
+                boxes = self.apply_bounding_boxes(boxes, draw, height, width)
+            if masks is not None:
+                masks = self.apply_segmentation_masks(masks, draw)
         else:
             images = self.inference_images(images)
-        images = restore(images)
-        if isinstance(inputs, dict):
-            outputs = dict(inputs)
-            outputs["images"] = images
-            if labels is not None:
-                outputs["labels"] = labels
-            return outputs
-        return images
+            if boxes is not None:
+                boxes = self.inference_bounding_boxes(boxes, height, width)
+            if masks is not None:
+                masks = self.inference_segmentation_masks(masks)
+        out_height, out_width = images.shape[1], images.shape[2]
+        data["images"] = restore(images)
+        if boxes is not None:
+            data["bounding_boxes"] = restore_boxes(boxes, out_height,
+                                                   out_width)
+        if masks is not None:
+            data["segmentation_masks"] = restore_masks(masks)
+        return data if isinstance(inputs, dict) else data["images"]
+
+    def _check_supports_boxes_and_masks(self):
+        if not self.supports_boxes_and_masks:
+            raise NotImplementedError(
+                f"{type(self).__name__} does not take 'bounding_boxes' or "
+                "'segmentation_masks' yet; apply it to images (and labels) "
+                "only, or use a layer that moves boxes and masks (the "
+                "geometric, crop, colour and erasing layers)."
+            )
 
     # -- Keras's names for the same split ------------------------------------
 
@@ -206,8 +328,9 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             return None
         images = data["images"] if isinstance(data, dict) else data
         images, _ = self._to_canonical(images)
-        return self.draw(ops.shape(images)[0], images.shape[1],
+        draw = self.draw(ops.shape(images)[0], images.shape[1],
                          images.shape[2])
+        return {**draw, "input_shape": (images.shape[1], images.shape[2])}
 
     def transform_images(self, images, transformation=None, training=True):
         """Keras's name for `apply_images`, on images in the layer's
@@ -225,10 +348,54 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             return labels
         return self.apply_labels(labels, transformation)
 
+    def transform_bounding_boxes(self, bounding_boxes, transformation=None,
+                                 training=True):
+        """Keras's name for `apply_bounding_boxes`, on boxes in the layer's
+        `bounding_box_format` (batched) for images of the size `draw` saw
+        (`transformation["input_shape"]`, added by
+        `get_random_transformation`)."""
+        if not training or transformation is None:
+            return bounding_boxes
+        self._check_supports_boxes_and_masks()
+        height, width = transformation["input_shape"]
+        boxes, restore = self._boxes_to_canonical(bounding_boxes, False,
+                                                  height, width)
+        moved = self.apply_bounding_boxes(boxes, transformation, height,
+                                          width)
+        return restore(moved, *self.output_size(height, width))
+
+    def transform_segmentation_masks(self, segmentation_masks,
+                                     transformation=None, training=True):
+        """Keras's name for `apply_segmentation_masks`, on masks in the
+        layer's layout."""
+        self._check_supports_boxes_and_masks()
+        masks, restore = self._masks_to_canonical(segmentation_masks)
+        if not training:
+            return restore(self.inference_segmentation_masks(masks))
+        if transformation is None:
+            return restore(masks)
+        return restore(self.apply_segmentation_masks(masks, transformation))
+
     def get_config(self):
-        return {
+        config = {
             **super().get_config(),
             **self.declared_config(),
             "data_format": self.data_format,
             "seed": self.seed,
         }
+        if self.bounding_box_format is not None:
+            config["bounding_box_format"] = self.bounding_box_format
+        return config
+
+
+def move_boxes(boxes, matrices, output_size):
+    """`{"boxes", "labels"}` (absolute xyxy) moved by the output-to-input
+    pixel maps `matrices` onto an image of `output_size`; boxes left with
+    no area get the label -1."""
+    moved = dict(boxes)
+    moved["boxes"] = bounding_boxes.transform(boxes["boxes"], matrices,
+                                              output_size)
+    if "labels" in boxes:
+        moved["labels"] = bounding_boxes.drop_empty(moved["boxes"],
+                                                    boxes["labels"])
+    return moved

@@ -65,6 +65,8 @@ def one_hot_labels(labels, num_classes=None, label_smoothing=0.0):
 class MixingAugmentation(BaseAugmentation):
     """Base of the layers that mix each image with a partner image."""
 
+    supports_boxes_and_masks = False
+
     def __init__(self, num_classes=None, data_format=None, seed=None,
                  label_smoothing=0.0, **kwargs):
         super().__init__(data_format=data_format, seed=seed, **kwargs)

@@ -55,15 +55,11 @@ class _Crop(GeometricAugmentation):
         return geometry.crop_and_resize(top, left, crop_height, crop_width,
                                         self.height, self.width)
 
-    def inference_images(self, images):
-        height, width = images.shape[1], images.shape[2]
+    def inference_matrices(self, batch_size, height, width):
         box = self.center_box(height, width)
         if box == (0, 0, self.height, self.width):
-            return images
-        matrices = self.box_matrices(ops.shape(images)[0], box)
-        return geometry.affine_transform(
-            images, matrices, output_size=(self.height, self.width),
-            **self.resampling)
+            return None
+        return self.box_matrices(batch_size, box)
 
     def get_config(self):
         config = super().get_config()

@@ -20,6 +20,8 @@ from keras_regkit._strength import Scheduled
 from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import mask_fill_value
+from keras_regkit.layers.augment._base import move_boxes
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 
@@ -87,6 +89,55 @@ class GeometricAugmentation(BaseAugmentation):
             output_size=self.output_size(height, width),
             **self.resampling,
         )
+
+    def apply_bounding_boxes(self, boxes, draw, height, width):
+        return move_boxes(boxes, self.matrices(draw, height, width),
+                          self.output_size(height, width))
+
+    def apply_segmentation_masks(self, masks, draw):
+        height, width = masks.shape[1], masks.shape[2]
+        return self.resample_masks(masks, self.matrices(draw, height, width),
+                                   self.output_size(height, width))
+
+    def resample_masks(self, masks, matrices, output_size, fill_mode=None):
+        """Masks moved by `matrices` with nearest sampling, the layer's
+        fill mode (the content the image shows there), and outside the
+        image (constant fill) `mask_fill_value`: no class id."""
+        return geometry.resample_nearest(
+            masks, matrices, output_size, fill_mode or self.fill_mode,
+            mask_fill_value(masks.dtype))
+
+    # -- inference: the identity, except for crops --------------------------
+
+    def inference_matrices(self, batch_size, height, width):
+        """The map applied at inference (crops), or None for identity."""
+        return None
+
+    def inference_images(self, images):
+        height, width = images.shape[1], images.shape[2]
+        matrices = self.inference_matrices(ops.shape(images)[0], height,
+                                           width)
+        if matrices is None:
+            return images
+        return geometry.affine_transform(
+            images, matrices, output_size=self.output_size(height, width),
+            **self.resampling)
+
+    def inference_bounding_boxes(self, boxes, height, width):
+        matrices = self.inference_matrices(ops.shape(boxes["boxes"])[0],
+                                           height, width)
+        if matrices is None:
+            return boxes
+        return move_boxes(boxes, matrices, self.output_size(height, width))
+
+    def inference_segmentation_masks(self, masks):
+        height, width = masks.shape[1], masks.shape[2]
+        matrices = self.inference_matrices(ops.shape(masks)[0], height,
+                                           width)
+        if matrices is None:
+            return masks
+        return self.resample_masks(masks, matrices,
+                                   self.output_size(height, width))
 
     def get_config(self):
         return {**super().get_config(), **self.resampling}

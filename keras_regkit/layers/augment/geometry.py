@@ -117,6 +117,70 @@ def _fold(index, size, fill_mode):
     return index, inside
 
 
+def _take_nearest(flat, x, y, offsets, height, width, fill_mode,
+                  fill_value):
+    """Nearest-neighbour gather from `flat` `(B*H*W, C)` at source
+    coordinates `x`, `y` `(B, P)`; any dtype, no arithmetic on values."""
+    # floor(v + 0.5): ties round up, as TensorFlow's kernel does.
+    yi, y_in = _fold(ops.cast(ops.floor(y + 0.5), "int32"), height,
+                     fill_mode)
+    xi, x_in = _fold(ops.cast(ops.floor(x + 0.5), "int32"), width, fill_mode)
+    values = ops.take(flat, offsets + yi * width + xi, axis=0)
+    if fill_mode == "constant":
+        values = ops.where(ops.expand_dims(y_in & x_in, -1), values,
+                           fill_value)
+    return values
+
+
+def _source_coordinates(matrices, out_height, out_width):
+    """Every output pixel's source `(x, y)`, each `(B, out_h * out_w)`."""
+    ys, xs = ops.meshgrid(
+        ops.arange(out_height, dtype="float32"),
+        ops.arange(out_width, dtype="float32"),
+        indexing="ij",
+    )
+    grid_x, grid_y = ops.reshape(xs, (-1,)), ops.reshape(ys, (-1,))
+    # Multiply-adds, not einsum: exact to float32 whatever the backend's
+    # default matmul precision (see `compose`).
+    rows = ops.cast(matrices, "float32")[:, :2, :, None]  # (B, 2, 3, 1)
+    coords = rows[:, :, 0] * grid_x + rows[:, :, 1] * grid_y + rows[:, :, 2]
+    nearest_integer = ops.round(coords)
+    coords = ops.where(ops.abs(coords - nearest_integer) < _SNAP,
+                       nearest_integer, coords)
+    return coords[:, 0], coords[:, 1]
+
+
+def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
+                     fill_value=0):
+    """Nearest-neighbour resampling of `(batch, height, width, channels)`
+    `values` of any dtype (segmentation masks: class ids are copied, never
+    interpolated or cast) under the same output-to-input `matrices` as
+    `affine_transform`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> masks = np.array([[[[1], [2]]]], "int32")  # one 1x2 mask
+    >>> flip = np.array([[[-1, 0, 1], [0, 1, 0], [0, 0, 1]]], "float32")
+    >>> ops.convert_to_numpy(resample_nearest(masks, flip))[0, 0, :, 0]
+    array([2, 1], dtype=int32)
+    """
+    values = ops.convert_to_tensor(values)
+    shape = ops.shape(values)
+    height, width, channels = shape[1], shape[2], shape[3]
+    batch_size = shape[0]
+    out_height, out_width = output_size or (height, width)
+    if values.shape[0] == 0:
+        return ops.zeros((0, out_height, out_width, channels), values.dtype)
+    x, y = _source_coordinates(matrices, out_height, out_width)
+    offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
+        height * width)
+    taken = _take_nearest(ops.reshape(values, (-1, channels)), x, y, offsets,
+                          height, width, fill_mode,
+                          ops.cast(fill_value, values.dtype))
+    return ops.reshape(taken, (batch_size, out_height, out_width, channels))
+
+
 def affine_transform(images, matrices, output_size=None,
                      interpolation="bilinear", fill_mode="reflect",
                      fill_value=0.0):
@@ -151,22 +215,9 @@ def affine_transform(images, matrices, output_size=None,
     height, width, channels = shape[1], shape[2], shape[3]
     batch_size = shape[0]
     out_height, out_width = output_size or (height, width)
-    ys, xs = ops.meshgrid(
-        ops.arange(out_height, dtype="float32"),
-        ops.arange(out_width, dtype="float32"),
-        indexing="ij",
-    )
-    grid_x, grid_y = ops.reshape(xs, (-1,)), ops.reshape(ys, (-1,))
     if images.shape[0] == 0:  # an empty batch (static size): nothing to do
         return ops.zeros((0, out_height, out_width, channels), images.dtype)
-    # Multiply-adds, not einsum: exact to float32 whatever the backend's
-    # default matmul precision (see `compose`).
-    rows = ops.cast(matrices, "float32")[:, :2, :, None]  # (B, 2, 3, 1)
-    coords = rows[:, :, 0] * grid_x + rows[:, :, 1] * grid_y + rows[:, :, 2]
-    nearest_integer = ops.round(coords)
-    coords = ops.where(ops.abs(coords - nearest_integer) < _SNAP,
-                       nearest_integer, coords)
-    x, y = coords[:, 0], coords[:, 1]
+    x, y = _source_coordinates(matrices, out_height, out_width)
     flat = ops.reshape(images, (-1, channels))
     offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
         height * width)
@@ -177,14 +228,8 @@ def affine_transform(images, matrices, output_size=None,
         return folded, ops.cast(inside, "float32") if constant else None
 
     if interpolation == "nearest":
-        # floor(v + 0.5): ties round up, as TensorFlow's kernel does.
-        yi, y_in = fold_axis(ops.cast(ops.floor(y + 0.5), "int32"), height)
-        xi, x_in = fold_axis(ops.cast(ops.floor(x + 0.5), "int32"), width)
-        values = ops.take(flat, offsets + yi * width + xi, axis=0)
-        if constant:
-            inside = ops.expand_dims(y_in * x_in, -1)
-            values = values * inside + ops.cast(fill_value, "float32") * (
-                1.0 - inside)
+        values = _take_nearest(flat, x, y, offsets, height, width, fill_mode,
+                               ops.cast(fill_value, flat.dtype))
         return ops.reshape(values, (batch_size, out_height, out_width,
                                     channels))
     x0f, y0f = ops.floor(x), ops.floor(y)

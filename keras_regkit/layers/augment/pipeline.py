@@ -6,6 +6,8 @@ from keras_regkit import _checks as checks
 from keras_regkit import _registry
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import mask_fill_value
+from keras_regkit.layers.augment._base import move_boxes
 
 
 def fusion_runs(layers):
@@ -125,25 +127,57 @@ class Augment(BaseAugmentation):
             height, width = layer.output_size(height, width)
         return draws
 
-    def apply_images(self, images, draw):
+    def _steps(self, draw, height, width):
+        """The pipeline as applied to an image of `height` x `width`: a
+        `(layer, layer_draw, None, None)` for a layer applied alone, or a
+        `(None, matrices, settings, output_size)` for a fused run of
+        geometric layers (their maps composed: resampled once)."""
         index = 0
         for run, settings in fusion_runs(self.layers):
             draws = [draw[str(i)] for i in range(index, index + len(run))]
             index += len(run)
             if len(run) == 1:
-                images = run[0].apply_images(images, draws[0])
+                yield run[0], draws[0], None, None
+                height, width = run[0].output_size(height, width)
                 continue
-            height, width = images.shape[1], images.shape[2]
             matrix = None
             for layer, layer_draw in zip(run, draws):
                 step = layer.matrices(layer_draw, height, width)
                 matrix = step if matrix is None else geometry.compose(matrix,
                                                                       step)
                 height, width = layer.output_size(height, width)
-            images = geometry.affine_transform(
-                images, matrix, output_size=(height, width),
-                **(settings or run[0].resampling))
+            yield None, matrix, settings or run[0].resampling, (height, width)
+
+    def apply_images(self, images, draw):
+        for layer, step, settings, size in self._steps(
+                draw, images.shape[1], images.shape[2]):
+            if layer is not None:
+                images = layer.apply_images(images, step)
+            else:
+                images = geometry.affine_transform(
+                    images, step, output_size=size, **settings)
         return images
+
+    def apply_bounding_boxes(self, boxes, draw, height, width):
+        for layer, step, _, size in self._steps(draw, height, width):
+            if layer is not None:
+                boxes = layer.apply_bounding_boxes(boxes, step, height, width)
+                height, width = layer.output_size(height, width)
+            else:
+                boxes = move_boxes(boxes, step, size)
+                height, width = size
+        return boxes
+
+    def apply_segmentation_masks(self, masks, draw):
+        for layer, step, settings, size in self._steps(
+                draw, masks.shape[1], masks.shape[2]):
+            if layer is not None:
+                masks = layer.apply_segmentation_masks(masks, step)
+            else:
+                masks = geometry.resample_nearest(
+                    masks, step, size, settings["fill_mode"],
+                    mask_fill_value(masks.dtype))
+        return masks
 
     def apply_labels(self, labels, draw):
         for index, layer in enumerate(self.layers):
@@ -154,6 +188,21 @@ class Augment(BaseAugmentation):
         for layer in self.layers:
             images = layer.inference_images(images)
         return images
+
+    def _check_supports_boxes_and_masks(self):
+        for layer in self.layers:
+            layer._check_supports_boxes_and_masks()
+
+    def inference_bounding_boxes(self, boxes, height, width):
+        for layer in self.layers:
+            boxes = layer.inference_bounding_boxes(boxes, height, width)
+            height, width = layer.output_size(height, width)
+        return boxes
+
+    def inference_segmentation_masks(self, masks):
+        for layer in self.layers:
+            masks = layer.inference_segmentation_masks(masks)
+        return masks
 
     def get_config(self):
         config = super().get_config()

@@ -108,6 +108,8 @@ def geometric_op(name, signed, height, width):
 class _Policy(BaseAugmentation):
     """Draws `num_ops` operations per image from `OPS` and applies them."""
 
+    supports_boxes_and_masks = False
+
     accepted_channels = (1, 3)
     factor = ScheduledRange((0.0, 1.0))
 

@@ -130,7 +130,7 @@ def test_unknown_dict_keys():
                                          r'images or a dict with the keys '
                                          r'"images"'):
         layers.RandomFlip()({"images": np.zeros((1, 4, 4, 3)),
-                             "bounding_boxes": np.zeros((1, 2, 4))})
+                             "keypoints": np.zeros((1, 2, 2))})
 
 
 def test_grayscale_needs_three_channels():
