@@ -28,7 +28,7 @@ def test_keras_split_replays_one_draw_for_images_and_labels():
     x = _images()
     labels = np.eye(4, dtype="float32")
     transformation = augment.get_random_transformation(x)
-    assert sorted(transformation) == ["0", "1", "2", "3", "4"]
+    assert sorted(transformation) == ["0", "1", "2", "3", "4", "input_shape"]
     first = keras.ops.convert_to_numpy(
         augment.transform_images(x, transformation))
     again = keras.ops.convert_to_numpy(
