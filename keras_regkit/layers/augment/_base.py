@@ -233,9 +233,9 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
 
         return masks, restore
 
-    def _boxes_to_canonical(self, boxes, unbatched, height, width):
+    def _boxes_to_canonical(self, boxes, height, width):
         """(`{"boxes", "labels"}` in absolute xyxy with a batch axis,
-        function that writes them back in the layer's format)."""
+        function that writes them back in the layer's format and ranks)."""
         if not self.bounding_box_format:
             raise ValueError(
                 "You passed an input with a 'bounding_boxes' key, but "
@@ -255,9 +255,11 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         result = {key: ops.convert_to_tensor(
             value.to_tensor(default_value=-1) if hasattr(value, "to_tensor")
             else value) for key, value in boxes.items()}
-        if unbatched:
-            result = {key: ops.expand_dims(value, 0)
-                      for key, value in result.items()}
+        # One image's boxes (N, 4) and labels (N,) get a batch axis.
+        added = {key for key, value in result.items()
+                 if len(value.shape) == (2 if key == "boxes" else 1)}
+        result = {key: ops.expand_dims(value, 0) if key in added else value
+                  for key, value in result.items()}
         result["boxes"] = bounding_boxes.to_xyxy(result["boxes"], fmt,
                                                  height, width)
 
@@ -265,17 +267,14 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             moved = dict(moved)
             moved["boxes"] = bounding_boxes.from_xyxy(
                 moved["boxes"], fmt, out_height, out_width)
-            if unbatched:
-                moved = {key: ops.squeeze(value, 0)
-                         for key, value in moved.items()}
-            return moved
+            return {key: ops.squeeze(value, 0) if key in added else value
+                    for key, value in moved.items()}
 
         return result, restore
 
     def call(self, inputs, training=True):
         data = dict(inputs) if isinstance(inputs, dict) else {
             "images": inputs}
-        unbatched = len(data["images"].shape) == 3
         images, restore = self._to_canonical(data["images"])
         height, width = images.shape[1], images.shape[2]
         boxes = masks = None
@@ -283,7 +282,7 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             self._check_supports_boxes_and_masks()
         if "bounding_boxes" in data:
             boxes, restore_boxes = self._boxes_to_canonical(
-                data["bounding_boxes"], unbatched, height, width)
+                data["bounding_boxes"], height, width)
         if "segmentation_masks" in data:
             masks, restore_masks = self._masks_to_canonical(
                 data["segmentation_masks"])
@@ -357,12 +356,27 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         if not training or transformation is None:
             return bounding_boxes
         self._check_supports_boxes_and_masks()
-        height, width = transformation["input_shape"]
-        boxes, restore = self._boxes_to_canonical(bounding_boxes, False,
-                                                  height, width)
-        moved = self.apply_bounding_boxes(boxes, transformation, height,
-                                          width)
+        height, width = self._transformed_size(transformation["input_shape"])
+        boxes, restore = self._boxes_to_canonical(bounding_boxes, height,
+                                                  width)
+        draw = self.draw_from_keras(transformation)
+        moved = self.apply_bounding_boxes(boxes, draw, height, width)
         return restore(moved, *self.output_size(height, width))
+
+    def _transformed_size(self, input_shape):
+        """(height, width) from a transformation's `input_shape`: ours is
+        `(height, width)`, Keras's the images' shape in the layer's
+        layout."""
+        if len(input_shape) == 2:
+            return tuple(input_shape)
+        h_axis, w_axis = self._spatial_axes(len(input_shape))
+        return input_shape[h_axis], input_shape[w_axis]
+
+    def draw_from_keras(self, transformation):
+        """Our draw from a transformation dict: ours as is; layers whose
+        Keras namesake's dict differs translate its keys (Keras's own box
+        tests hand-build them)."""
+        return transformation
 
     def transform_segmentation_masks(self, segmentation_masks,
                                      transformation=None, training=True):

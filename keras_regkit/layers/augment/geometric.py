@@ -199,6 +199,15 @@ class RandomFlip(GeometricAugmentation):
         return geometry.flip(draw["horizontal"], draw["vertical"], height,
                              width)
 
+    def draw_from_keras(self, transformation):
+        if "flips" not in transformation:
+            return transformation
+        flips = ops.reshape(ops.convert_to_tensor(transformation["flips"],
+                                                  "bool"), (-1,))
+        never = ops.zeros_like(flips)
+        return {"horizontal": flips if self.mode != "vertical" else never,
+                "vertical": flips if self.mode != "horizontal" else never}
+
     def apply_images(self, images, draw):
         # Alone, a flip is a reversal: cheaper than a resampling. Every
         # variant is taken from the input (reversing a selection makes XLA
@@ -324,6 +333,16 @@ class RandomZoom(GeometricAugmentation):
     def matrices(self, draw, height, width):
         return geometry.zoom(draw["zoom_x"], draw["zoom_y"], height, width)
 
+    def draw_from_keras(self, transformation):
+        if "height_zoom" not in transformation:
+            return transformation
+
+        def column(key):
+            return ops.reshape(ops.cast(transformation[key], "float32"), (-1,))
+
+        return {"zoom_x": column("width_zoom"),
+                "zoom_y": column("height_zoom")}
+
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class RandomTranslation(GeometricAugmentation):
@@ -369,6 +388,13 @@ class RandomTranslation(GeometricAugmentation):
 
     def matrices(self, draw, height, width):
         return geometry.translation(draw["dx"], draw["dy"])
+
+    def draw_from_keras(self, transformation):
+        if "translations" not in transformation:
+            return transformation
+        pixels = ops.reshape(ops.cast(transformation["translations"],
+                                      "float32"), (-1, 2))
+        return {"dx": pixels[:, 0], "dy": pixels[:, 1]}
 
 
 def _signed_magnitude(factor, uniforms, signs):
