@@ -65,7 +65,6 @@ def one_hot_labels(labels, num_classes=None, label_smoothing=0.0):
 class MixingAugmentation(BaseAugmentation):
     """Base of the layers that mix each image with a partner image."""
 
-    supports_boxes_and_masks = False
 
     def __init__(self, num_classes=None, data_format=None, seed=None,
                  label_smoothing=0.0, **kwargs):
@@ -80,6 +79,19 @@ class MixingAugmentation(BaseAugmentation):
     def apply_labels(self, labels, draw):
         return mix_labels(labels, draw["label_weight"], draw["order"],
                           self.num_classes, self.label_smoothing)
+
+    def apply_bounding_boxes(self, boxes, draw, height, width):
+        """Each image's boxes followed by its partner's (`(B, 2N, 4)`):
+        what is visible of both images is kept."""
+        partner = {key: ops.take(value, draw["order"], axis=0)
+                   for key, value in boxes.items()}
+        partner = self.partner_boxes(partner, draw)
+        return {key: ops.concatenate([boxes[key], partner[key]], axis=1)
+                for key in boxes}
+
+    def partner_boxes(self, boxes, draw):
+        """The partner's boxes as they show in the mixed image."""
+        return boxes
 
     def get_config(self):
         return {**super().get_config(), "num_classes": self.num_classes,

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_regkit import _random
 from keras_regkit._strength import ScheduledRange
+from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.layers.augment._boxes import box_mask
 from keras_regkit.layers.augment._mixing import MixingAugmentation
 from keras_regkit.layers.augment._mixing import partners
@@ -34,6 +35,13 @@ def paste(images, draw):
     mask = box_mask(draw["top"], draw["left"], draw["box_height"],
                     draw["box_width"], images.shape[1], images.shape[2])
     return ops.where(mask, ops.take(images, draw["order"], axis=0), images)
+
+
+def _patch_edges(draw):
+    """(top, left, bottom, right) of each image's patch, `(B, 1)` each."""
+    top, left = draw["top"][:, None], draw["left"][:, None]
+    return (top, left, top + draw["box_height"][:, None],
+            left + draw["box_width"][:, None])
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -92,3 +100,40 @@ class CutMix(MixingAugmentation):
 
     def apply_images(self, images, draw):
         return paste(images, draw)
+
+    def apply_segmentation_masks(self, masks, draw):
+        """The partner's mask inside the patch, like the pixels (class ids
+        copied, never mixed)."""
+        return paste(masks, draw)
+
+    def apply_bounding_boxes(self, boxes, draw, height, width):
+        """The image's boxes, then its partner's clipped to the patch.
+
+        A box of the image entirely under the patch gets the label -1 (it
+        is no longer visible); one the patch covers in part is kept whole.
+        A partner's box is clipped to the patch, and gets -1 if none of it
+        lies inside.
+        """
+        top, left, bottom, right = _patch_edges(draw)
+        own = dict(boxes)
+        if "labels" in boxes:
+            x1, y1, x2, y2 = (boxes["boxes"][..., i] for i in range(4))
+            covered = ((x1 >= left) & (x2 <= right) & (y1 >= top)
+                       & (y2 <= bottom))
+            own["labels"] = ops.where(
+                covered, ops.cast(-1, boxes["labels"].dtype),
+                boxes["labels"])
+        return super().apply_bounding_boxes(own, draw, height, width)
+
+    def partner_boxes(self, boxes, draw):
+        top, left, bottom, right = _patch_edges(draw)
+        x1, y1, x2, y2 = (boxes["boxes"][..., i] for i in range(4))
+        clipped = ops.stack([ops.clip(x1, left, right),
+                             ops.clip(y1, top, bottom),
+                             ops.clip(x2, left, right),
+                             ops.clip(y2, top, bottom)], axis=-1)
+        result = {**boxes, "boxes": clipped}
+        if "labels" in boxes:
+            result["labels"] = bounding_boxes.drop_empty(clipped,
+                                                         boxes["labels"])
+        return result

@@ -1,6 +1,7 @@
 """MixUp: blend each image (and its label) with a partner's."""
 
 import keras
+from keras import ops
 
 from keras_regkit import _random
 from keras_regkit._strength import NON_NEGATIVE
@@ -79,3 +80,14 @@ class MixUp(MixingAugmentation):
 
     def apply_images(self, images, draw):
         return blend(images, draw)
+
+    def apply_segmentation_masks(self, masks, draw):
+        """Float masks (soft, one channel per class) are blended like the
+        images; integer class-id masks cannot be averaged, so each pixel
+        takes the mask of the image with the larger weight."""
+        dtype = keras.backend.standardize_dtype(masks.dtype)
+        if "float" in dtype:
+            return ops.cast(blend(ops.cast(masks, "float32"), draw), dtype)
+        dominant = ops.reshape(draw["label_weight"] >= 0.5, (-1, 1, 1, 1))
+        return ops.where(dominant, masks,
+                         ops.take(masks, draw["order"], axis=0))

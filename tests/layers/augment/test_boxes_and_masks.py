@@ -301,10 +301,95 @@ def test_bounding_box_format_is_checked_and_saved():
 
 
 @pytest.mark.parametrize("layer", [
-    layers.MixUp(), layers.CutMix(), layers.RandAugment()],
+    layers.RandAugment(), layers.TrivialAugment()],
     ids=lambda layer: type(layer).__name__)
 def test_layers_that_cannot_move_boxes_yet_say_so(layer):
     layer.bounding_box_format = "xyxy"
     with pytest.raises(NotImplementedError, match=r"does not take "
                        r"'bounding_boxes' or 'segmentation_masks' yet"):
         layer(_batch())
+
+
+def _two_objects():
+    """Image 0 holds object A (class 3), image 1 object B (class 5)."""
+    images = np.zeros((2, 32, 32, 3), "float32")
+    masks = np.zeros((2, 32, 32, 1), "uint8")
+    images[0, 4:12, 4:12] = 100.0
+    masks[0, 4:12, 4:12] = 3
+    images[1, 16:28, 10:30] = 200.0
+    masks[1, 16:28, 10:30] = 5
+    boxes = np.array([[[4, 4, 12, 12]], [[10, 16, 30, 28]]], "float32")
+    return {"images": images, "segmentation_masks": masks,
+            "bounding_boxes": {"boxes": boxes,
+                               "labels": np.array([[3], [5]], "int32")}}
+
+
+def test_mixup_keeps_both_images_boxes_and_the_dominant_mask():
+    data = _two_objects()
+    layer = layers.MixUp(alpha=0.4, seed=3, bounding_box_format="xyxy")
+    draw = layer.get_random_transformation(data)
+    order = _np(draw["order"])
+    weight = _np(draw["label_weight"])
+    out = layer({**data}, training=True)  # a fresh draw: check the rule
+    boxes = _np(out["bounding_boxes"]["boxes"])
+    labels = _np(out["bounding_boxes"]["labels"])
+    assert boxes.shape == (2, 2, 4) and labels.shape == (2, 2)
+    for i in range(2):
+        # The second box is a partner's: one of the batch's boxes.
+        assert any(np.allclose(boxes[i, 1], data["bounding_boxes"]["boxes"][j,
+                                                                          0])
+                   for j in range(2))
+        np.testing.assert_allclose(boxes[i, 0],
+                                   data["bounding_boxes"]["boxes"][i, 0])
+    # Integer masks: each image keeps the mask of its heavier image.
+    moved = _np(layer.apply_segmentation_masks(
+        keras.ops.convert_to_tensor(data["segmentation_masks"]), draw))
+    for i in range(2):
+        source = i if weight[i] >= 0.5 else order[i]
+        np.testing.assert_array_equal(moved[i],
+                                      data["segmentation_masks"][source])
+    # Float (soft) masks are blended like the images.
+    soft = data["segmentation_masks"].astype("float32")
+    blended = _np(layer.apply_segmentation_masks(
+        keras.ops.convert_to_tensor(soft), draw))
+    expected = (weight[:, None, None, None] * soft
+                + (1 - weight[:, None, None, None]) * soft[order])
+    np.testing.assert_allclose(blended, expected, rtol=1e-6)
+
+
+def test_cutmix_pastes_masks_and_clips_partner_boxes_to_the_patch():
+    data = _two_objects()
+    layer = layers.CutMix(seed=0, bounding_box_format="xyxy")
+    draw = {
+        "top": np.array([0.0, 14.0], "float32"),
+        "left": np.array([0.0, 6.0], "float32"),
+        "box_height": np.array([16.0, 8.0], "float32"),
+        "box_width": np.array([16.0, 10.0], "float32"),
+        "label_weight": np.array([0.75, 0.92], "float32"),
+        "order": np.array([1, 0], "int32"),
+    }
+    draw = {k: keras.ops.convert_to_tensor(v) for k, v in draw.items()}
+    images = _np(layer.apply_images(
+        keras.ops.convert_to_tensor(data["images"]), draw))
+    masks = _np(layer.apply_segmentation_masks(
+        keras.ops.convert_to_tensor(data["segmentation_masks"]), draw))
+    # The masks are the images' paste, class ids intact.
+    np.testing.assert_array_equal(masks[..., 0] == 3, images[..., 0] == 100)
+    np.testing.assert_array_equal(masks[..., 0] == 5, images[..., 0] == 200)
+    boxes = {k: keras.ops.convert_to_tensor(v)
+             for k, v in data["bounding_boxes"].items()}
+    out = layer.apply_bounding_boxes(boxes, draw, 32, 32)
+    moved, labels = _np(out["boxes"]), _np(out["labels"])
+    # Image 0: its object A lies under the patch [0, 16) x [0, 16): gone;
+    # B's box from image 1 is clipped to the patch, which B does not reach.
+    assert labels[0].tolist() == [-1, -1]
+    # Image 1: B is partly covered and kept whole; A's box, clipped to the
+    # patch rows [14, 22) x cols [6, 16), is empty there: -1.
+    np.testing.assert_allclose(moved[1, 0], [10, 16, 30, 28])
+    assert labels[1].tolist() == [5, -1]
+    # A partner box that reaches into the patch is clipped to it.
+    draw["top"] = keras.ops.convert_to_tensor(np.array([8.0, 0.0],
+                                                       "float32"))
+    out = layer.apply_bounding_boxes(boxes, draw, 32, 32)
+    np.testing.assert_allclose(_np(out["boxes"])[1, 1], [6, 4, 12, 8])
+    assert _np(out["labels"])[1].tolist() == [5, 3]
