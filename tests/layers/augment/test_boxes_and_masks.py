@@ -260,8 +260,9 @@ def test_compiled_fit_of_a_model_taking_boxes():
     images = keras.Input((48, 40, 3), name="images")
     boxes = keras.Input((1, 4), name="boxes")
     labels = keras.Input((1,), dtype="int32", name="box_labels")
-    moved = layers.Augment(_affine_layers("constant"),
-                           bounding_box_format="rel_xyxy")({
+    stack = _affine_layers("constant") + [
+        layers.RandomBrightness(0.2, seed=6), layers.RandomErasing(seed=7)]
+    moved = layers.Augment(stack, bounding_box_format="rel_xyxy")({
         "images": images,
         "bounding_boxes": {"boxes": boxes, "labels": labels}})
     features = keras.layers.GlobalAveragePooling2D()(moved["images"])
@@ -393,3 +394,32 @@ def test_cutmix_pastes_masks_and_clips_partner_boxes_to_the_patch():
     out = layer.apply_bounding_boxes(boxes, draw, 32, 32)
     np.testing.assert_allclose(_np(out["boxes"])[1, 1], [6, 4, 12, 8])
     assert _np(out["labels"])[1].tolist() == [5, 3]
+
+
+@pytest.mark.tf
+def test_tf_data_pipeline_with_ragged_boxes():
+    import tensorflow as tf
+
+    image, _, mask = _painted()
+    boxes = tf.ragged.constant([[[9.0, 12.0, 27.0, 30.0]],
+                                [[1.0, 1.0, 5.0, 5.0], [9.0, 12.0, 27.0,
+                                                        30.0]]],
+                               ragged_rank=1)
+    labels = tf.ragged.constant([[1], [2, 1]])
+    data = {"images": np.stack([image, image]),
+            "segmentation_masks": np.stack([mask, mask]),
+            "bounding_boxes": {"boxes": boxes, "labels": labels}}
+    layer = layers.Augment(_affine_layers("constant", "nearest"),
+                           bounding_box_format="xyxy")
+    out = layer(data)
+    moved = _np(out["bounding_boxes"]["boxes"])
+    moved_labels = _np(out["bounding_boxes"]["labels"])
+    # Dense rows padded with -1, as Keras's layers return them.
+    assert moved.shape == (2, 2, 4)
+    assert moved_labels[0].tolist()[1] == -1
+    ds = tf.data.Dataset.from_tensors(data).map(layer)
+    (batch,) = list(ds)
+    assert tuple(batch["bounding_boxes"]["boxes"].shape) == (2, 2, 4)
+    for box, mask_ in ((batch["bounding_boxes"]["boxes"][0, 0].numpy(),
+                        batch["segmentation_masks"][0, ..., 0].numpy()),):
+        _assert_box_fits(box, mask_ == CLASS_ID, fused=True)
