@@ -2,13 +2,16 @@
 `GaussianDropout`, `DropPath`, `StochasticResidual`, `DropBlock2D`,
 `DropConnect`, MC-dropout) and
 augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
-`RandAugment`, `TrivialAugment`, the fusing `Augment` pipeline)."""
+`RandAugment`, `TrivialAugment`, `RandomApply`, `RandomChoice`, the fusing
+`Augment` pipeline)."""
 from keras_regkit.layers.augment import Augment
 from keras_regkit.layers.augment import CutMix
 from keras_regkit.layers.augment import MixUp
 from keras_regkit.layers.augment import RandAugment
 from keras_regkit.layers.augment import RandomAffine
+from keras_regkit.layers.augment import RandomApply
 from keras_regkit.layers.augment import RandomBrightness
+from keras_regkit.layers.augment import RandomChoice
 from keras_regkit.layers.augment import RandomContrast
 from keras_regkit.layers.augment import RandomCrop
 from keras_regkit.layers.augment import RandomErasing
@@ -58,7 +61,9 @@ __all__ = [
     "MixUp",
     "RandAugment",
     "RandomAffine",
+    "RandomApply",
     "RandomBrightness",
+    "RandomChoice",
     "RandomContrast",
     "RandomCrop",
     "RandomErasing",

@@ -19,6 +19,8 @@ from keras_regkit.layers.augment.cutmix import CutMix
 from keras_regkit.layers.augment.mixup import MixUp
 from keras_regkit.layers.augment.policies import RandAugment
 from keras_regkit.layers.augment.policies import TrivialAugment
+from keras_regkit.layers.augment.random_choice import RandomApply
+from keras_regkit.layers.augment.random_choice import RandomChoice
 from keras_regkit.layers.augment.random_erasing import RandomErasing
 
 __all__ = [
@@ -27,7 +29,9 @@ __all__ = [
     "MixUp",
     "RandAugment",
     "RandomAffine",
+    "RandomApply",
     "RandomBrightness",
+    "RandomChoice",
     "RandomContrast",
     "RandomCrop",
     "RandomErasing",

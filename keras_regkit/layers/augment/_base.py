@@ -53,6 +53,9 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         seed: int or None, seed of the layer's `SeedGenerator`.
     """
 
+    #: Whether `apply_labels` mixes labels (they come out one-hot).
+    mixes_labels = False
+
     #: Whether the layer moves `bounding_boxes` and `segmentation_masks`
     #: (layers that cannot yet refuse them with a clear error).
     supports_boxes_and_masks = True
@@ -81,6 +84,11 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         raise NotImplementedError
 
     def apply_labels(self, labels, draw):
+        return labels
+
+    def unchanged_labels(self, labels):
+        """Labels of an image the layer leaves alone, in the form
+        `apply_labels` returns (one-hot for the mixing layers)."""
         return labels
 
     def apply_bounding_boxes(self, boxes, draw, height, width):

@@ -65,6 +65,8 @@ def one_hot_labels(labels, num_classes=None, label_smoothing=0.0):
 class MixingAugmentation(BaseAugmentation):
     """Base of the layers that mix each image with a partner image."""
 
+    mixes_labels = True
+
 
     def __init__(self, num_classes=None, data_format=None, seed=None,
                  label_smoothing=0.0, **kwargs):
@@ -79,6 +81,9 @@ class MixingAugmentation(BaseAugmentation):
     def apply_labels(self, labels, draw):
         return mix_labels(labels, draw["label_weight"], draw["order"],
                           self.num_classes, self.label_smoothing)
+
+    def unchanged_labels(self, labels):
+        return one_hot_labels(labels, self.num_classes, self.label_smoothing)
 
     def apply_bounding_boxes(self, boxes, draw, height, width):
         """Each image's boxes followed by its partner's (`(B, 2N, 4)`):
