@@ -334,6 +334,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         if not training:
             return None
         images = data["images"] if isinstance(data, dict) else data
+        if not self.built:
+            self.build(tuple(images.shape))
         images, _ = self._to_canonical(images)
         draw = self.draw(ops.shape(images)[0], images.shape[1],
                          images.shape[2])

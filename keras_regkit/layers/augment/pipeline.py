@@ -1,9 +1,11 @@
 """`Augment`: a pipeline of augmentation layers, geometric runs fused."""
 
 import keras
+from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _registry
+from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._base import mask_fill_value
@@ -36,12 +38,109 @@ def fusion_runs(layers):
 
 
 def _layer_from_config(config):
-    """A layer from its config; a short class name means our layer."""
+    """A layer from its config; a short class name means our layer (a
+    config Keras wrote for one of its own layers stays Keras's)."""
     name = config.get("class_name")
-    cls = _registry.resolve(name, BaseAugmentation)
+    cls = None
+    if not str(config.get("module", "")).startswith("keras."):
+        cls = _registry.resolve(name, BaseAugmentation)
     custom = {name: cls} if cls is not None else None
     return keras.saving.deserialize_keras_object(config,
                                                  custom_objects=custom)
+
+
+def _is_keras_image_layer(layer):
+    """A Keras image preprocessing layer with the draw/transform split
+    (`get_random_transformation`, `transform_images`, ...)."""
+    return (isinstance(layer, keras.layers.Layer)
+            and not isinstance(layer, BaseAugmentation)
+            and all(hasattr(layer, name) for name in (
+                "get_random_transformation", "transform_images",
+                "transform_labels", "transform_segmentation_masks")))
+
+
+class KerasStep(BaseAugmentation):
+    """A Keras image layer as one step of `Augment` (not fused).
+
+    Its own `get_random_transformation` draws once per batch (from a batch
+    of zeros of the right shape: Keras's layers draw from the shape), and
+    `transform_images` / `transform_labels` /
+    `transform_bounding_boxes` / `transform_segmentation_masks` replay it,
+    in the Keras layer's layout and value range (ours: the images' own).
+    Boxes need the Keras layer's `bounding_box_format`.
+    """
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(data_format=layer.data_format, **kwargs)
+        self.layer = layer
+        self.channels = None
+        # Keras's layers that XLA cannot compile (RandomRotation, ...) say
+        # so; Augment passes it on, so jit_compile=True falls back.
+        self.supports_jit = getattr(layer, "supports_jit", True)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        shape = self._images_shape(input_shape)
+        self.channels = shape[-1 if self.data_format == "channels_last"
+                              else len(shape) - 3]
+        if not self.layer.built:
+            self.layer.build(shape)
+
+    def output_size(self, height, width):
+        shape = (None, height, width, self.channels or 3)
+        if self.data_format == "channels_first":
+            shape = (None, self.channels or 3, height, width)
+        out = self.layer.compute_output_shape(shape)
+        h_axis, w_axis = self._spatial_axes(4)
+        return out[h_axis], out[w_axis]
+
+    def _keras_layout(self, images):
+        if self.data_format == "channels_first":
+            return ops.transpose(images, (0, 3, 1, 2))
+        return images
+
+    def _our_layout(self, images):
+        if self.data_format == "channels_first":
+            return ops.transpose(images, (0, 2, 3, 1))
+        return images
+
+    def draw(self, batch_size, height, width):
+        zeros = self._keras_layout(ops.zeros(
+            (batch_size, height, width, self.channels), "float32"))
+        return self.layer.get_random_transformation(zeros, training=True)
+
+    def apply_images(self, images, draw):
+        return self._our_layout(self.layer.transform_images(
+            self._keras_layout(images), draw, training=True))
+
+    def apply_labels(self, labels, draw):
+        return self.layer.transform_labels(labels, draw, training=True)
+
+    def apply_segmentation_masks(self, masks, draw):
+        return self._our_layout(self.layer.transform_segmentation_masks(
+            self._keras_layout(masks), draw, training=True))
+
+    def apply_bounding_boxes(self, boxes, draw, height, width):
+        fmt = getattr(self.layer, "bounding_box_format", None)
+        if not fmt:
+            raise ValueError(
+                f"Augment got bounding boxes, but its Keras layer "
+                f"{self.layer.name} has no `bounding_box_format`; give it "
+                "one (any: Augment converts) to move boxes through it.")
+        moved = dict(boxes)
+        moved["boxes"] = bounding_boxes.from_xyxy(boxes["boxes"], fmt,
+                                                  height, width)
+        moved = self.layer.transform_bounding_boxes(moved, draw,
+                                                    training=True)
+        out_height, out_width = self.output_size(height, width)
+        moved = dict(moved)
+        moved["boxes"] = bounding_boxes.to_xyxy(moved["boxes"], fmt,
+                                                out_height, out_width)
+        return moved
+
+    def inference_images(self, images):
+        return self._our_layout(self.layer(self._keras_layout(images),
+                                           training=False))
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -87,12 +186,14 @@ class Augment(BaseAugmentation):
                                  error=TypeError)
         layers = [_layer_from_config(layer) if isinstance(layer, dict)
                   else layer for layer in layers]
+        layers = [KerasStep(layer) if _is_keras_image_layer(layer) else layer
+                  for layer in layers]
         for layer in layers:
             if not isinstance(layer, BaseAugmentation):
                 raise TypeError(
-                    "Augment takes keras_regkit augmentation layers only "
-                    f"(keras_regkit.layers.Random*, MixUp, ...). Received: "
-                    f"{layer!r}"
+                    "Augment takes keras_regkit augmentation layers and "
+                    "Keras's image preprocessing layers (RandomSharpness, "
+                    f"Solarization, ...). Received: {layer!r}"
                 )
         if data_format is None and layers:
             data_format = layers[0].data_format
@@ -105,6 +206,7 @@ class Augment(BaseAugmentation):
                     f"{self.data_format!r}."
                 )
         self.layers = list(layers)
+        self.supports_jit = all(layer.supports_jit for layer in self.layers)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -209,6 +311,7 @@ class Augment(BaseAugmentation):
         config.pop("seed")
         return {
             **config,
-            "layers": [keras.saving.serialize_keras_object(layer)
-                       for layer in self.layers],
+            "layers": [keras.saving.serialize_keras_object(
+                layer.layer if isinstance(layer, KerasStep) else layer)
+                for layer in self.layers],
         }

@@ -158,10 +158,11 @@ def test_num_ops_must_be_a_non_negative_int():
         layers.RandAugment(num_ops=-1)
 
 
-def test_augment_takes_our_layers_only():
+def test_augment_takes_augmentation_layers_only():
     with pytest.raises(TypeError, match=r"Augment takes keras_regkit "
-                                        r"augmentation layers only"):
-        layers.Augment([keras.layers.RandomFlip()])
+                                        r"augmentation layers and Keras's "
+                                        r"image preprocessing layers"):
+        layers.Augment([keras.layers.Dense(3)])
     with pytest.raises(TypeError, match=r"`layers` of Augment: expected a "
                                         r"list"):
         layers.Augment(layers.RandomFlip())

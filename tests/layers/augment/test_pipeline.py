@@ -3,9 +3,11 @@ names in configs."""
 
 import keras
 import numpy as np
+import pytest
 
 from keras_regkit import layers
 from keras_regkit.layers.augment.pipeline import fusion_runs
+from tests.helpers import XLA
 
 
 def _images(n=4, size=12):
@@ -76,3 +78,70 @@ def test_short_names_in_configs_mean_our_layers():
     ])
     assert [type(layer) for layer in augment.layers] == [
         layers.RandomRotation, layers.RandomErasing]
+
+
+def test_augment_runs_keras_image_layers_between_fused_runs(tmp_path):
+    import os
+
+    solarize = keras.layers.Solarization(
+        addition_factor=0.0, threshold_factor=(0.5, 0.5),
+        value_range=(0, 255))
+    x = np.random.default_rng(0).uniform(0, 255, (4, 8, 8, 3)).astype(
+        "float32")
+    # Keras's own draw, replayed by Keras's own transform.
+    alone = layers.Augment([solarize])
+    transformation = alone.get_random_transformation(x)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(alone.transform_images(x, transformation)),
+        keras.ops.convert_to_numpy(solarize.transform_images(
+            x, transformation["0"])), atol=1e-3)
+    augment = layers.Augment([
+        layers.RandomFlip(seed=1), layers.RandomRotation(0.1, seed=2),
+        keras.layers.RandomSharpness(0.5, value_range=(0, 255), seed=3),
+        solarize, layers.RandomZoom(0.1, seed=4)])
+    # Two fused runs around the Keras layers.
+    assert [len(run) for run, _ in fusion_runs(augment.layers)] == [2, 1, 1,
+                                                                     1]
+    inputs = keras.Input((8, 8, 3))
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(augment(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse", jit_compile=XLA)
+    model.fit(x, np.zeros((4, 1)), epochs=1, verbose=0)
+    assert model.jit_compile is XLA
+    path = os.fspath(tmp_path / "augment.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    revived = loaded.layers[1]
+    assert type(revived.layers[2].layer) is keras.layers.RandomSharpness
+    assert type(revived.layers[0]) is layers.RandomFlip
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_keras_layers_in_augment_carry_boxes_and_masks():
+    x = np.zeros((2, 8, 8, 3), "float32")
+    data = {"images": x,
+            "bounding_boxes": {"boxes": np.array([[[1.0, 1.0, 3.0, 4.0]]] * 2),
+                               "labels": np.ones((2, 1), "int32")},
+            "segmentation_masks": np.ones((2, 8, 8, 1), "uint8")}
+    augment = layers.Augment([
+        layers.RandomFlip("horizontal", probability=1.0),
+        keras.layers.RandomSharpness(0.5, value_range=(0, 255),
+                                     bounding_box_format="xyxy")],
+        bounding_box_format="xyxy")
+    out = augment(data)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(out["bounding_boxes"]["boxes"])[:, 0],
+        [[5, 1, 7, 4]] * 2)
+    assert keras.ops.convert_to_numpy(out["segmentation_masks"]).shape == (
+        2, 8, 8, 1)
+    without_format = layers.Augment([keras.layers.RandomSharpness(
+        0.5, value_range=(0, 255))], bounding_box_format="xyxy")
+    with pytest.raises(ValueError, match=r"has no `bounding_box_format`"):
+        without_format(data)
+
+
+def test_augment_with_a_keras_layer_xla_cannot_compile_says_so():
+    assert layers.Augment([layers.RandomFlip()]).supports_jit is True
+    assert layers.Augment([keras.layers.RandomRotation(0.1)]).supports_jit \
+        is keras.layers.RandomRotation(0.1).supports_jit
