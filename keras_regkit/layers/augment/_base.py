@@ -22,7 +22,8 @@ _INPUT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
 def mask_fill_value(dtype):
     """What a mask holds where the image was filled with a constant: -1
     for signed and float masks, the largest value for unsigned ones (255
-    for uint8, the usual "ignore" index); never a class id in use."""
+    for uint8, the usual "ignore" index), so never a class id in use;
+    `False` for boolean masks."""
     dtype = keras.backend.standardize_dtype(dtype)
     if dtype.startswith("uint"):
         return int(np.iinfo(dtype).max)
@@ -37,27 +38,34 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
     Subclasses implement `draw(batch_size, height, width)` (all randomness,
     returned as a dict of tensors) and `apply_images(images, draw)` on a
     float32 channels-last batch; label-mixing layers also implement
-    `apply_labels(labels, draw)`. The base handles single images and
-    batches, both data formats, dict inputs `{"images", "labels"}` (as
-    Keras's layers accept), and converts the result back to the input dtype
-    (integers are rounded and clipped to the dtype's range; given a `dtype`
-    policy, outputs take its compute dtype instead, as in Keras). With
-    `training=False` the input is returned unchanged (crops override
-    `inference_images`). Keras's `get_random_transformation` /
-    `transform_images` / `transform_labels` are provided on top of
-    `draw` / `apply_images` / `apply_labels`.
+    `apply_labels(labels, draw)`; layers that move pixels implement
+    `apply_bounding_boxes` (absolute xyxy boxes) and
+    `apply_segmentation_masks` (masks in their own dtype). The base handles
+    single images and batches, both data formats, Keras's dict inputs
+    `{"images", "labels", "bounding_boxes", "segmentation_masks"}` (box
+    formats converted at the boundary), and converts the result back to the
+    input dtype (integers are rounded and clipped to the dtype's range;
+    given a `dtype` policy, outputs take its compute dtype instead, as in
+    Keras). With `training=False` the input is returned unchanged (crops
+    override the `inference_*` methods). Keras's
+    `get_random_transformation` / `transform_images` / `transform_labels`
+    / `transform_bounding_boxes` / `transform_segmentation_masks` are
+    provided on top of `draw` / `apply_*`.
 
     Args:
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
         seed: int or None, seed of the layer's `SeedGenerator`.
+        bounding_box_format: None or one of Keras's formats (`"xyxy"`,
+            `"rel_xyxy"`, `"center_xywh"`, ...): needed to take boxes.
+            Defaults to `None`.
     """
 
     #: Whether `apply_labels` mixes labels (they come out one-hot).
     mixes_labels = False
 
-    #: Whether the layer moves `bounding_boxes` and `segmentation_masks`
-    #: (layers that cannot yet refuse them with a clear error).
+    #: Whether the layer moves `bounding_boxes` and `segmentation_masks`;
+    #: a layer that cannot yet sets False and refuses them clearly.
     supports_boxes_and_masks = True
 
     def __init__(self, data_format=None, seed=None, bounding_box_format=None,
