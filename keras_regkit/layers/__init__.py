@@ -16,6 +16,7 @@ from keras_regkit.layers.augment import RandomContrast
 from keras_regkit.layers.augment import RandomCrop
 from keras_regkit.layers.augment import RandomErasing
 from keras_regkit.layers.augment import RandomFlip
+from keras_regkit.layers.augment import RandomPerspective
 from keras_regkit.layers.augment import RandomGrayscale
 from keras_regkit.layers.augment import RandomHue
 from keras_regkit.layers.augment import RandomResizedCrop
@@ -70,6 +71,7 @@ __all__ = [
     "RandomFlip",
     "RandomGrayscale",
     "RandomHue",
+    "RandomPerspective",
     "RandomResizedCrop",
     "RandomRotation",
     "RandomSaturation",

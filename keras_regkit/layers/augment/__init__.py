@@ -4,6 +4,7 @@ from keras_regkit.layers.augment.crop import RandomCrop
 from keras_regkit.layers.augment.crop import RandomResizedCrop
 from keras_regkit.layers.augment.geometric import RandomAffine
 from keras_regkit.layers.augment.geometric import RandomFlip
+from keras_regkit.layers.augment.geometric import RandomPerspective
 from keras_regkit.layers.augment.geometric import RandomRotation
 from keras_regkit.layers.augment.geometric import RandomShear
 from keras_regkit.layers.augment.geometric import RandomTranslation
@@ -38,6 +39,7 @@ __all__ = [
     "RandomFlip",
     "RandomGrayscale",
     "RandomHue",
+    "RandomPerspective",
     "RandomResizedCrop",
     "RandomRotation",
     "RandomSaturation",

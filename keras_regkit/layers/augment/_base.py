@@ -357,7 +357,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             return restore(self.inference_images(images))
         if transformation is None:
             return restore(images)
-        return restore(self.apply_images(images, transformation))
+        return restore(self.apply_images(
+            images, self.draw_from_keras(transformation)))
 
     def transform_labels(self, labels, transformation=None, training=True):
         """Keras's name for `apply_labels`."""
@@ -406,7 +407,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             return restore(self.inference_segmentation_masks(masks))
         if transformation is None:
             return restore(masks)
-        return restore(self.apply_segmentation_masks(masks, transformation))
+        return restore(self.apply_segmentation_masks(
+            masks, self.draw_from_keras(transformation)))
 
     def get_config(self):
         config = {

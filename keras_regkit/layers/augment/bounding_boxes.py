@@ -15,6 +15,7 @@ convention for boxes that leave the image).
 from keras import ops
 
 from keras_regkit import _checks as checks
+from keras_regkit.layers.augment import geometry
 
 #: Keras 3's bounding box formats (`keras.utils.bounding_boxes`).
 FORMATS = ("xyxy", "yxyx", "xywh", "center_xywh", "center_yxhw",
@@ -82,38 +83,27 @@ def from_xyxy(boxes, target, height, width):
     return ops.stack(parts, axis=-1)
 
 
-def invert(matrices):
-    """Inverses of `(batch, 3, 3)` affine maps (last row `0 0 1`), with
-    explicit multiply-adds (exact to float32 on any device)."""
-    a, b, c = matrices[:, 0, 0], matrices[:, 0, 1], matrices[:, 0, 2]
-    d, e, f = matrices[:, 1, 0], matrices[:, 1, 1], matrices[:, 1, 2]
-    det = a * e - b * d
-    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
-    ic = -(ia * c + ib * f)
-    if_ = -(id_ * c + ie * f)
-    zeros, ones = ops.zeros_like(a), ops.ones_like(a)
-    return ops.stack([ops.stack([ia, ib, ic], -1),
-                      ops.stack([id_, ie, if_], -1),
-                      ops.stack([zeros, zeros, ones], -1)], 1)
-
-
 def transform(boxes, matrices, output_size):
     """Moves absolute `xyxy` boxes `(batch, N, 4)` by the output-to-input
     pixel maps `matrices` (what `affine_transform` takes): the corners go
     through the inverse map, the enclosing box is clipped to `output_size`
     `(height, width)`."""
-    forward = invert(ops.cast(matrices, "float32"))
+    forward = geometry.invert(ops.cast(matrices, "float32"))
 
     def entry(row, col):
         return ops.expand_dims(forward[:, row, col], -1)  # (batch, 1)
 
     x1, y1, x2, y2 = _split(boxes)
     xs, ys = [], []
-    # Pixel centres sit at index + 0.5 in box coordinates.
+    # Pixel centres sit at index + 0.5 in box coordinates; projective maps
+    # divide by the third coordinate (1 for affine ones).
     for x, y in ((x1, y1), (x2, y1), (x1, y2), (x2, y2)):
         px, py = x - 0.5, y - 0.5
-        xs.append(entry(0, 0) * px + entry(0, 1) * py + entry(0, 2) + 0.5)
-        ys.append(entry(1, 0) * px + entry(1, 1) * py + entry(1, 2) + 0.5)
+        w = entry(2, 0) * px + entry(2, 1) * py + entry(2, 2)
+        xs.append((entry(0, 0) * px + entry(0, 1) * py + entry(0, 2)) / w
+                  + 0.5)
+        ys.append((entry(1, 0) * px + entry(1, 1) * py + entry(1, 2)) / w
+                  + 0.5)
     height, width = output_size
     moved = ops.stack([
         ops.clip(_reduce(ops.minimum, xs), 0.0, float(width)),

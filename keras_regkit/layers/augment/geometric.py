@@ -63,6 +63,10 @@ class GeometricAugmentation(BaseAugmentation):
         self.interpolation = interpolation
         self.fill_value = fill_value
 
+    #: Whether `matrices` may be projective (a last row other than 0 0 1);
+    #: resampling then divides by the third coordinate.
+    projective = False
+
     def matrices(self, draw, height, width):
         raise NotImplementedError
 
@@ -87,6 +91,7 @@ class GeometricAugmentation(BaseAugmentation):
             images,
             self.matrices(draw, height, width),
             output_size=self.output_size(height, width),
+            projective=self.projective,
             **self.resampling,
         )
 
@@ -105,7 +110,7 @@ class GeometricAugmentation(BaseAugmentation):
         image (constant fill) `mask_fill_value`: no class id."""
         return geometry.resample_nearest(
             masks, matrices, output_size, fill_mode or self.fill_mode,
-            mask_fill_value(masks.dtype))
+            mask_fill_value(masks.dtype), projective=self.projective)
 
     # -- inference: the identity, except for crops --------------------------
 
@@ -449,6 +454,88 @@ class RandomShear(GeometricAugmentation):
 
     def matrices(self, draw, height, width):
         return geometry.shear(draw["shear_x"], draw["shear_y"], height, width)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class RandomPerspective(GeometricAugmentation):
+    """Random perspective distortion (corners moved); compiles under XLA.
+
+    A drop-in for `keras.layers.RandomPerspective`, which XLA cannot compile
+    (`supports_jit=False`). Each image is distorted with a probability drawn
+    from `factor`; its corners `(x, y)` move to `(x, y) * (1 + d)` with `d`
+    uniform in `[-scale / 2, scale / 2]` (Keras's rule: the top-left corner
+    stays). The projective 3x3 map (closed form, no solve) composes with
+    the affine layers inside `Augment`, which then resamples once; boxes
+    and masks follow it.
+
+    Args:
+        factor: float, pair, or Schedule in [0, 1]: the range the chance
+            of distorting each image is drawn from (a float `f` gives
+            `[0, f]`). Defaults to `1.0`. May be a `Schedule`; needs
+            `StrengthScheduler` in `fit(callbacks=...)` to change over
+            training.
+        scale: float in [0, 1] or Schedule: how far corners move.
+            Defaults to `1.0`.
+        interpolation: `"bilinear"` or `"nearest"`. Defaults to
+            `"bilinear"`.
+        fill_value: value of pixels from outside the image. Defaults to
+            `0.0`.
+        seed: int or None. Defaults to `None`.
+        data_format: `"channels_last"` or `"channels_first"`. Defaults to
+            `keras.config.image_data_format()`.
+        fill_mode: as in the other geometric layers; Keras's layer always
+            fills with `fill_value`. Defaults to `"constant"`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = RandomPerspective(scale=0.3, seed=0)
+    >>> tuple(layer(np.ones((2, 16, 16, 3), "float32")).shape)
+    (2, 16, 16, 3)
+    """
+
+    factor = ScheduledRange((0.0, 1.0))
+    scale = Scheduled(PROBABILITY)
+    projective = True
+
+    def __init__(self, factor=1.0, scale=1.0, interpolation="bilinear",
+                 fill_value=0.0, seed=None, data_format=None,
+                 fill_mode="constant", **kwargs):
+        super().__init__(fill_mode=fill_mode, interpolation=interpolation,
+                         fill_value=fill_value, data_format=data_format,
+                         seed=seed, **kwargs)
+        self.factor = factor
+        self.scale = scale
+
+    def draw(self, batch_size, height, width):
+        u = _random.uniform((batch_size, 10), self.seed_generator)
+        chance = self.strength("factor").sample(u[:, 0])
+        scale = ops.cast(self.strength("scale").value, "float32")
+        return {"apply": u[:, 1] < chance,
+                "shift": (u[:, 2:] - 0.5) * scale}
+
+    def matrices(self, draw, height, width):
+        start = ops.convert_to_tensor(
+            [[0.0, 0.0], [width - 1.0, 0.0], [0.0, height - 1.0],
+             [width - 1.0, height - 1.0]], "float32")
+        start = ops.broadcast_to(start[None], (ops.shape(draw["shift"])[0],
+                                               4, 2))
+        end = start + start * ops.reshape(draw["shift"], (-1, 4, 2))
+        # Output pixels sample the input where the moved corners came from.
+        maps = geometry.perspective(end, start)
+        return ops.where(ops.reshape(draw["apply"], (-1, 1, 1)), maps,
+                         geometry.identity(ops.shape(maps)[0]))
+
+    def draw_from_keras(self, transformation):
+        if "start_points" not in transformation:
+            return transformation
+        start = ops.cast(transformation["start_points"], "float32")
+        end = ops.cast(transformation["end_points"], "float32")
+        safe = ops.where(start == 0, 1.0, start)
+        shift = ops.where(start == 0, 0.0, (end - start) / safe)
+        return {"apply": ops.convert_to_tensor(
+                    transformation["apply_perspective"], "bool"),
+                "shift": ops.reshape(shift, (-1, 8))}
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")

@@ -93,6 +93,61 @@ def crop_and_resize(top, left, crop_height, crop_width, out_height,
     )
 
 
+def _square_to_quad(quad):
+    """(B, 3, 3) projective maps of the unit square's corners (0, 0),
+    (1, 0), (1, 1), (0, 1) onto `quad` `(B, 4, 2)` (same order), in closed
+    form (Heckbert, 1989): explicit multiply-adds, no solve."""
+    x0, y0 = quad[:, 0, 0], quad[:, 0, 1]
+    x1, y1 = quad[:, 1, 0], quad[:, 1, 1]
+    x2, y2 = quad[:, 2, 0], quad[:, 2, 1]
+    x3, y3 = quad[:, 3, 0], quad[:, 3, 1]
+    dx1, dx2, dx3 = x1 - x2, x3 - x2, x0 - x1 + x2 - x3
+    dy1, dy2, dy3 = y1 - y2, y3 - y2, y0 - y1 + y2 - y3
+    det = dx1 * dy2 - dx2 * dy1
+    g = (dx3 * dy2 - dx2 * dy3) / det
+    h = (dx1 * dy3 - dx3 * dy1) / det
+    ones = ops.ones_like(x0)
+    rows = [x1 - x0 + g * x1, x3 - x0 + h * x3, x0,
+            y1 - y0 + g * y1, y3 - y0 + h * y3, y0,
+            g, h, ones]
+    return ops.reshape(ops.stack(rows, axis=-1), (-1, 3, 3))
+
+
+def invert(matrices):
+    """Inverses of `(B, 3, 3)` matrices (affine or projective) by the
+    adjugate, with explicit multiply-adds (exact to float32 on any
+    device); projective maps are normalized so the last entry is 1."""
+    m = [[matrices[:, i, j] for j in range(3)] for i in range(3)]
+
+    def cofactor(i, j):
+        rows = [r for r in range(3) if r != i]
+        cols = [c for c in range(3) if c != j]
+        minor = (m[rows[0]][cols[0]] * m[rows[1]][cols[1]]
+                 - m[rows[0]][cols[1]] * m[rows[1]][cols[0]])
+        return minor if (i + j) % 2 == 0 else -minor
+
+    # The inverse is adjugate / det; entry (i, j) is cofactor (j, i).
+    adjugate = [[cofactor(j, i) for j in range(3)] for i in range(3)]
+    # adjugate / det is the inverse; a projective map is defined up to
+    # scale, so normalize its last entry to 1 (for affine maps that entry
+    # is det itself, so this is the exact inverse).
+    scale = adjugate[2][2]
+    return ops.reshape(ops.stack(
+        [adjugate[i][j] / scale for i in range(3) for j in range(3)],
+        axis=-1), (-1, 3, 3))
+
+
+def perspective(start_points, end_points):
+    """(B, 3, 3) projective maps taking each `start_points[b]` to
+    `end_points[b]` (`(B, 4, 2)` pixel coordinates x, y; top-left,
+    top-right, bottom-left, bottom-right, Keras's order)."""
+    order = [0, 1, 3, 2]  # to the square's order: around the border
+    start = ops.stack([start_points[:, i] for i in order], axis=1)
+    end = ops.stack([end_points[:, i] for i in order], axis=1)
+    # As matrices on points: S(end) @ inverse(S(start)).
+    return compose(_square_to_quad(end), invert(_square_to_quad(start)))
+
+
 def compose(first, second):
     """The matrix of applying `first`, then `second` (in that order).
 
@@ -132,8 +187,9 @@ def _take_nearest(flat, x, y, offsets, height, width, fill_mode,
     return values
 
 
-def _source_coordinates(matrices, out_height, out_width):
-    """Every output pixel's source `(x, y)`, each `(B, out_h * out_w)`."""
+def _source_coordinates(matrices, out_height, out_width, projective=False):
+    """Every output pixel's source `(x, y)`, each `(B, out_h * out_w)`;
+    `projective` divides by the third coordinate (affine maps skip it)."""
     ys, xs = ops.meshgrid(
         ops.arange(out_height, dtype="float32"),
         ops.arange(out_width, dtype="float32"),
@@ -142,8 +198,12 @@ def _source_coordinates(matrices, out_height, out_width):
     grid_x, grid_y = ops.reshape(xs, (-1,)), ops.reshape(ys, (-1,))
     # Multiply-adds, not einsum: exact to float32 whatever the backend's
     # default matmul precision (see `compose`).
-    rows = ops.cast(matrices, "float32")[:, :2, :, None]  # (B, 2, 3, 1)
-    coords = rows[:, :, 0] * grid_x + rows[:, :, 1] * grid_y + rows[:, :, 2]
+    rows = ops.cast(matrices, "float32")[:, :, :, None]  # (B, 3, 3, 1)
+    coords = (rows[:, :2, 0] * grid_x + rows[:, :2, 1] * grid_y
+              + rows[:, :2, 2])
+    if projective:
+        coords = coords / (rows[:, 2:, 0] * grid_x + rows[:, 2:, 1] * grid_y
+                           + rows[:, 2:, 2])
     nearest_integer = ops.round(coords)
     coords = ops.where(ops.abs(coords - nearest_integer) < _SNAP,
                        nearest_integer, coords)
@@ -151,7 +211,7 @@ def _source_coordinates(matrices, out_height, out_width):
 
 
 def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
-                     fill_value=0):
+                     fill_value=0, projective=False):
     """Nearest-neighbour resampling of `(batch, height, width, channels)`
     `values` of any dtype (segmentation masks: class ids are copied, never
     interpolated or cast) under the same output-to-input `matrices` as
@@ -172,7 +232,7 @@ def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
     out_height, out_width = output_size or (height, width)
     if values.shape[0] == 0:
         return ops.zeros((0, out_height, out_width, channels), values.dtype)
-    x, y = _source_coordinates(matrices, out_height, out_width)
+    x, y = _source_coordinates(matrices, out_height, out_width, projective)
     offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
         height * width)
     taken = _take_nearest(ops.reshape(values, (-1, channels)), x, y, offsets,
@@ -183,8 +243,12 @@ def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
 
 def affine_transform(images, matrices, output_size=None,
                      interpolation="bilinear", fill_mode="reflect",
-                     fill_value=0.0):
+                     fill_value=0.0, projective=False):
     """Resamples `images` under per-image affine `matrices`.
+
+    With `projective=True` the matrices may be projective (a last row other
+    than `0 0 1`: `RandomPerspective`), and source coordinates are divided
+    by the third one.
 
     Args:
         images: float tensor `(batch, height, width, channels)`.
@@ -217,7 +281,7 @@ def affine_transform(images, matrices, output_size=None,
     out_height, out_width = output_size or (height, width)
     if images.shape[0] == 0:  # an empty batch (static size): nothing to do
         return ops.zeros((0, out_height, out_width, channels), images.dtype)
-    x, y = _source_coordinates(matrices, out_height, out_width)
+    x, y = _source_coordinates(matrices, out_height, out_width, projective)
     flat = ops.reshape(images, (-1, channels))
     offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
         height * width)

@@ -248,7 +248,9 @@ class Augment(BaseAugmentation):
                 matrix = step if matrix is None else geometry.compose(matrix,
                                                                       step)
                 height, width = layer.output_size(height, width)
-            yield None, matrix, settings or run[0].resampling, (height, width)
+            settings = {**(settings or run[0].resampling),
+                        "projective": any(layer.projective for layer in run)}
+            yield None, matrix, settings, (height, width)
 
     def apply_images(self, images, draw):
         for layer, step, settings, size in self._steps(
@@ -278,7 +280,8 @@ class Augment(BaseAugmentation):
             else:
                 masks = geometry.resample_nearest(
                     masks, step, size, settings["fill_mode"],
-                    mask_fill_value(masks.dtype))
+                    mask_fill_value(masks.dtype),
+                    projective=settings["projective"])
         return masks
 
     def apply_labels(self, labels, draw):

@@ -14,6 +14,7 @@ CASES = [
     (layers.RandomAffine, {"rotation_factor": 0.1, "zoom_height_factor": 0.1,
                            "translation_width_factor": 0.1,
                            "shear_x_factor": 0.1}, None),
+    (layers.RandomPerspective, {"scale": 0.3}, None),
     (layers.RandomCrop, {"height": 12, "width": 10}, (12, 10)),
     (layers.RandomResizedCrop, {"height": 12, "width": 12}, (12, 12)),
     (layers.RandomErasing, {}, None),

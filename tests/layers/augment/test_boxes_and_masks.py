@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from keras_regkit import layers
 from keras_regkit.layers.augment import bounding_boxes
+from keras_regkit.layers.augment.pipeline import fusion_runs
 from tests.helpers import XLA
 
 pytestmark = pytest.mark.backends
@@ -423,3 +424,35 @@ def test_tf_data_pipeline_with_ragged_boxes():
     for box, mask_ in ((batch["bounding_boxes"]["boxes"][0, 0].numpy(),
                         batch["segmentation_masks"][0, ..., 0].numpy()),):
         _assert_box_fits(box, mask_ == CLASS_ID, fused=True)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_perspective_moves_boxes_and_masks_with_the_pixels(fused):
+    data = _batch()
+    stack = [layers.RandomPerspective(factor=(1.0, 1.0), scale=0.4, seed=1,
+                                      interpolation="nearest"),
+             layers.RandomRotation(0.05, fill_mode="constant",
+                                   interpolation="nearest", seed=2)]
+    if fused:
+        # One projective run: the perspective composes with the rotation.
+        augment = layers.Augment(stack, bounding_box_format="xyxy")
+        assert [len(run) for run, _ in fusion_runs(augment.layers)] == [2]
+    out = _run(stack, data, fused)
+    images, masks = _np(out["images"]), _np(out["segmentation_masks"])
+    for box, mask, image in zip(_np(out["bounding_boxes"]["boxes"])[:, 0],
+                                masks[..., 0], images[..., 0]):
+        inside = mask == CLASS_ID
+        np.testing.assert_array_equal(inside, image == 200.0)
+        _assert_box_fits(box, inside, fused)
+
+
+def test_perspective_matches_keras_given_its_transformation():
+    x = np.random.default_rng(0).uniform(0, 255, (3, 12, 10, 3)).astype(
+        "float32")
+    theirs = keras.layers.RandomPerspective(factor=(1.0, 1.0), scale=0.6,
+                                            seed=1)
+    transformation = theirs.get_random_transformation(x, training=True)
+    expected = _np(theirs.transform_images(x, transformation))
+    ours = layers.RandomPerspective(scale=0.6)
+    np.testing.assert_allclose(
+        _np(ours.transform_images(x, transformation)), expected, atol=2e-3)

@@ -18,6 +18,7 @@ import pytest
 from keras_regkit import layers as regkit_layers
 
 OURS = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+        "RandomPerspective",
         "RandomShear", "RandomCrop", "RandomErasing", "RandomBrightness",
         "RandomContrast", "RandomSaturation", "RandomHue", "RandomGrayscale",
         "MixUp", "CutMix", "RandAugment")
@@ -34,9 +35,10 @@ def _namespace():
 
 _BOXES = ("the policies do not take bounding boxes yet (a clear "
           "NotImplementedError, tested)")
-_ZOOM_BOXES = ("Keras's zoomed boxes sit half a pixel off its zoomed pixels; "
-               "ours enclose the moved pixels exactly "
-               "(test_boxes_and_masks.py checks boxes against pixels)")
+_HALF_PIXEL_BOXES = (
+    "Keras moves box corners as if they were pixel centres, so its boxes "
+    "sit up to half a pixel off its own moved pixels; ours enclose the "
+    "moved pixels (test_boxes_and_masks.py checks boxes against pixels)")
 _SHEAR = ("ours shears about the image centre; Keras shears about the "
           "top-left corner, which also shifts the content")
 _PRIVATE = "feeds a hand-built transformation dict with Keras's private keys"
@@ -72,7 +74,8 @@ _NOT_APPLICABLE_IN = {
 
 #: Keras's box tests that do not apply, by the suite's class.
 _BOX_TESTS_NOT_APPLICABLE = {
-    "RandomZoomTest": _ZOOM_BOXES,
+    "RandomZoomTest": _HALF_PIXEL_BOXES,
+    "RandomPerspectiveTest": _HALF_PIXEL_BOXES,
     "RandomShearTest": _SHEAR,
     "RandAugmentTest": _BOXES,
     "MixUpTest": (
@@ -120,6 +123,8 @@ TestKerasRandomZoom = _suite("random_zoom", "RandomZoomTest")
 TestKerasRandomTranslation = _suite("random_translation",
                                     "RandomTranslationTest")
 TestKerasRandomShear = _suite("random_shear", "RandomShearTest")
+TestKerasRandomPerspective = _suite("random_perspective",
+                                    "RandomPerspectiveTest")
 TestKerasRandomCrop = _suite("random_crop", "RandomCropTest")
 TestKerasRandomErasing = _suite("random_erasing", "RandomErasingTest")
 TestKerasRandomBrightness = _suite("random_brightness",
