@@ -7,6 +7,7 @@
     keras-regkit lab list                  # built-in recipes
     keras-regkit preview                   # PNG grid of an augmentation
     keras-regkit preview --pipeline randaugment --samples 15
+    keras-regkit preview --boxes           # subject box and mask drawn too
 """
 
 import argparse
@@ -172,6 +173,9 @@ def build_parser():
                          help="pixel range the pipeline expects (default: 0 "
                          "1 for lab recipes, which train on [0, 1] data; "
                          "else 0 255)")
+    preview.add_argument("--boxes", action="store_true",
+                         help="also move the bundled photo's subject box and "
+                         "mask through the pipeline and draw them")
     preview.add_argument("--seed", type=_seed, default=0)
     preview.add_argument("--out", default="regkit-preview.png",
                          help="PNG path (default regkit-preview.png)")
@@ -191,11 +195,21 @@ def run_preview(args):
         value_range = (0.0, 1.0) if from_recipe else (0.0, 255.0)
     if not value_range[0] < value_range[1]:
         raise LabError(f"--value-range {value_range} needs LOW < HIGH.")
+    subject = None
+    if args.boxes:
+        from keras_regkit.lab.preview import SUBJECTS
+
+        if args.image not in SUBJECTS:
+            raise LabError(
+                f"--boxes needs a bundled image ({', '.join(SUBJECTS)}), "
+                f"whose subject's box is known; received --image "
+                f"{args.image!r}.")
+        subject = SUBJECTS[args.image]
     layers = load_pipeline(args.pipeline)
     image = load_image(args.image, tuple(args.size))
     write_preview(args.out, image, layers, samples=args.samples,
                   seed=args.seed, columns=args.columns,
-                  value_range=tuple(value_range))
+                  value_range=tuple(value_range), subject=subject)
     print(f"Preview of {len(layers)} layer(s) on {args.image!r}: "
           f"{os.path.abspath(args.out)}")
     return 0

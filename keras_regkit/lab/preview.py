@@ -26,6 +26,27 @@ DEFAULT_PIPELINE = [
 
 BUNDLED_IMAGES = ("china", "flower")
 
+#: The subject of each bundled photo for `--boxes`: its box (relative
+#: x1, y1, x2, y2) and the shape of its mask inside the box.
+SUBJECTS = {"china": ((0.09, 0.05, 0.58, 0.95), "box"),
+            "flower": ((0.26, 0.19, 0.70, 0.85), "ellipse")}
+
+
+def subject_mask(size, subject):
+    """uint8 `(height, width, 1)` mask (1 on the subject) of a bundled
+    photo resized to `size`."""
+    (x1, y1, x2, y2), shape = subject
+    height, width = size
+    rows = (np.arange(height)[:, None] + 0.5) / height
+    cols = (np.arange(width)[None, :] + 0.5) / width
+    if shape == "ellipse":
+        cx, cy, rx, ry = (x1 + x2) / 2, (y1 + y2) / 2, (x2 - x1) / 2, (
+            y2 - y1) / 2
+        inside = ((cols - cx) / rx) ** 2 + ((rows - cy) / ry) ** 2 <= 1
+    else:
+        inside = (cols >= x1) & (cols < x2) & (rows >= y1) & (rows < y2)
+    return inside.astype("uint8")[..., None]
+
 
 def load_image(name, size):
     """A bundled photo (scikit-learn's `china` or `flower`) or an image
@@ -75,9 +96,12 @@ def load_pipeline(spec):
 
 
 def write_preview(path, image, layers, samples=11, seed=0, columns=4,
-                  value_range=(0, 255)):
+                  value_range=(0, 255), subject=None):
     """Applies `layers` to `samples` copies of `image` and writes the grid
-    (original first) to `path`. Returns the augmented batch."""
+    (original first) to `path`. With `subject` (a `SUBJECTS` entry), the
+    subject's box and mask go through the pipeline too and are drawn on
+    every cell (box in yellow, mask outline in cyan). Returns the augmented
+    batch (and, with a subject, its boxes and masks)."""
     import keras
     import matplotlib
 
@@ -88,11 +112,31 @@ def write_preview(path, image, layers, samples=11, seed=0, columns=4,
     low, high = value_range
     batch = np.repeat(image[None], samples, axis=0)
     x = batch.astype("float32") / 255.0 * (high - low) + low
+    data = {"images": x}
+    if subject is not None:
+        mask = subject_mask(image.shape[:2], subject)
+        data["segmentation_masks"] = np.repeat(mask[None], samples, axis=0)
+        data["bounding_boxes"] = {
+            "boxes": np.tile(np.array(subject[0], "float32"),
+                             (samples, 1, 1)),
+            "labels": np.ones((samples, 1), "int32")}
     for layer in layers:
-        x = layer(x, training=True)
-    out = np.clip(keras.ops.convert_to_numpy(x), *value_range)
+        if subject is not None:
+            layer.bounding_box_format = "rel_xyxy"
+        try:
+            data = layer(data, training=True)
+        except NotImplementedError as error:
+            raise LabError(f"--boxes: {error}") from None
+    out = np.clip(keras.ops.convert_to_numpy(data["images"]), *value_range)
     out = ((out - value_range[0]) / (value_range[1] - value_range[0]))
     cells = [image / 255.0] + list(out)
+    overlays = [None] * len(cells)
+    if subject is not None:
+        boxes = keras.ops.convert_to_numpy(data["bounding_boxes"]["boxes"])
+        labels = keras.ops.convert_to_numpy(data["bounding_boxes"]["labels"])
+        masks = keras.ops.convert_to_numpy(data["segmentation_masks"])
+        overlays = [(np.array(subject[0]), 1, mask)] + [
+            (boxes[i, 0], labels[i, 0], masks[i]) for i in range(samples)]
     rows = -(-len(cells) // columns)
     figure, axes = plt.subplots(rows, columns,
                                 figsize=(3 * columns, 3 * rows * image.shape[0]
@@ -103,6 +147,8 @@ def write_preview(path, image, layers, samples=11, seed=0, columns=4,
             axis.imshow(np.squeeze(cells[index]), cmap="gray")
             axis.set_title("original" if index == 0 else f"sample {index}",
                            fontsize=9)
+            if overlays[index] is not None:
+                _draw_subject(axis, *overlays[index], image.shape[:2])
     figure.suptitle(" -> ".join(type(layer).__name__ for layer in layers),
                     fontsize=10)
     figure.tight_layout()
@@ -110,4 +156,22 @@ def write_preview(path, image, layers, samples=11, seed=0, columns=4,
     os.makedirs(folder, exist_ok=True)
     figure.savefig(path, dpi=80)
     plt.close(figure)
-    return out
+    if subject is None:
+        return out
+    return out, boxes, masks
+
+
+def _draw_subject(axis, box, label, mask, size):
+    """The box (relative xyxy; skipped when its label is -1: it left the
+    image) and the mask's outline (255 = outside the image, not drawn)."""
+    import matplotlib.patches as patches
+
+    height, width = size
+    if label != -1:
+        x1, y1, x2, y2 = box
+        axis.add_patch(patches.Rectangle(
+            (x1 * width - 0.5, y1 * height - 0.5), (x2 - x1) * width,
+            (y2 - y1) * height, fill=False, edgecolor="yellow", linewidth=1.5))
+    subject = (np.squeeze(mask, -1) == 1).astype(float)
+    if subject.any():
+        axis.contour(subject, levels=[0.5], colors="cyan", linewidths=1.0)

@@ -320,6 +320,46 @@ def test_preview_of_a_recipe_and_a_pipeline_file(tmp_path):
     np.testing.assert_allclose(out[0] * 255, image[:, ::-1], atol=0.5)
 
 
+def test_preview_draws_the_subject_box_and_mask(tmp_path):
+    import matplotlib.image
+
+    from keras_regkit.lab.preview import SUBJECTS
+    from keras_regkit.lab.preview import load_image
+    from keras_regkit.lab.preview import load_pipeline
+    from keras_regkit.lab.preview import write_preview
+
+    out = tmp_path / "boxes.png"
+    assert main(["preview", "--boxes", "--image", "flower", "--out",
+                 str(out), "--samples", "3"]) == 0
+    _assert_png(out)
+    pixels = matplotlib.image.imread(str(out))[..., :3]
+    yellow = (pixels[..., 0] > 0.9) & (pixels[..., 1] > 0.9) & (
+        pixels[..., 2] < 0.2)
+    cyan = (pixels[..., 0] < 0.2) & (pixels[..., 1] > 0.9) & (
+        pixels[..., 2] > 0.9)
+    assert yellow.sum() > 100 and cyan.sum() > 100
+    # With a constant fill the subject's mask is the only one, and the
+    # moved box encloses it.
+    spec = tmp_path / "pipeline.yaml"
+    spec.write_text(
+        "- {class_name: Augment, config: {layers: [\n"
+        "  {class_name: RandomRotation, config: {factor: 0.1, "
+        "fill_mode: constant}},\n"
+        "  {class_name: RandomZoom, config: {height_factor: 0.2, "
+        "fill_mode: constant}}]}}\n")
+    image = load_image("china", (64, 96))
+    _, boxes, masks = write_preview(
+        str(tmp_path / "c.png"), image, load_pipeline(str(spec)), samples=4,
+        subject=SUBJECTS["china"])
+    for box, mask in zip(boxes[:, 0], masks[..., 0]):
+        rows, cols = np.nonzero(mask == 1)
+        enclosing = np.array([cols.min() / 96, rows.min() / 64,
+                              (cols.max() + 1) / 96, (rows.max() + 1) / 64])
+        np.testing.assert_allclose(box, enclosing, atol=1.5 / 64)
+    assert main(["preview", "--boxes", "--image", "missing.png"]) == 2
+    assert main(["preview", "--boxes", "--pipeline", "randaugment"]) == 2
+
+
 def test_preview_errors(tmp_path, capsys):
     assert main(["preview", "--pipeline", "nope"]) == 2
     assert "neither a built-in recipe" in capsys.readouterr().err
