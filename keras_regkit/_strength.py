@@ -646,6 +646,13 @@ def _attach(model, holder):
             first._tracker.lock()
 
 
+def strength_state_variables(model):
+    """The strength variables `StrengthWriter` joined to `model`'s state
+    (JAX), which the model's `.weights.h5` files do not hold."""
+    holder = getattr(model, "_regkit_strength_state", None)
+    return list(holder.held) if holder is not None else []
+
+
 def _expose_to_jax_state(model, strengths, writer):
     """Makes sure every strength variable is part of the model's state."""
     in_state = {id(v) for v in model.non_trainable_variables}

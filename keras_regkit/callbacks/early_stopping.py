@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit import _files
+from keras_regkit._strength import strength_state_variables
 from keras_regkit.callbacks._restart_state import RestartState
 from keras_regkit.callbacks._sharing import share
 from keras_regkit.callbacks._sharing import unshare
@@ -241,9 +242,16 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if self.backup_dir is not None:
             # Read and checked now, before any training; which saved state
             # applies is known at the first epoch (see `_resume`).
-            self._restart = RestartState(self.backup_dir,
-                                         self._store() == "disk")
-            self._restart.read([tuple(w.shape) for w in self.model.weights])
+            disk = self._store() == "disk"
+            self._restart = RestartState(self.backup_dir, disk)
+            weights = self.model.weights
+            if disk:
+                # A .weights.h5 file holds the layers' own weights, not the
+                # scheduled regularizer factors joined to the model's state
+                # (the scheduler rewrites those).
+                held = {id(v) for v in strength_state_variables(self.model)}
+                weights = [w for w in weights if id(w) not in held]
+            self._restart.read([tuple(w.shape) for w in weights])
             self._resume_pending = True
             share(self.backup_dir, self)
 

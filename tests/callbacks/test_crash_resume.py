@@ -93,6 +93,22 @@ def test_killed_at_any_instant_resumes_like_an_uninterrupted_run(tmp_path):
     assert killed >= 20
 
 
+@pytest.mark.slow
+def test_disk_store_resumes_before_the_first_model_backup(tmp_path):
+    """Killed after EarlyStopping's first state (best weights in a
+    .weights.h5 file) but before BackupAndRestore's first checkpoint: the
+    resumed run must accept the file although the model's state also holds
+    the scheduled L2 factor, which .weights.h5 files do not (found by the
+    random-time kills above under load)."""
+    assert _run(tmp_path / "reference", "device", "stop-first") == 0
+    folder = tmp_path / "disk"
+    assert _run(folder, "disk", "backup-first", kill="6:after") == -9
+    assert os.path.exists(folder / "backup" / "regkit_early_stopping"
+                          / "state.json")
+    assert _run(folder, "disk", "backup-first") == 0
+    _assert_same(_result(folder), _result(tmp_path / "reference"))
+
+
 def _small_model(units=1):
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units)])
