@@ -126,11 +126,11 @@ def invert(matrices):
                  - m[rows[0]][cols[1]] * m[rows[1]][cols[0]])
         return minor if (i + j) % 2 == 0 else -minor
 
-    # The inverse is adjugate / det; entry (i, j) is cofactor (j, i).
+    # The inverse is adjugate / det, the adjugate's entry (i, j) being
+    # cofactor (j, i). A projective map is defined up to scale, so divide
+    # by the last entry instead (for affine maps it is det itself: the
+    # exact inverse).
     adjugate = [[cofactor(j, i) for j in range(3)] for i in range(3)]
-    # adjugate / det is the inverse; a projective map is defined up to
-    # scale, so normalize its last entry to 1 (for affine maps that entry
-    # is det itself, so this is the exact inverse).
     scale = adjugate[2][2]
     return ops.reshape(ops.stack(
         [adjugate[i][j] / scale for i in range(3) for j in range(3)],
