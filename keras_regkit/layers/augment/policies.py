@@ -6,7 +6,8 @@ the batch and selected per image, while the geometric operations of all
 stages become one matrix per image and one resampling at the end. So colour
 operations act before the geometric ones (they commute except near the
 filled border and through interpolation). `equalize` is left out: a
-per-image histogram is a scatter XLA runs slowly.
+per-image histogram is a scatter XLA runs slowly. Boxes and masks move by
+the same matrix as the pixels; colour operations leave them alone.
 """
 
 import keras
@@ -17,6 +18,8 @@ from keras_regkit import _random
 from keras_regkit.layers.augment import colour
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.layers.augment._base import mask_fill_value
+from keras_regkit.layers.augment._base import move_boxes
 from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment.geometric import check_resampling
 
@@ -105,10 +108,51 @@ def geometric_op(name, signed, height, width):
     raise ValueError(f"Unknown geometric operation: {name!r}")
 
 
+def apply_chain(images, index, magnitude, signed, value_range, ops_list):
+    """Applies one chain of per-image operations: `index`, `magnitude`,
+    `signed` are `(stages, batch)`; `ops_list[index]` names each stage's
+    operation. Colour operations run now, each computed for the batch and
+    selected per image; returns the images and the `(B, 3, 3)` matrix of
+    the chain's geometric operations, composed, for one resampling."""
+    height, width = images.shape[1], images.shape[2]
+    batch_size = ops.shape(images)[0]
+    matrix = geometry.identity(batch_size)
+    for stage in range(index.shape[0]):
+        chosen = images
+        step = geometry.identity(batch_size)
+        for k, name in enumerate(ops_list):
+            where = index[stage] == k
+            if name in GEOMETRIC_OPS:
+                step = ops.where(ops.reshape(where, (-1, 1, 1)),
+                                 geometric_op(name, signed[stage], height,
+                                              width), step)
+            elif name != "identity":
+                candidate = colour_op(name, images, magnitude[stage],
+                                      signed[stage], value_range)
+                chosen = ops.where(ops.reshape(where, (-1, 1, 1, 1)),
+                                   candidate, chosen)
+        images = chosen
+        matrix = geometry.compose(matrix, step)
+    return images, matrix
+
+
+def chain_matrix(index, signed, height, width, ops_list):
+    """The composed geometric matrix of a chain (as `apply_chain`), without
+    the colour operations: what boxes and masks follow."""
+    matrix = geometry.identity(ops.shape(index)[1])
+    for stage in range(index.shape[0]):
+        step = geometry.identity(ops.shape(index)[1])
+        for k, name in enumerate(ops_list):
+            if name in GEOMETRIC_OPS:
+                step = ops.where(ops.reshape(index[stage] == k, (-1, 1, 1)),
+                                 geometric_op(name, signed[stage], height,
+                                              width), step)
+        matrix = geometry.compose(matrix, step)
+    return matrix
+
+
 class _Policy(BaseAugmentation):
     """Draws `num_ops` operations per image from `OPS` and applies them."""
-
-    supports_boxes_and_masks = False
 
     accepted_channels = (1, 3)
     factor = ScheduledRange((0.0, 1.0))
@@ -138,27 +182,24 @@ class _Policy(BaseAugmentation):
     def apply_images(self, images, draw):
         if self.num_ops == 0:
             return images
-        height, width = images.shape[1], images.shape[2]
-        batch_size = ops.shape(images)[0]
-        matrix = geometry.identity(batch_size)
-        for stage in range(self.num_ops):
-            index = draw["index"][stage]
-            magnitude = draw["magnitude"][stage]
-            signed = draw["signed"][stage]
-            chosen = images
-            for k, name in enumerate(COLOUR_OPS[1:], start=1):
-                candidate = colour_op(name, images, magnitude, signed,
-                                      self.value_range)
-                chosen = ops.where(ops.reshape(index == k, (-1, 1, 1, 1)),
-                                   candidate, chosen)
-            images = chosen
-            step = geometry.identity(batch_size)
-            for k, name in enumerate(GEOMETRIC_OPS, start=len(COLOUR_OPS)):
-                step = ops.where(ops.reshape(index == k, (-1, 1, 1)),
-                                 geometric_op(name, signed, height, width),
-                                 step)
-            matrix = geometry.compose(matrix, step)
+        images, matrix = apply_chain(images, draw["index"], draw["magnitude"],
+                                     draw["signed"], self.value_range, OPS)
         return geometry.affine_transform(images, matrix, **self._resampling)
+
+    def _matrix(self, draw, height, width):
+        index = draw["index"][:self.num_ops]
+        return chain_matrix(index, draw["signed"][:self.num_ops], height,
+                            width, OPS)
+
+    def apply_bounding_boxes(self, boxes, draw, height, width):
+        return move_boxes(boxes, self._matrix(draw, height, width),
+                          (height, width))
+
+    def apply_segmentation_masks(self, masks, draw):
+        height, width = masks.shape[1], masks.shape[2]
+        return geometry.resample_nearest(
+            masks, self._matrix(draw, height, width), None, self.fill_mode,
+            mask_fill_value(masks.dtype))
 
     def get_config(self):
         return {

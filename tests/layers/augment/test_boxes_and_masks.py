@@ -303,13 +303,31 @@ def test_bounding_box_format_is_checked_and_saved():
 
 
 @pytest.mark.parametrize("layer", [
-    layers.RandAugment(), layers.TrivialAugment()],
+    layers.RandAugment(num_ops=3, factor=0.6, seed=3, fill_mode="constant",
+                       interpolation="nearest", bounding_box_format="xyxy"),
+    layers.TrivialAugment(seed=4, fill_mode="constant",
+                          interpolation="nearest",
+                          bounding_box_format="xyxy")],
     ids=lambda layer: type(layer).__name__)
-def test_layers_that_cannot_move_boxes_yet_say_so(layer):
-    layer.bounding_box_format = "xyxy"
-    with pytest.raises(NotImplementedError, match=r"does not take "
-                       r"'bounding_boxes' or 'segmentation_masks' yet"):
-        layer(_batch())
+def test_policies_move_boxes_and_masks_by_their_geometric_operations(layer):
+    data = _batch(count=32)
+    out = layer(data, training=True)
+    boxes = _np(out["bounding_boxes"]["boxes"])[:, 0]
+    masks = _np(out["segmentation_masks"])[..., 0]
+    assert masks.dtype == np.uint8
+    assert set(np.unique(masks)) <= {0, CLASS_ID, 255}
+    moved = 0
+    for box, mask in zip(boxes, masks):
+        inside = mask == CLASS_ID
+        assert inside.any()
+        # One matrix per image: the box is tight, as for a fused stack.
+        _assert_box_fits(box, inside, fused=True)
+        moved += not np.allclose(box, data["bounding_boxes"]["boxes"][0, 0])
+    assert moved >= 3  # geometric operations were drawn
+    # Colour operations changed the pixels but not the mask.
+    inference = layer(data, training=False)
+    np.testing.assert_array_equal(_np(inference["segmentation_masks"]),
+                                  data["segmentation_masks"])
 
 
 def _two_objects():
