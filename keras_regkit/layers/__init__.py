@@ -2,8 +2,9 @@
 `GaussianDropout`, `DropPath`, `StochasticResidual`, `DropBlock2D`,
 `DropConnect`, MC-dropout) and
 augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
-`RandAugment`, `TrivialAugment`, `RandomApply`, `RandomChoice`, the fusing
+`RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`, the fusing
 `Augment` pipeline)."""
+from keras_regkit.layers.augment import AugMix
 from keras_regkit.layers.augment import Augment
 from keras_regkit.layers.augment import CutMix
 from keras_regkit.layers.augment import MixUp
@@ -51,6 +52,7 @@ from keras_regkit.layers.dropout import token_dropout
 from keras_regkit.layers.dropout import stochastic_residual
 
 __all__ = [
+    "AugMix",
     "Augment",
     "CutMix",
     "DropBlock2D",

@@ -1,6 +1,6 @@
 """Regularizing train steps (TensorFlow, JAX, torch): clipping, AGC, SAM,
-adversarial training, gradient noise, in-step MixUp/CutMix, R-Drop,
-decoupled weight decay.
+adversarial training, gradient noise, in-step MixUp/CutMix, R-Drop, AugMix's
+consistency loss, decoupled weight decay.
 
 `RegularizedModel(inputs, outputs, components=[...])` or
 `regularize(model, [...])`; see `train_step.py` for the order of a step and
@@ -10,6 +10,8 @@ decoupled weight decay.
 from keras_regkit.training._component import StepComponent
 from keras_regkit.training._step import StepBatch
 from keras_regkit.training.adversarial import AdversarialTraining
+from keras_regkit.training.aug_mix_consistency import AugMixConsistency
+from keras_regkit.training.aug_mix_consistency import jensen_shannon
 from keras_regkit.training.adversarial import fgsm
 from keras_regkit.training.clipping import AdaptiveGradientClipping
 from keras_regkit.training.clipping import GradientClipping
@@ -31,6 +33,7 @@ from keras_regkit.training.weight_decay import DecoupledWeightDecay
 __all__ = [
     "AdaptiveGradientClipping",
     "AdversarialTraining",
+    "AugMixConsistency",
     "DecoupledWeightDecay",
     "GradientClipping",
     "GradientNoise",
@@ -46,6 +49,7 @@ __all__ = [
     "adaptive_clip",
     "clip_gradients",
     "fgsm",
+    "jensen_shannon",
     "regularize",
     "sam_perturbation",
     "symmetric_kl",

@@ -31,6 +31,26 @@ class StepBatch(NamedTuple):
     sample_weight: Any
     label_mixing: Any = None
 
+    def repeated(self, times):
+        """The batch `times` times over, one copy after another (label
+        mixing's partners index their own copy)."""
+        size = ops.shape(keras.tree.flatten(self.x)[0])[0]
+
+        def repeat(value):
+            return keras.tree.map_structure(
+                lambda v: ops.concatenate([v] * times, axis=0), value)
+
+        mixing = self.label_mixing
+        if mixing is not None:
+            weight, order, *rest = mixing
+            order = ops.concatenate(
+                [order + ops.cast(k * size, order.dtype)
+                 for k in range(times)], 0)
+            mixing = (repeat(weight), order, *rest)
+        return StepBatch(repeat(self.x), repeat(self.y),
+                         None if self.sample_weight is None
+                         else repeat(self.sample_weight), mixing)
+
 
 def _unique(variables):
     seen, out = set(), []

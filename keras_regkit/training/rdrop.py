@@ -9,7 +9,7 @@ from keras_regkit._strength import Scheduled
 from keras_regkit.training._component import StepComponent
 
 
-def _log_probabilities(y_pred, from_logits):
+def log_probabilities(y_pred, from_logits):
     """Per example, the log-probabilities of every outcome `(batch, k)`;
     one output unit is a Bernoulli (sigmoid) prediction."""
     y_pred = ops.cast(y_pred, "float32")
@@ -40,8 +40,8 @@ def symmetric_kl(first, second, from_logits=False):
     >>> keras.ops.convert_to_numpy(symmetric_kl(p, p)).tolist()
     [0.0, 0.0]
     """
-    log_p = _log_probabilities(first, from_logits)
-    log_q = _log_probabilities(second, from_logits)
+    log_p = log_probabilities(first, from_logits)
+    log_q = log_probabilities(second, from_logits)
     divergence = 0.5 * ops.sum((ops.exp(log_p) - ops.exp(log_q))
                                * (log_p - log_q), axis=-1)
     return ops.reshape(ops.mean(ops.reshape(
@@ -91,7 +91,7 @@ class RDrop(StepComponent):
     alpha = Scheduled(NON_NEGATIVE)
     logs = ("rdrop_kl",)
     order = 2  # after mixing and adversarial examples: both passes see them
-    exclusive = "R-Drop (RDrop)"
+    exclusive = "consistency (RDrop, AugMixConsistency)"
 
     def __init__(self, alpha=1.0, from_logits=False, **kwargs):
         super().__init__(**kwargs)
@@ -100,21 +100,7 @@ class RDrop(StepComponent):
         self.from_logits = from_logits
 
     def transform_batch(self, batch, step):
-        size = ops.shape(keras.tree.flatten(batch.x)[0])[0]
-
-        def twice(value):
-            return keras.tree.map_structure(
-                lambda v: ops.concatenate([v, v], axis=0), value)
-
-        mixing = batch.label_mixing
-        if mixing is not None:
-            weight, order, *rest = mixing
-            mixing = (twice(weight), ops.concatenate(
-                [order, order + ops.cast(size, order.dtype)], 0), *rest)
-        return batch._replace(
-            x=twice(batch.x), y=twice(batch.y),
-            sample_weight=None if batch.sample_weight is None
-            else twice(batch.sample_weight), label_mixing=mixing)
+        return batch.repeated(2)
 
     def loss_term(self, y_pred, batch, step):
         first, second = ops.split(y_pred, 2, axis=0)

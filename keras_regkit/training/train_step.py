@@ -62,7 +62,8 @@ def _check_components(owner, components):
                 f"{owner} takes train-step components (GradientClipping, "
                 "AdaptiveGradientClipping, SAM, AdversarialTraining, "
                 "GradientNoise, StepMixUp, StepCutMix, LabelSmoothing, "
-                "RDrop, DecoupledWeightDecay, or a StepComponent). "
+                "RDrop, AugMixConsistency, DecoupledWeightDecay, or a "
+                "StepComponent). "
                 f"Received: "
                 f"{component!r}"
             )

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_regkit import layers
 from keras_regkit import schedules
 from keras_regkit import training
 from keras_regkit.callbacks import StrengthScheduler
@@ -280,3 +281,92 @@ def test_component_logs_describe_training_only():
     assert all(v > 0 for v in history["grad_norm"])
     assert set(model.evaluate(x, y, verbose=0, return_dict=True)) == {
         "loss", "accuracy"}
+
+
+# -- AugMixConsistency --------------------------------------------------------
+
+def test_jensen_shannon_matches_numpy():
+    rng = np.random.default_rng(1)
+    logits = rng.normal(size=(3, 5, 4))
+    p = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    m = p.mean(0)
+    expected = np.mean([(q * np.log(q / m)).sum(-1) for q in p], axis=0)
+    np.testing.assert_allclose(
+        _np(training.jensen_shannon(list(logits.astype("float32")),
+                                    from_logits=True)), expected, rtol=1e-4)
+
+
+def _conv(components):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3)(x)
+    return training.RegularizedModel(inputs, outputs, components=components)
+
+
+def _images(n=8, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0, 1, (n, 8, 8, 3)).astype("float32"),
+            rng.integers(0, 3, size=(n,)))
+
+
+def test_augmix_consistency_is_clean_loss_plus_weighted_js():
+    x, y = _images()
+    component = training.AugMixConsistency(
+        layers.AugMix(value_range=(0, 1), seed=0), weight=12.0,
+        from_logits=True)
+    model = _conv([component])
+    loss = keras.losses.SparseCategoricalCrossentropy(True)
+    model.compile("sgd", loss)
+    batch = training.StepBatch(keras.ops.convert_to_tensor(x),
+                               keras.ops.convert_to_tensor(y), None)
+    tripled = component.transform_batch(batch, None)
+    views = _np(tripled.x)
+    assert views.shape == (24, 8, 8, 3)
+    np.testing.assert_array_equal(views[:8], x)  # the clean images first
+    assert not np.allclose(views[8:16], x)
+    assert not np.allclose(views[8:16], views[16:])  # independent views
+    logits = keras.ops.convert_to_tensor(_np(model(tripled.x)))
+    model_loss = float(_np(model._loss(tripled.x, tripled.y, logits,
+                                       tripled.sample_weight, None)))
+    assert model_loss == pytest.approx(float(_np(loss(y, logits[:8]))),
+                                       rel=1e-5)
+
+    class Step:
+        def log(self, name, value):
+            self.logged = float(value)
+
+    step = Step()
+    term = float(_np(component.loss_term(logits, tripled, step)))
+    js = _np(training.jensen_shannon(np.split(_np(logits), 3),
+                                     from_logits=True)).mean()
+    assert js > 0
+    assert term == pytest.approx(12.0 * js, rel=1e-5)
+    assert step.logged == pytest.approx(js, rel=1e-5)
+
+
+def test_augmix_consistency_trains_compiled_and_saves(tmp_path):
+    x, y = _images(16)
+    model = _conv([training.AugMixConsistency(
+        layers.AugMix(value_range=(0, 1), seed=1),
+        weight=schedules.Linear(0.0, 12.0, 2), from_logits=True)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(True),
+                  metrics=["accuracy"], jit_compile=XLA)
+    logs = model.fit(x, y, batch_size=8, epochs=2, verbose=0,
+                     callbacks=[StrengthScheduler()]).history
+    assert all(v > 0 for v in logs["augmix_js"])
+    assert np.isfinite(logs["loss"]).all()
+    path = str(tmp_path / "augmix.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    [component] = loaded.step_components
+    assert type(component) is training.AugMixConsistency
+    assert type(component.augment) is layers.AugMix
+    assert component.augment.value_range == (0.0, 1.0)
+    np.testing.assert_allclose(_np(loaded(x[:4])), _np(model(x[:4])),
+                               rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"at most one consistency"):
+        _conv([training.AugMixConsistency(), training.RDrop()])
+    with pytest.raises(TypeError, match=r"`augment` must be a keras_regkit"):
+        training.AugMixConsistency(keras.layers.RandomFlip())

@@ -1,5 +1,6 @@
 """Augmentation layers that compile under XLA, and the `Augment` pipeline."""
 
+from keras_regkit.layers.augment.aug_mix import AugMix
 from keras_regkit.layers.augment.crop import RandomCrop
 from keras_regkit.layers.augment.crop import RandomResizedCrop
 from keras_regkit.layers.augment.geometric import RandomAffine
@@ -25,6 +26,7 @@ from keras_regkit.layers.augment.random_choice import RandomChoice
 from keras_regkit.layers.augment.random_erasing import RandomErasing
 
 __all__ = [
+    "AugMix",
     "Augment",
     "CutMix",
     "MixUp",

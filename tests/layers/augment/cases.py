@@ -27,6 +27,7 @@ CASES = [
     (layers.CutMix, {}, None),
     (layers.RandAugment, {}, None),
     (layers.TrivialAugment, {}, None),
+    (layers.AugMix, {}, None),
 ]
 
 IDS = [case[0].__name__ for case in CASES]

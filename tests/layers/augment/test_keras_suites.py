@@ -21,7 +21,7 @@ OURS = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomPerspective",
         "RandomShear", "RandomCrop", "RandomErasing", "RandomBrightness",
         "RandomContrast", "RandomSaturation", "RandomHue", "RandomGrayscale",
-        "MixUp", "CutMix", "RandAugment")
+        "MixUp", "CutMix", "RandAugment", "AugMix")
 
 _MODULE = "keras.src.layers.preprocessing.image_preprocessing.{}_test"
 
@@ -134,3 +134,4 @@ TestKerasRandomGrayscale = _suite("random_grayscale", "RandomGrayscaleTest")
 TestKerasMixUp = _suite("mix_up", "MixUpTest")
 TestKerasCutMix = _suite("cut_mix", "CutMixTest")
 TestKerasRandAugment = _suite("rand_augment", "RandAugmentTest")
+TestKerasAugMix = _suite("aug_mix", "RandAugmentTest")  # sic
