@@ -2,8 +2,8 @@
 `GaussianDropout`, `DropPath`, `StochasticResidual`, `DropBlock2D`,
 `DropConnect`, MC-dropout) and
 augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
-`RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`, the fusing
-`Augment` pipeline)."""
+`RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`,
+the fusing `Augment` pipeline)."""
 from keras_regkit.layers.augment import AugMix
 from keras_regkit.layers.augment import Augment
 from keras_regkit.layers.augment import CutMix
@@ -15,6 +15,7 @@ from keras_regkit.layers.augment import RandomBrightness
 from keras_regkit.layers.augment import RandomChoice
 from keras_regkit.layers.augment import RandomContrast
 from keras_regkit.layers.augment import RandomCrop
+from keras_regkit.layers.augment import RandomElasticTransform
 from keras_regkit.layers.augment import RandomErasing
 from keras_regkit.layers.augment import RandomFlip
 from keras_regkit.layers.augment import RandomPerspective
@@ -69,6 +70,7 @@ __all__ = [
     "RandomChoice",
     "RandomContrast",
     "RandomCrop",
+    "RandomElasticTransform",
     "RandomErasing",
     "RandomFlip",
     "RandomGrayscale",

@@ -3,6 +3,7 @@
 from keras_regkit.layers.augment.aug_mix import AugMix
 from keras_regkit.layers.augment.crop import RandomCrop
 from keras_regkit.layers.augment.crop import RandomResizedCrop
+from keras_regkit.layers.augment.elastic import RandomElasticTransform
 from keras_regkit.layers.augment.geometric import RandomAffine
 from keras_regkit.layers.augment.geometric import RandomFlip
 from keras_regkit.layers.augment.geometric import RandomPerspective
@@ -37,6 +38,7 @@ __all__ = [
     "RandomChoice",
     "RandomContrast",
     "RandomCrop",
+    "RandomElasticTransform",
     "RandomErasing",
     "RandomFlip",
     "RandomGrayscale",

@@ -226,19 +226,13 @@ def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
     array([2, 1], dtype=int32)
     """
     values = ops.convert_to_tensor(values)
-    shape = ops.shape(values)
-    height, width, channels = shape[1], shape[2], shape[3]
-    batch_size = shape[0]
-    out_height, out_width = output_size or (height, width)
+    out_height, out_width = output_size or (values.shape[1], values.shape[2])
     if values.shape[0] == 0:
-        return ops.zeros((0, out_height, out_width, channels), values.dtype)
+        return ops.zeros((0, out_height, out_width, values.shape[3]),
+                         values.dtype)
     x, y = _source_coordinates(matrices, out_height, out_width, projective)
-    offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
-        height * width)
-    taken = _take_nearest(ops.reshape(values, (-1, channels)), x, y, offsets,
-                          height, width, fill_mode,
-                          ops.cast(fill_value, values.dtype))
-    return ops.reshape(taken, (batch_size, out_height, out_width, channels))
+    return sample(values, x, y, (out_height, out_width), "nearest",
+                  fill_mode, ops.cast(fill_value, values.dtype))
 
 
 def affine_transform(images, matrices, output_size=None,
@@ -275,13 +269,29 @@ def affine_transform(images, matrices, output_size=None,
     >>> ops.convert_to_numpy(y)[0, :, :, 0].tolist()[0]
     [3.0, 7.0, 11.0, 15.0]
     """
+    out_height, out_width = output_size or (images.shape[1],
+                                            images.shape[2])
+    if images.shape[0] == 0:  # an empty batch (static size): nothing to do
+        return ops.zeros((0, out_height, out_width, images.shape[3]),
+                         images.dtype)
+    x, y = _source_coordinates(matrices, out_height, out_width, projective)
+    return sample(images, x, y, (out_height, out_width), interpolation,
+                  fill_mode, fill_value)
+
+
+def sample(images, x, y, output_size, interpolation="bilinear",
+           fill_mode="reflect", fill_value=0.0):
+    """Reads `images` `(batch, height, width, channels)` at source
+    coordinates `x`, `y` (`(batch, out_h * out_w)` pixel positions, one
+    per output pixel, row-major) with gathers: the resampler of
+    `affine_transform`, for maps that are not matrices
+    (`RandomElasticTransform`). Nearest sampling copies values of any dtype
+    (masks); bilinear needs floats.
+    """
     shape = ops.shape(images)
     height, width, channels = shape[1], shape[2], shape[3]
     batch_size = shape[0]
-    out_height, out_width = output_size or (height, width)
-    if images.shape[0] == 0:  # an empty batch (static size): nothing to do
-        return ops.zeros((0, out_height, out_width, channels), images.dtype)
-    x, y = _source_coordinates(matrices, out_height, out_width, projective)
+    out_height, out_width = output_size
     flat = ops.reshape(images, (-1, channels))
     offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
         height * width)

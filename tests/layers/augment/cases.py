@@ -28,6 +28,7 @@ CASES = [
     (layers.RandAugment, {}, None),
     (layers.TrivialAugment, {}, None),
     (layers.AugMix, {}, None),
+    (layers.RandomElasticTransform, {"factor": (1.0, 1.0)}, None),
 ]
 
 IDS = [case[0].__name__ for case in CASES]

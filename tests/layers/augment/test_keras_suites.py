@@ -21,7 +21,8 @@ OURS = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
         "RandomPerspective",
         "RandomShear", "RandomCrop", "RandomErasing", "RandomBrightness",
         "RandomContrast", "RandomSaturation", "RandomHue", "RandomGrayscale",
-        "MixUp", "CutMix", "RandAugment", "AugMix")
+        "MixUp", "CutMix", "RandAugment", "AugMix",
+        "RandomElasticTransform")
 
 _MODULE = "keras.src.layers.preprocessing.image_preprocessing.{}_test"
 
@@ -50,6 +51,7 @@ _NOT_APPLICABLE = {
     "test_random_contrast_with_value_range_0_to_1": _PRIVATE,
     "test_random_contrast_with_value_range_0_to_255": _PRIVATE,
     "test_random_erasing_basic": _PRIVATE,
+    "test_random_elastic_transform_basic": _PRIVATE,
     "test_factor_range_above_upper_bound": _WORDING,
     "test_factor_range_below_lower_bound": _WORDING,
     "test_set_factor_incorrect_length": _WORDING,
@@ -135,3 +137,5 @@ TestKerasMixUp = _suite("mix_up", "MixUpTest")
 TestKerasCutMix = _suite("cut_mix", "CutMixTest")
 TestKerasRandAugment = _suite("rand_augment", "RandAugmentTest")
 TestKerasAugMix = _suite("aug_mix", "RandAugmentTest")  # sic
+TestKerasRandomElasticTransform = _suite("random_elastic_transform",
+                                         "RandomElasticTransformTest")
