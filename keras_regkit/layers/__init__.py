@@ -2,12 +2,14 @@
 `GaussianDropout`, `DropPath`, `StochasticResidual`, `DropBlock2D`,
 `DropConnect`, MC-dropout) and
 augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
+`Mosaic`,
 `RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`,
 the fusing `Augment` pipeline)."""
 from keras_regkit.layers.augment import AugMix
 from keras_regkit.layers.augment import Augment
 from keras_regkit.layers.augment import CutMix
 from keras_regkit.layers.augment import MixUp
+from keras_regkit.layers.augment import Mosaic
 from keras_regkit.layers.augment import RandAugment
 from keras_regkit.layers.augment import RandomAffine
 from keras_regkit.layers.augment import RandomApply
@@ -63,6 +65,7 @@ __all__ = [
     "EmbeddingDropout",
     "GaussianDropout",
     "MixUp",
+    "Mosaic",
     "RandAugment",
     "RandomAffine",
     "RandomApply",

@@ -20,6 +20,7 @@ from keras_regkit.layers.augment.colour import RandomHue
 from keras_regkit.layers.augment.colour import RandomSaturation
 from keras_regkit.layers.augment.cutmix import CutMix
 from keras_regkit.layers.augment.mixup import MixUp
+from keras_regkit.layers.augment.mosaic import Mosaic
 from keras_regkit.layers.augment.policies import RandAugment
 from keras_regkit.layers.augment.policies import TrivialAugment
 from keras_regkit.layers.augment.random_choice import RandomApply
@@ -31,6 +32,7 @@ __all__ = [
     "Augment",
     "CutMix",
     "MixUp",
+    "Mosaic",
     "RandAugment",
     "RandomAffine",
     "RandomApply",

@@ -68,6 +68,10 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
     #: a layer that cannot yet sets False and refuses them clearly.
     supports_boxes_and_masks = True
 
+    #: How many output boxes each input box slot becomes (MixUp and CutMix
+    #: add the partner's: 2; Mosaic 4): the box axis of the output shape.
+    boxes_per_box = 1
+
     def __init__(self, data_format=None, seed=None, bounding_box_format=None,
                  **kwargs):
         # Outputs keep the input dtype unless a dtype policy is given, in
@@ -114,7 +118,10 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         return images
 
     def inference_bounding_boxes(self, boxes, height, width):
-        return boxes
+        """Boxes at inference: unchanged, padded (label -1) to the count
+        training returns (`boxes_per_box`), so both have one shape."""
+        return bounding_boxes.pad(
+            boxes, boxes["boxes"].shape[1] * self.boxes_per_box)
 
     def inference_segmentation_masks(self, masks):
         return masks
@@ -134,7 +141,7 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
     def fusion_settings(self):
         """The resampling settings the layer fixes for its run, or None if
         it adapts to any (crops: their boxes lie inside the image)."""
-        return None
+        return
 
     # -- Keras layer plumbing ----------------------------------------------
 
@@ -202,7 +209,23 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
                 h_axis, w_axis = self._spatial_axes(len(masks))
                 masks[h_axis], masks[w_axis] = height, width
                 result["segmentation_masks"] = tuple(masks)
+            if "bounding_boxes" in input_shape:
+                result["bounding_boxes"] = {
+                    key: self._box_shape(value, key == "boxes")
+                    for key, value in input_shape["bounding_boxes"].items()}
+            num_classes = getattr(self, "num_classes", None)
+            if (self.mixes_labels and num_classes is not None
+                    and input_shape.get("labels") is not None):
+                result["labels"] = (input_shape["labels"][0], num_classes)
             return result
+        return tuple(shape)
+
+    def _box_shape(self, shape, coordinates):
+        """The shape of `boxes` (`coordinates`) or their labels out."""
+        shape = list(shape)
+        axis = len(shape) - 2 if coordinates else len(shape) - 1
+        if shape[axis] is not None:
+            shape[axis] *= self.boxes_per_box
         return tuple(shape)
 
     def _to_canonical(self, images):

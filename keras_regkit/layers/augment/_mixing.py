@@ -66,6 +66,7 @@ class MixingAugmentation(BaseAugmentation):
     """Base of the layers that mix each image with a partner image."""
 
     mixes_labels = True
+    boxes_per_box = 2
 
 
     def __init__(self, num_classes=None, data_format=None, seed=None,

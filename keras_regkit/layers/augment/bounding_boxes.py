@@ -126,3 +126,16 @@ def drop_empty(boxes, labels):
     x1, y1, x2, y2 = _split(boxes)
     empty = (x2 <= x1) | (y2 <= y1)
     return ops.where(empty, ops.cast(-1, labels.dtype), labels)
+
+
+def pad(boxes, count):
+    """`{"boxes", "labels"}` padded to `count` boxes (label -1)."""
+    missing = count - boxes["boxes"].shape[1]
+    if missing == 0:
+        return boxes
+    padded = dict(boxes)
+    padded["boxes"] = ops.pad(boxes["boxes"], ((0, 0), (0, missing), (0, 0)))
+    if "labels" in boxes:
+        padded["labels"] = ops.pad(boxes["labels"], ((0, 0), (0, missing)),
+                                   constant_values=-1)
+    return padded

@@ -280,21 +280,23 @@ def affine_transform(images, matrices, output_size=None,
 
 
 def sample(images, x, y, output_size, interpolation="bilinear",
-           fill_mode="reflect", fill_value=0.0):
+           fill_mode="reflect", fill_value=0.0, source=None):
     """Reads `images` `(batch, height, width, channels)` at source
     coordinates `x`, `y` (`(batch, out_h * out_w)` pixel positions, one
     per output pixel, row-major) with gathers: the resampler of
     `affine_transform`, for maps that are not matrices
     (`RandomElasticTransform`). Nearest sampling copies values of any dtype
-    (masks); bilinear needs floats.
+    (masks); bilinear needs floats. `source` (int32, shaped as `x`) names
+    the image each output pixel reads (`Mosaic`); by default its own.
     """
     shape = ops.shape(images)
     height, width, channels = shape[1], shape[2], shape[3]
     batch_size = shape[0]
     out_height, out_width = output_size
     flat = ops.reshape(images, (-1, channels))
-    offsets = ops.arange(batch_size, dtype="int32")[:, None] * (
-        height * width)
+    if source is None:
+        source = ops.arange(batch_size, dtype="int32")[:, None]
+    offsets = source * (height * width)
     constant = fill_mode == "constant"
 
     def fold_axis(index, size):

@@ -220,6 +220,13 @@ class Augment(BaseAugmentation):
             height, width = layer.output_size(height, width)
         return height, width
 
+    @property
+    def boxes_per_box(self):
+        count = 1
+        for layer in self.layers:
+            count *= getattr(layer, "boxes_per_box", 1)
+        return count
+
     def draw(self, batch_size, height, width):
         """Every layer's draw, in order (`"0"`, `"1"`, ...), each for the
         image size that reaches it; `apply_*` replay them."""

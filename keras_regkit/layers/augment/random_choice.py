@@ -13,8 +13,8 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import Scheduled
+from keras_regkit._strength import PROBABILITY, Scheduled
+from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment.pipeline import _layer_from_config
 
@@ -27,19 +27,6 @@ def _pick(choice, candidates):
                              (-1,) + (1,) * (len(candidate.shape) - 1))
         picked = ops.where(chosen, candidate, picked)
     return picked
-
-
-def _pad_boxes(boxes, count):
-    """`{"boxes", "labels"}` padded to `count` boxes (label -1)."""
-    missing = count - boxes["boxes"].shape[1]
-    if missing == 0:
-        return boxes
-    padded = dict(boxes)
-    padded["boxes"] = ops.pad(boxes["boxes"], ((0, 0), (0, missing), (0, 0)))
-    if "labels" in boxes:
-        padded["labels"] = ops.pad(boxes["labels"], ((0, 0), (0, missing)),
-                                   constant_values=-1)
-    return padded
 
 
 class _Selection(BaseAugmentation):
@@ -85,6 +72,11 @@ class _Selection(BaseAugmentation):
                     f"{shape[h_axis]}x{shape[w_axis]} to "
                     f"{size[0]}x{size[1]}.")
 
+    @property
+    def boxes_per_box(self):
+        return max(1 if layer is None else layer.boxes_per_box
+                   for layer in self.candidates())
+
     def _check_supports_boxes_and_masks(self):
         for layer in self.candidates():
             if layer is not None:
@@ -125,7 +117,7 @@ class _Selection(BaseAugmentation):
         outputs = self._each(boxes, "apply_bounding_boxes", draw, height,
                              width)
         count = max(output["boxes"].shape[1] for output in outputs)
-        outputs = [_pad_boxes(output, count) for output in outputs]
+        outputs = [bounding_boxes.pad(output, count) for output in outputs]
         return {key: _pick(draw["choice"], [o[key] for o in outputs])
                 for key in outputs[0]}
 

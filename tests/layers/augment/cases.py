@@ -29,6 +29,7 @@ CASES = [
     (layers.TrivialAugment, {}, None),
     (layers.AugMix, {}, None),
     (layers.RandomElasticTransform, {"factor": (1.0, 1.0)}, None),
+    (layers.Mosaic, {}, None),
 ]
 
 IDS = [case[0].__name__ for case in CASES]

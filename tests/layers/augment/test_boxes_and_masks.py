@@ -474,3 +474,30 @@ def test_perspective_matches_keras_given_its_transformation():
     ours = layers.RandomPerspective(scale=0.6)
     np.testing.assert_allclose(
         _np(ours.transform_images(x, transformation)), expected, atol=2e-3)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: layers.MixUp(bounding_box_format="xyxy", seed=0),
+    lambda: layers.CutMix(bounding_box_format="xyxy", seed=0),
+    lambda: layers.Mosaic(bounding_box_format="xyxy", seed=0),
+    lambda: layers.RandomChoice([layers.MixUp(), layers.Mosaic()],
+                                bounding_box_format="xyxy", seed=0),
+    lambda: layers.Augment([layers.RandomFlip(), layers.MixUp()],
+                           bounding_box_format="xyxy"),
+], ids=["MixUp", "CutMix", "Mosaic", "RandomChoice", "Augment"])
+def test_box_count_is_the_same_symbolic_in_training_and_at_inference(make):
+    layer = make()
+    data = _batch(count=4)
+    expected = layer.compute_output_shape(
+        {"images": (None, 48, 40, 3),
+         "bounding_boxes": {"boxes": (None, 1, 4), "labels": (None, 1)}})
+    count = expected["bounding_boxes"]["boxes"][1]
+    assert count == layer.boxes_per_box > 1
+    for training in (True, False):
+        out = layer(data, training=training)["bounding_boxes"]
+        assert tuple(out["boxes"].shape) == (4, count, 4)
+        assert tuple(out["labels"].shape) == (4, count)
+    # At inference the extra slots are padding: label -1.
+    labels = _np(layer(data, training=False)["bounding_boxes"]["labels"])
+    np.testing.assert_array_equal(labels[:, 0], 7)
+    np.testing.assert_array_equal(labels[:, 1:], -1)
