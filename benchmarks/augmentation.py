@@ -2,7 +2,7 @@
 
 For each workload (the 4-layer geometric stack flip + rotate + zoom +
 translate, each geometric layer alone, RandomErasing, MixUp, CutMix,
-RandAugment) and each input (128x64x64x3 float32 and 32x224x224x3 uint8),
+RandAugment, AugMix, RandomElasticTransform, Mosaic) and each input (128x64x64x3 float32 and 32x224x224x3 uint8),
 times one training-mode call in TensorFlow graph mode (`tf.function`) and
 under XLA (`tf.function(jit_compile=True)`) for Keras's layers, keras-aug's
 (where it installs) and ours. Prints images per second (batch / median
@@ -107,6 +107,13 @@ def workloads(crop):
          {"keras": lambda: keras.layers.RandAugment(seed=1),
           **pick("randaugment"),
           "regkit": lambda: layers.RandAugment(seed=1)}),
+        ("AugMix",
+         {"keras": lambda: keras.layers.AugMix(seed=1),
+          "regkit": lambda: layers.AugMix(seed=1)}),
+        ("RandomElasticTransform",
+         {"keras": lambda: keras.layers.RandomElasticTransform(seed=1),
+          "regkit": lambda: layers.RandomElasticTransform(seed=1)}),
+        ("Mosaic", {"regkit": lambda: layers.Mosaic(seed=1)}),
     ]
 
 
