@@ -123,10 +123,13 @@ def write_preview(path, image, layers, samples=11, seed=0, columns=4,
     for layer in layers:
         if subject is not None:
             layer.bounding_box_format = "rel_xyxy"
-        try:
-            data = layer(data, training=True)
-        except NotImplementedError as error:
-            raise LabError(f"--boxes: {error}") from None
+            check = getattr(layer, "_check_supports_boxes_and_masks", None)
+            try:
+                if check is not None:
+                    check()
+            except NotImplementedError as error:
+                raise LabError(f"--boxes: {error}") from None
+        data = layer(data, training=True)
     out = np.clip(keras.ops.convert_to_numpy(data["images"]), *value_range)
     out = ((out - value_range[0]) / (value_range[1] - value_range[0]))
     cells = [image / 255.0] + list(out)

@@ -320,7 +320,7 @@ def test_preview_of_a_recipe_and_a_pipeline_file(tmp_path):
     np.testing.assert_allclose(out[0] * 255, image[:, ::-1], atol=0.5)
 
 
-def test_preview_draws_the_subject_box_and_mask(tmp_path):
+def test_preview_draws_the_subject_box_and_mask(tmp_path, capsys):
     import matplotlib.image
 
     from keras_regkit.lab.preview import SUBJECTS
@@ -357,7 +357,15 @@ def test_preview_draws_the_subject_box_and_mask(tmp_path):
                               (cols.max() + 1) / 96, (rows.max() + 1) / 64])
         np.testing.assert_allclose(box, enclosing, atol=1.5 / 64)
     assert main(["preview", "--boxes", "--image", "missing.png"]) == 2
-    assert main(["preview", "--boxes", "--pipeline", "randaugment"]) == 2
+    # RandAugment moves boxes now; AugMix's geometric chains cannot.
+    assert main(["preview", "--boxes", "--pipeline", "randaugment",
+                 "--out", str(tmp_path / "r.png")]) == 0
+    augmix = tmp_path / "augmix.yaml"
+    augmix.write_text("- {class_name: AugMix, config: {value_range: [0, 255]}}\n")
+    assert main(["preview", "--boxes", "--pipeline", str(augmix),
+                 "--out", str(tmp_path / "a.png")]) == 2
+    assert "Pass geometric=False" in capsys.readouterr().err
+    assert not (tmp_path / "a.png").exists()
 
 
 def test_preview_errors(tmp_path, capsys):
