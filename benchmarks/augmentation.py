@@ -2,7 +2,8 @@
 
 For each workload (the 4-layer geometric stack flip + rotate + zoom +
 translate, each geometric layer alone, RandomErasing, MixUp, CutMix,
-RandAugment, AugMix, RandomElasticTransform, Mosaic) and each input (128x64x64x3 float32 and 32x224x224x3 uint8),
+RandAugment, AugMix, RandomElasticTransform, Mosaic) and each input
+(128x64x64x3 float32 and 32x224x224x3 uint8),
 times one training-mode call in TensorFlow graph mode (`tf.function`) and
 under XLA (`tf.function(jit_compile=True)`) for Keras's layers, keras-aug's
 (where it installs) and ours. Prints images per second (batch / median
@@ -201,7 +202,7 @@ def main():
                     if isinstance(v, float)]
             best = min(ours) if ours else None
             failures = []
-            for impl, modes in results.items():
+            for row, (impl, modes) in enumerate(results.items()):
                 def rate(v):
                     return (f"{batch / v:,.0f}" if isinstance(v, float)
                             else "fails")
@@ -210,7 +211,7 @@ def main():
                 speedup = "-"
                 if impl != "regkit" and best and isinstance(graph, float):
                     speedup = f"{graph / best:.2f}x"
-                print(f"{name if impl == 'keras' else '':<28}{impl:<11}"
+                print(f"{'' if row else name:<28}{impl:<11}"
                       f"{rate(graph):>13}{rate(modes['XLA']):>12}"
                       f"{speedup:>26}")
                 for mode, value in modes.items():

@@ -361,7 +361,8 @@ def test_preview_draws_the_subject_box_and_mask(tmp_path, capsys):
     assert main(["preview", "--boxes", "--pipeline", "randaugment",
                  "--out", str(tmp_path / "r.png")]) == 0
     augmix = tmp_path / "augmix.yaml"
-    augmix.write_text("- {class_name: AugMix, config: {value_range: [0, 255]}}\n")
+    augmix.write_text(
+        "- {class_name: AugMix, config: {value_range: [0, 255]}}\n")
     assert main(["preview", "--boxes", "--pipeline", str(augmix),
                  "--out", str(tmp_path / "a.png")]) == 2
     assert "Pass geometric=False" in capsys.readouterr().err
