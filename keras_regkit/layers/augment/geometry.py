@@ -16,6 +16,8 @@ float32 round-off in `cos` and `sin`, and changes nothing else.
 
 from keras import ops
 
+from keras_regkit._fusion import computed_once
+
 FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
 
@@ -180,16 +182,20 @@ def _take_nearest(flat, x, y, offsets, height, width, fill_mode,
     yi, y_in = _fold(ops.cast(ops.floor(y + 0.5), "int32"), height,
                      fill_mode)
     xi, x_in = _fold(ops.cast(ops.floor(x + 0.5), "int32"), width, fill_mode)
-    values = ops.take(flat, offsets + yi * width + xi, axis=0)
+    (index,) = computed_once(offsets + yi * width + xi)
+    values = ops.take(flat, index, axis=0)
     if fill_mode == "constant":
         values = ops.where(ops.expand_dims(y_in & x_in, -1), values,
                            fill_value)
     return values
 
 
-def _source_coordinates(matrices, out_height, out_width, projective=False):
+def _source_coordinates(matrices, out_height, out_width, projective=False,
+                        snap=True):
     """Every output pixel's source `(x, y)`, each `(B, out_h * out_w)`;
-    `projective` divides by the third coordinate (affine maps skip it)."""
+    `projective` divides by the third coordinate (affine maps skip it).
+    `snap=False` skips the snap to integers, which changes nothing for
+    nearest sampling (a point within `_SNAP` of an integer rounds to it)."""
     ys, xs = ops.meshgrid(
         ops.arange(out_height, dtype="float32"),
         ops.arange(out_width, dtype="float32"),
@@ -204,6 +210,8 @@ def _source_coordinates(matrices, out_height, out_width, projective=False):
     if projective:
         coords = coords / (rows[:, 2:, 0] * grid_x + rows[:, 2:, 1] * grid_y
                            + rows[:, 2:, 2])
+    if not snap:
+        return coords[:, 0], coords[:, 1]
     nearest_integer = ops.round(coords)
     coords = ops.where(ops.abs(coords - nearest_integer) < _SNAP,
                        nearest_integer, coords)
@@ -230,7 +238,8 @@ def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
     if values.shape[0] == 0:
         return ops.zeros((0, out_height, out_width, values.shape[3]),
                          values.dtype)
-    x, y = _source_coordinates(matrices, out_height, out_width, projective)
+    x, y = _source_coordinates(matrices, out_height, out_width, projective,
+                               snap=False)
     return sample(values, x, y, (out_height, out_width), "nearest",
                   fill_mode, ops.cast(fill_value, values.dtype))
 
