@@ -34,8 +34,9 @@ def computed_once(*tensors):
     """
     if not _xla_on_cpu():
         return tuple(tensors)
-    # reduce(stack([t, 0])) == t exactly, and a reduction ends the fusion.
-    return tuple(ops.sum(ops.stack([t, ops.zeros_like(t)], axis=-1), axis=-1)
+    # reduce(stack([t, 0])) == t exactly, and a reduction ends the fusion
+    # (over the leading axis: XLA:CPU vectorizes it along the elements).
+    return tuple(ops.sum(ops.stack([t, ops.zeros_like(t)]), axis=0)
                  for t in tensors)
 
 
