@@ -10,9 +10,9 @@ consistency loss, decoupled weight decay.
 from keras_regkit.training._component import StepComponent
 from keras_regkit.training._step import StepBatch
 from keras_regkit.training.adversarial import AdversarialTraining
+from keras_regkit.training.adversarial import fgsm
 from keras_regkit.training.aug_mix_consistency import AugMixConsistency
 from keras_regkit.training.aug_mix_consistency import jensen_shannon
-from keras_regkit.training.adversarial import fgsm
 from keras_regkit.training.clipping import AdaptiveGradientClipping
 from keras_regkit.training.clipping import GradientClipping
 from keras_regkit.training.clipping import adaptive_clip

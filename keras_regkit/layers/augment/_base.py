@@ -141,7 +141,7 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
     def fusion_settings(self):
         """The resampling settings the layer fixes for its run, or None if
         it adapts to any (crops: their boxes lie inside the image)."""
-        return
+        return None
 
     # -- Keras layer plumbing ----------------------------------------------
 
