@@ -21,23 +21,21 @@ import keras
 from keras import ops
 
 
-def computed_once(*tensors):
-    """Returns `tensors` (values unchanged: `t + 0`) as a tuple; when
-    TensorFlow compiles for a CPU with XLA, each is computed once,
-    vectorized, before what uses it.
+def computed_once(tensor):
+    """Returns `tensor` (values unchanged: `t + 0`); when TensorFlow
+    compiles for a CPU with XLA, it is computed once, vectorized, before
+    what uses it.
 
     Example:
 
-    >>> x, y = computed_once(keras.ops.ones(2), keras.ops.arange(2.0))
-    >>> keras.ops.convert_to_numpy(x + y)
-    array([1., 2.], dtype=float32)
+    >>> keras.ops.convert_to_numpy(computed_once(keras.ops.arange(3)))
+    array([0, 1, 2], dtype=int32)
     """
     if not _xla_on_cpu():
-        return tuple(tensors)
+        return tensor
     # reduce(stack([t, 0])) == t exactly, and a reduction ends the fusion
     # (over the leading axis: XLA:CPU vectorizes it along the elements).
-    return tuple(ops.sum(ops.stack([t, ops.zeros_like(t)]), axis=0)
-                 for t in tensors)
+    return ops.sum(ops.stack([tensor, ops.zeros_like(tensor)]), axis=0)
 
 
 def _xla_on_cpu():

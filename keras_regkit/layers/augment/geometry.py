@@ -182,7 +182,7 @@ def _take_nearest(flat, x, y, offsets, height, width, fill_mode,
     yi, y_in = _fold(ops.cast(ops.floor(y + 0.5), "int32"), height,
                      fill_mode)
     xi, x_in = _fold(ops.cast(ops.floor(x + 0.5), "int32"), width, fill_mode)
-    (index,) = computed_once(offsets + yi * width + xi)
+    index = computed_once(offsets + yi * width + xi)
     values = ops.take(flat, index, axis=0)
     if fill_mode == "constant":
         values = ops.where(ops.expand_dims(y_in & x_in, -1), values,
