@@ -13,6 +13,7 @@ import numpy as np
 from keras import ops
 
 from keras_regkit import _checks as checks
+from keras_regkit import _tf_data
 from keras_regkit._strength import HasStrengths
 from keras_regkit.layers.augment import bounding_boxes
 
@@ -144,6 +145,13 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         return None
 
     # -- Keras layer plumbing ----------------------------------------------
+
+    def __call__(self, inputs, *args, **kwargs):
+        # In a tf.data map under JAX or torch, the backend computes the
+        # batch as the graph runs (see `_tf_data`).
+        if _tf_data.in_foreign_graph(inputs):
+            return _tf_data.call_in_graph(self, inputs, *args, **kwargs)
+        return super().__call__(inputs, *args, **kwargs)
 
     def _images_shape(self, input_shape):
         if isinstance(input_shape, dict):
@@ -442,6 +450,10 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         }
         if self.bounding_box_format is not None:
             config["bounding_box_format"] = self.bounding_box_format
+        if not self._cast_outputs:
+            # No policy was given: a rebuilt (loaded) layer must not get
+            # one, or it would cast uint8 outputs to float32.
+            config.pop("dtype", None)
         return config
 
 

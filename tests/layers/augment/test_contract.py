@@ -69,6 +69,17 @@ def test_dtype_is_kept_and_values_stay_in_range(cls, kwargs, size, dtype):
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
+def test_a_rebuilt_layer_keeps_the_dtype_rule(cls, kwargs, size):
+    x = keras.ops.cast(_images(), "uint8")
+    plain = make(cls, kwargs)
+    rebuilt = cls.from_config(plain.get_config())
+    assert keras.backend.standardize_dtype(rebuilt(x).dtype) == "uint8"
+    given = make(cls, {**kwargs, "dtype": "float32"})
+    rebuilt = cls.from_config(given.get_config())
+    assert keras.backend.standardize_dtype(rebuilt(x).dtype) == "float32"
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
 def test_unbatched_channels_first_and_seeding(cls, kwargs, size):
     x = _images()
     last = _np(make(cls, kwargs, seed=7)(x))

@@ -15,7 +15,7 @@ from tests.layers.augment.cases import make
 from tests.helpers import XLA
 
 
-@pytest.mark.tf
+@pytest.mark.backends
 @pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
 def test_works_in_a_tf_data_pipeline(cls, kwargs, size):
     import tensorflow as tf

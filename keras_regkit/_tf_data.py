@@ -1,0 +1,106 @@
+"""Our augmentation layers inside a `tf.data` pipeline when Keras computes
+with JAX or torch.
+
+Keras's own preprocessing layers switch to TensorFlow ops there (through a
+private `DynamicBackend`). Ours are `keras.ops` code for the configured
+backend, so inside `Dataset.map` (a TensorFlow graph being traced) they run
+through `tf.numpy_function`: each batch goes to the backend, on the CPU,
+through the layer's ordinary eager call (its seed generator advancing as it
+does in a model, its scheduled strengths read at that moment), and comes
+back as TensorFlow tensors. The output's structure, dtypes and static shapes
+are found once, while tracing, by calling a copy of the layer (rebuilt from
+its config) on zeros.
+
+Ragged boxes become dense rows padded with -1 first, as the layers return
+them under TensorFlow.
+"""
+
+import sys
+import threading
+
+import keras
+import numpy as np
+
+# One batch at a time: seed states advance in order when `map` runs calls
+# in parallel (`num_parallel_calls`).
+_LOCK = threading.Lock()
+
+# Sizes tried for dimensions the graph leaves unknown (the batch axis of
+# `Dataset.batch`, ragged box counts): output dimensions that follow them are
+# left unknown, the others are static.
+_TRIAL_SIZES = (4, 5)
+
+
+def in_foreign_graph(inputs):
+    """Whether `inputs` are symbolic TensorFlow tensors (a `tf.data` map or
+    a `tf.function` being traced) while Keras's backend is not TensorFlow.
+    """
+    if (keras.backend.backend() == "tensorflow"
+            or "tensorflow" not in sys.modules):
+        return False
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return False
+    return any(isinstance(leaf, (tf.Tensor, tf.RaggedTensor))
+               for leaf in tf.nest.flatten(inputs))
+
+
+def call_in_graph(layer, inputs, *args, **kwargs):
+    """`layer(inputs, *args, **kwargs)` for symbolic TensorFlow `inputs`,
+    computed by Keras's backend on the CPU as the graph runs."""
+    import tensorflow as tf
+
+    inputs = tf.nest.map_structure(_dense, inputs)
+    flat_inputs = tf.nest.flatten(inputs)
+    structure, dtypes, shapes = _output_signature(layer, inputs, args,
+                                                  kwargs)
+
+    def run(*arrays):
+        data = tf.nest.pack_sequence_as(inputs, list(arrays))
+        with _LOCK, keras.device("cpu"):
+            outputs = layer(data, *args, **kwargs)
+        return [keras.ops.convert_to_numpy(value)
+                for value in tf.nest.flatten(outputs)]
+
+    outputs = tf.numpy_function(run, flat_inputs, dtypes, stateful=True,
+                                name=f"{layer.name}_on_{keras.backend.backend()}")
+    for value, shape in zip(outputs, shapes):
+        value.set_shape(shape)
+    return tf.nest.pack_sequence_as(structure, outputs)
+
+
+def _dense(value):
+    if hasattr(value, "to_tensor"):  # tf.RaggedTensor
+        return value.to_tensor(default_value=-1)
+    return value
+
+
+def _output_signature(layer, inputs, args, kwargs):
+    """(structure, TensorFlow dtypes, static shapes) of the layer's output
+    on `inputs`, from a copy of the layer called on zeros."""
+    import tensorflow as tf
+
+    for value in tf.nest.flatten(inputs):
+        if value.shape.rank is None:
+            raise ValueError(
+                f"{type(layer).__name__} in a tf.data pipeline under the "
+                f"{keras.backend.backend()} backend needs inputs of known "
+                f"rank. Received: a tensor of unknown shape ({value.name})"
+            )
+    copy = type(layer).from_config(layer.get_config())
+    trials = []
+    for size in _TRIAL_SIZES:
+        zeros = tf.nest.map_structure(
+            lambda value, size=size: np.zeros(
+                [size if d is None else d for d in value.shape],
+                value.dtype.as_numpy_dtype),
+            inputs)
+        with keras.device("cpu"):
+            trials.append(copy(zeros, *args, **kwargs))
+    first, second = (tf.nest.flatten(trial) for trial in trials)
+    dtypes = [tf.as_dtype(keras.ops.convert_to_numpy(value).dtype)
+              for value in first]
+    shapes = [[a if a == b else None for a, b in zip(x.shape, y.shape)]
+              for x, y in zip(first, second)]
+    return trials[0], dtypes, shapes

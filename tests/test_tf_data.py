@@ -1,0 +1,160 @@
+"""Our augmentation layers in tf.data pipelines on every backend: under JAX
+and torch they run through `tf.numpy_function` (`keras_regkit._tf_data`);
+under TensorFlow, as TensorFlow ops. Either way the pipeline gives what the
+layer gives when called directly."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_regkit import _tf_data
+from keras_regkit import layers
+
+pytestmark = pytest.mark.backends
+tf = pytest.importorskip("tensorflow")
+
+
+def _painted_batch(count=4, size=32):
+    """Images with a filled square (class 3 in the uint8 mask) and, per
+    image, a ragged list of boxes: the square's, and for odd images one
+    more."""
+    images = np.zeros((count, size, size, 3), "float32")
+    images[:, 8:20, 10:24] = 200.0
+    masks = np.zeros((count, size, size, 1), "uint8")
+    masks[:, 8:20, 10:24] = 3
+    boxes = [[[10.0, 8.0, 24.0, 20.0]] + ([[1.0, 1.0, 5.0, 5.0]] if i % 2
+                                          else []) for i in range(count)]
+    labels = [[3] + ([1] if i % 2 else []) for i in range(count)]
+    return images, masks, boxes, labels
+
+
+def _augment():
+    return layers.Augment([
+        layers.RandomFlip(seed=1),
+        layers.RandomRotation(0.1, fill_mode="constant", seed=2),
+        layers.RandomZoom(0.2, fill_mode="constant", seed=3),
+    ], bounding_box_format="xyxy")
+
+
+def _dataset(batches=3):
+    images, masks, boxes, labels = _painted_batch(4 * batches)
+    data = {"images": images, "segmentation_masks": masks,
+            "bounding_boxes": {"boxes": tf.ragged.constant(boxes,
+                                                           ragged_rank=1),
+                               "labels": tf.ragged.constant(labels)}}
+    return tf.data.Dataset.from_tensor_slices(data).batch(4)
+
+
+def test_pipeline_gives_what_a_direct_call_gives():
+    ds = _dataset()
+    in_pipeline = list(ds.map(_augment()))
+    direct = _augment()
+    for batch, out in zip(ds, in_pipeline):
+        expected = direct({
+            "images": batch["images"].numpy(),
+            "segmentation_masks": batch["segmentation_masks"].numpy(),
+            "bounding_boxes": {
+                key: value.to_tensor(default_value=-1).numpy()
+                for key, value in batch["bounding_boxes"].items()}})
+        np.testing.assert_allclose(out["images"].numpy(),
+                                   keras.ops.convert_to_numpy(
+                                       expected["images"]), atol=0.01)
+        np.testing.assert_array_equal(
+            out["segmentation_masks"].numpy(),
+            keras.ops.convert_to_numpy(expected["segmentation_masks"]))
+        np.testing.assert_allclose(
+            out["bounding_boxes"]["boxes"].numpy(),
+            keras.ops.convert_to_numpy(expected["bounding_boxes"]["boxes"]),
+            atol=0.01)
+
+
+def test_static_signature_dtypes_and_fresh_draws_per_batch():
+    ds = _dataset(batches=4).map(_augment())
+    spec = ds.element_spec
+    assert spec["images"].shape.as_list() == [None, 32, 32, 3]
+    assert spec["images"].dtype == tf.float32
+    assert spec["segmentation_masks"].dtype == tf.uint8
+    assert spec["bounding_boxes"]["boxes"].shape.as_list() == [None, None, 4]
+    batches = list(ds)
+    masks = [batch["segmentation_masks"].numpy() for batch in batches]
+    # Class ids survive (no float round-trip), the fill is 255 (no class).
+    assert set(np.unique(np.concatenate(masks))) <= {0, 3, 255}
+    # Each batch draws anew: same content in, different maps out.
+    images = [batch["images"].numpy() for batch in batches]
+    assert not any(np.allclose(images[0], other) for other in images[1:])
+
+
+def test_parallel_map_never_repeats_a_draw():
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow advances a SeedGenerator with a read and an "
+                    "assign that parallel map calls can interleave (Keras's "
+                    "own layers share it); the bridge serializes its calls")
+    images = np.full((16, 16, 16, 3), 100.0, "float32")
+    images[:, 4:9, 3:7] = 250.0
+    layer = layers.RandomRotation(0.5, fill_mode="constant", seed=7)
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(2).map(
+        layer, num_parallel_calls=4)
+    outputs = [batch.numpy() for batch in ds]
+    assert len(outputs) == 8
+    for i, first in enumerate(outputs):
+        for second in outputs[i + 1:]:
+            assert not np.allclose(first, second)
+
+
+@pytest.mark.parametrize("cls", [layers.MixUp, layers.CutMix])
+def test_mixing_layers_give_one_hot_labels(cls):
+    x = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype(
+        "uint8")
+    y = np.arange(8) % 4
+    layer = cls(num_classes=4, seed=1)
+    ds = tf.data.Dataset.from_tensor_slices({"images": x, "labels": y}
+                                            ).batch(4).map(layer)
+    assert ds.element_spec["labels"].shape.as_list() == [None, 4]
+    assert ds.element_spec["images"].dtype == tf.uint8
+    for batch in ds:
+        np.testing.assert_allclose(batch["labels"].numpy().sum(axis=1), 1.0,
+                                   atol=1e-5)
+
+
+def test_fit_on_a_pipeline_of_augmented_batches():
+    images, _, _, _ = _painted_batch(16, size=16)
+    y = np.arange(16) % 2
+    augment = layers.Augment([layers.RandomFlip(seed=0),
+                              layers.RandomTranslation(0.1, 0.1, seed=1)])
+    ds = tf.data.Dataset.from_tensor_slices((images, y)).batch(4).map(
+        lambda a, b: (augment(a, training=True), b))
+    model = keras.Sequential([keras.Input((16, 16, 3)),
+                              keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    history = model.fit(ds, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+def test_only_foreign_graphs_take_the_bridge():
+    x = tf.zeros((2, 8, 8, 3))
+    assert not _tf_data.in_foreign_graph(x)  # eager
+    assert not _tf_data.in_foreign_graph(np.zeros((2, 8, 8, 3)))
+    seen = []
+
+    @tf.function
+    def trace(t):
+        seen.append(_tf_data.in_foreign_graph({"images": t}))
+        return t
+
+    trace(x)
+    assert seen == [keras.backend.backend() != "tensorflow"]
+
+
+def test_unknown_rank_is_refused_clearly():
+    if keras.backend.backend() == "tensorflow":
+        pytest.skip("TensorFlow runs the layer's own ops in the graph")
+    layer = layers.RandomFlip(seed=0)
+
+    @tf.function(input_signature=[tf.TensorSpec(None, tf.float32)])
+    def augment(images):
+        return layer(images)
+
+    with pytest.raises(ValueError, match="needs inputs of known rank"):
+        augment.get_concrete_function()
