@@ -9,6 +9,8 @@ import pytest
 
 from keras_regkit import _tf_data
 from keras_regkit import layers
+from keras_regkit import schedules
+from keras_regkit._strength import StrengthWriter
 
 pytestmark = pytest.mark.backends
 tf = pytest.importorskip("tensorflow")
@@ -99,6 +101,18 @@ def test_parallel_map_never_repeats_a_draw():
     for i, first in enumerate(outputs):
         for second in outputs[i + 1:]:
             assert not np.allclose(first, second)
+
+
+def test_each_batch_reads_the_current_strengths():
+    images = np.arange(2 * 4 * 4, dtype="float32").reshape(2, 4, 4, 1)
+    flip = layers.RandomFlip("horizontal", seed=0, probability=(
+        schedules.Piecewise([1], [0.0, 1.0])))
+    writer = StrengthWriter(keras.Sequential([keras.Input((4, 4, 1)), flip]))
+    ds = tf.data.Dataset.from_tensors(images).map(flip)
+    writer.schedule("epoch", 0)
+    np.testing.assert_array_equal(next(iter(ds)).numpy(), images)
+    writer.schedule("epoch", 1)  # the same traced pipeline, new strength
+    np.testing.assert_array_equal(next(iter(ds)).numpy(), images[:, :, ::-1])
 
 
 @pytest.mark.parametrize("cls", [layers.MixUp, layers.CutMix])
