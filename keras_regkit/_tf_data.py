@@ -5,9 +5,11 @@ Keras's own preprocessing layers switch to TensorFlow ops there (through a
 private `DynamicBackend`). Ours are `keras.ops` code for the configured
 backend, so inside `Dataset.map` (a TensorFlow graph being traced) they run
 through `tf.numpy_function`: each batch goes to the backend, on the CPU,
-through the layer's ordinary eager call (its seed generator advancing as it
-does in a model, its scheduled strengths read at that moment), and comes
-back as TensorFlow tensors. The output's structure, dtypes and static shapes
+through the layer's call (its seed generators advancing as they do in a
+model, its scheduled strengths read at that moment), and comes back as
+TensorFlow tensors. Under JAX the call is compiled (`jax.jit` of the
+layer's `stateless_call`, once per input signature); torch runs it
+eagerly. The output's structure, dtypes and static shapes
 are found once, while tracing, by calling a copy of the layer (rebuilt from
 its config) on zeros.
 
@@ -29,6 +31,10 @@ _LOCK = threading.Lock()
 # `Dataset.batch`, ragged box counts): output dimensions that follow them are
 # left unknown, the others are static.
 _TRIAL_SIZES = (4, 5)
+
+# Where a layer keeps its compiled calls under JAX (per call arguments);
+# set past Keras's attribute tracking, which would wrap the dict.
+JITTED = "_regkit_jitted_calls"
 
 
 def in_foreign_graph(inputs):
@@ -59,15 +65,43 @@ def call_in_graph(layer, inputs, *args, **kwargs):
     def run(*arrays):
         data = tf.nest.pack_sequence_as(inputs, list(arrays))
         with _LOCK, keras.device("cpu"):
-            outputs = layer(data, *args, **kwargs)
+            outputs = _call(layer, data, args, kwargs)
         return [keras.ops.convert_to_numpy(value)
                 for value in tf.nest.flatten(outputs)]
 
-    outputs = tf.numpy_function(run, flat_inputs, dtypes, stateful=True,
-                                name=f"{layer.name}_on_{keras.backend.backend()}")
+    outputs = tf.numpy_function(
+        run, flat_inputs, dtypes, stateful=True,
+        name=f"{layer.name}_on_{keras.backend.backend()}")
     for value, shape in zip(outputs, shapes):
         value.set_shape(shape)
     return tf.nest.pack_sequence_as(structure, outputs)
+
+
+def _call(layer, data, args, kwargs):
+    """`layer(data, *args, **kwargs)`, compiled under JAX once built."""
+    if keras.backend.backend() != "jax" or not layer.built:
+        return layer(data, *args, **kwargs)
+    import jax
+
+    key = (repr(args), repr(sorted(kwargs.items())))
+    if not hasattr(layer, JITTED):
+        object.__setattr__(layer, JITTED, {})
+    jitted = getattr(layer, JITTED)
+    if key not in jitted:
+        jitted[key] = jax.jit(lambda trainable, non_trainable, inputs:
+                              layer.stateless_call(trainable, non_trainable,
+                                                   inputs, *args, **kwargs))
+    before = [variable.value for variable in layer.non_trainable_variables]
+    outputs, after = jitted[key](
+        [variable.value for variable in layer.trainable_variables], before,
+        data)
+    # Only what the call changed (seed states): a strength written by a
+    # scheduler meanwhile must not be overwritten with the value read.
+    for variable, old, new in zip(layer.non_trainable_variables, before,
+                                  after):
+        if not np.array_equal(old, new):
+            variable.assign(new)
+    return outputs
 
 
 def _dense(value):
