@@ -1,13 +1,15 @@
 """`computed_once`: mask indices computed apart from their gather under
-TensorFlow's XLA on CPUs, with the same values."""
+TensorFlow's and JAX's XLA on CPUs, with the same values."""
 
+import keras
 import numpy as np
 import pytest
 
 from keras_regkit import _fusion
 from keras_regkit.layers.augment import geometry
 
-pytestmark = pytest.mark.tf
+needs_jax = pytest.mark.skipif(keras.backend.backend() != "jax",
+                               reason="needs the JAX backend")
 
 
 def _masks_and_matrices():
@@ -20,6 +22,7 @@ def _masks_and_matrices():
     return masks, np.asarray(matrices)
 
 
+@pytest.mark.tf
 def test_only_tensorflow_xla_compilations_take_the_detour():
     import tensorflow as tf
 
@@ -31,6 +34,7 @@ def test_only_tensorflow_xla_compilations_take_the_detour():
     assert not _fusion._xla_on_cpu()  # eager
 
 
+@pytest.mark.tf
 @pytest.mark.parametrize("fill_mode", geometry.FILL_MODES)
 def test_masks_are_bit_identical_with_and_without(monkeypatch, fill_mode):
     import tensorflow as tf
@@ -50,6 +54,7 @@ def test_masks_are_bit_identical_with_and_without(monkeypatch, fill_mode):
     assert (apart != 255).any() and (apart != masks).any()
 
 
+@pytest.mark.tf
 def test_the_compiled_gather_reads_precomputed_indices():
     import tensorflow as tf
 
@@ -67,3 +72,41 @@ def test_the_compiled_gather_reads_precomputed_indices():
     assert reduce_fusions, entry
     root = next(line for line in entry.splitlines() if "ROOT" in line)
     assert any(name in root for name in reduce_fusions), entry
+
+
+@pytest.mark.backends
+@needs_jax
+@pytest.mark.parametrize("fill_mode", geometry.FILL_MODES)
+def test_jax_masks_are_bit_identical_with_and_without(monkeypatch,
+                                                      fill_mode):
+    import jax
+
+    masks, matrices = _masks_and_matrices()
+
+    def resample():
+        call = jax.jit(lambda m, a: geometry.resample_nearest(
+            m, a, fill_mode=fill_mode, fill_value=255))
+        return np.asarray(call(masks, matrices))
+
+    apart = resample()
+    monkeypatch.setattr(geometry, "computed_once", lambda t: t)
+    fused = resample()
+    np.testing.assert_array_equal(apart, fused)
+    assert apart.dtype == np.uint8
+    assert (apart != 255).any() and (apart != masks).any()
+
+
+@pytest.mark.backends
+@needs_jax
+def test_jax_gather_reads_indices_from_a_reduce_window():
+    import jax
+
+    masks, matrices = _masks_and_matrices()
+    assert not _fusion._jax_tracing_for_cpu(keras.ops.ones(2))  # eager
+    compiled = jax.jit(geometry.resample_nearest).lower(
+        masks, matrices).compile().as_text()
+    entry = compiled[compiled.index("ENTRY"):]
+    window = next(line.split("=")[0].strip() for line in entry.splitlines()
+                  if "reduce-window" in line)
+    root = next(line for line in entry.splitlines() if "ROOT" in line)
+    assert window in root, entry
