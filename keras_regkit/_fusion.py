@@ -10,8 +10,8 @@ not fuse into a gather, so the indices are computed by a vectorized loop
 and the gather only reads them: under TensorFlow a reduction
 (`sum(stack([t, 0]))`; 4-5x faster for a uint8 mask), under JAX, whose
 newer compiler fuses that reduction too, a reduce-window (`cumsum` of
-`[0, t]`; 11.7 -> 2.2 ms for a 32x224x224 uint8 mask, where `cumsum` is
-slower under TensorFlow's). `optimization_barrier` would say this more
+`[0, t]`; 13 -> 3.7 ms for a 32x224x224 uint8 mask; `cumsum` is slower
+under TensorFlow's). `optimization_barrier` would say this more
 directly, but XLA:CPU removes barriers before fusion.
 
 Only where it pays: TensorFlow inside an XLA compilation with no GPU or

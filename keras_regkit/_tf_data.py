@@ -9,9 +9,9 @@ through the layer's call (its seed generators advancing as they do in a
 model, its scheduled strengths read at that moment), and comes back as
 TensorFlow tensors. Under JAX the call is compiled (`jax.jit` of the
 layer's `stateless_call`, once per input signature); torch runs it
-eagerly. The output's structure, dtypes and static shapes
-are found once, while tracing, by calling a copy of the layer (rebuilt from
-its config) on zeros.
+eagerly. The output's structure, dtypes and static shapes are found once,
+while tracing, by calling a copy of the layer (rebuilt from its config) on
+zeros.
 
 Ragged boxes become dense rows padded with -1 first, as the layers return
 them under TensorFlow.
