@@ -35,6 +35,24 @@ def pin_threads(threads):
         tf.config.threading.set_inter_op_parallelism_threads(threads)
 
 
+def keras_geometric_stack():
+    """Keras's flip + rotate + zoom + translate, as a list of layers."""
+    return [keras.layers.RandomFlip(seed=1),
+            keras.layers.RandomRotation(0.1, seed=2),
+            keras.layers.RandomZoom(0.1, seed=3),
+            keras.layers.RandomTranslation(0.1, 0.1, seed=4)]
+
+
+def our_geometric_stack():
+    """The same four layers of ours, fused in one `Augment`."""
+    from keras_regkit import layers
+
+    return layers.Augment([layers.RandomFlip(seed=1),
+                           layers.RandomRotation(0.1, seed=2),
+                           layers.RandomZoom(0.1, seed=3),
+                           layers.RandomTranslation(0.1, 0.1, seed=4)])
+
+
 def write_results(filename, data, indent=1):
     """Writes `data` as JSON to benchmarks/results/<filename>."""
     folder = os.path.join(os.path.dirname(__file__), "results")

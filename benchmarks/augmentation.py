@@ -21,6 +21,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import keras_geometric_stack  # noqa: E402
+from _common import our_geometric_stack  # noqa: E402
 from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
 from _common import timed  # noqa: E402
@@ -35,20 +37,6 @@ try:
 except Exception as error:  # noqa: BLE001 - any import failure means "absent"
     keras_aug = None
     KERAS_AUG_ERROR = f"{type(error).__name__}: {error}"
-
-
-def _keras_stack():
-    return [keras.layers.RandomFlip(seed=1),
-            keras.layers.RandomRotation(0.1, seed=2),
-            keras.layers.RandomZoom(0.1, seed=3),
-            keras.layers.RandomTranslation(0.1, 0.1, seed=4)]
-
-
-def _our_stack():
-    return layers.Augment([layers.RandomFlip(seed=1),
-                           layers.RandomRotation(0.1, seed=2),
-                           layers.RandomZoom(0.1, seed=3),
-                           layers.RandomTranslation(0.1, 0.1, seed=4)])
 
 
 def workloads(crop):
@@ -73,7 +61,8 @@ def workloads(crop):
 
     return [
         ("geometric stack (4 layers)",
-         {"keras": _keras_stack, **pick("stack"), "regkit": _our_stack}),
+         {"keras": keras_geometric_stack, **pick("stack"),
+          "regkit": our_geometric_stack}),
         ("RandomFlip",
          {"keras": lambda: keras.layers.RandomFlip(seed=1), **pick("flip"),
           "regkit": lambda: layers.RandomFlip(seed=1)}),
@@ -156,7 +145,7 @@ def boxes_and_masks_overhead(x, repeats):
         "segmentation_masks": tf.constant(
             rng.integers(0, 9, (batch, height, width, 1)).astype("uint8")),
     }
-    layer = _our_stack()
+    layer = our_geometric_stack()
     layer.bounding_box_format = "rel_xyxy"
     call = tf.function(lambda d: layer(d, training=True), jit_compile=True)
     boxes_only = {key: data[key] for key in ("images", "bounding_boxes")}

@@ -33,6 +33,8 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import keras_geometric_stack  # noqa: E402
+from _common import our_geometric_stack  # noqa: E402
 
 from keras_regkit import layers  # noqa: E402
 
@@ -96,16 +98,8 @@ def geometric_rows(size, repeats):
     x = jnp.asarray(rng.integers(0, 256, (batch, side, side, 3), "uint8"))
     copy = copy_ms(x, repeats)
     stacks = {
-        "Keras (4 layers)": lambda: [
-            keras.layers.RandomFlip(seed=1),
-            keras.layers.RandomRotation(0.1, seed=2),
-            keras.layers.RandomZoom(0.1, seed=3),
-            keras.layers.RandomTranslation(0.1, 0.1, seed=4)],
-        "ours Augment (fused)": lambda: [layers.Augment([
-            layers.RandomFlip(seed=1),
-            layers.RandomRotation(0.1, seed=2),
-            layers.RandomZoom(0.1, seed=3),
-            layers.RandomTranslation(0.1, 0.1, seed=4)])],
+        "Keras (4 layers)": keras_geometric_stack,
+        "ours Augment (fused)": lambda: [our_geometric_stack()],
     }
     if keras_aug is not None:
         stacks["keras-aug RandomAffine"] = lambda: [keras_aug.RandomAffine(
@@ -210,10 +204,7 @@ def main():
     if args.profile:
         side = images[1]
         x = jnp.zeros((images[0], side, side, 3), "uint8")
-        step, state = compiled_call(lambda: [layers.Augment([
-            layers.RandomFlip(seed=1), layers.RandomRotation(0.1, seed=2),
-            layers.RandomZoom(0.1, seed=3),
-            layers.RandomTranslation(0.1, 0.1, seed=4)])], x)
+        step, state = compiled_call(lambda: [our_geometric_stack()], x)
         jax.block_until_ready(step(state, x)[0])
         with jax.profiler.trace(args.profile):
             for _ in range(5):

@@ -20,35 +20,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import keras_geometric_stack  # noqa: E402
+from _common import our_geometric_stack  # noqa: E402
 from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
 from _common import write_results  # noqa: E402
-
-from keras_regkit import layers  # noqa: E402
 
 BATCHES = 8
 BATCH = 32
 
 
-def _keras_stack():
-    return keras.Sequential([keras.layers.RandomFlip(seed=1),
-                             keras.layers.RandomRotation(0.1, seed=2),
-                             keras.layers.RandomZoom(0.1, seed=3),
-                             keras.layers.RandomTranslation(0.1, 0.1,
-                                                            seed=4)])
-
-
-def _our_stack():
-    return layers.Augment([layers.RandomFlip(seed=1),
-                           layers.RandomRotation(0.1, seed=2),
-                           layers.RandomZoom(0.1, seed=3),
-                           layers.RandomTranslation(0.1, 0.1, seed=4)])
-
-
 def _keras_map(stack):
     # Keras's layers switch to TensorFlow in tf.data one by one.
     def apply(images):
-        for layer in stack.layers:
+        for layer in stack:
             images = layer(images, training=True)
         return images
 
@@ -73,9 +58,10 @@ def main():
     images = np.random.default_rng(0).integers(
         0, 256, (BATCHES * BATCH, 224, 224, 3)).astype("uint8")
     backend = keras.backend.backend()
-    keras_rate = images_per_second(_keras_map(_keras_stack()), images,
+    keras_rate = images_per_second(_keras_map(keras_geometric_stack()), images,
                                    args.repeats)
-    our_rate = images_per_second(_our_stack(), images, args.repeats)
+    our_rate = images_per_second(our_geometric_stack(), images,
+                                 args.repeats)
     print(f"backend={backend} threads={args.threads or 'default'} "
           f"{BATCHES} batches of {BATCH}x224x224x3 uint8, 4-layer stack in "
           "Dataset.map")

@@ -23,6 +23,8 @@ import threading
 import keras
 import numpy as np
 
+from keras_regkit.layers.augment import bounding_boxes
+
 # One batch at a time: seed states advance in order when `map` runs calls
 # in parallel (`num_parallel_calls`).
 _LOCK = threading.Lock()
@@ -57,7 +59,7 @@ def call_in_graph(layer, inputs, *args, **kwargs):
     computed by Keras's backend on the CPU as the graph runs."""
     import tensorflow as tf
 
-    inputs = tf.nest.map_structure(_dense, inputs)
+    inputs = tf.nest.map_structure(bounding_boxes.densify, inputs)
     flat_inputs = tf.nest.flatten(inputs)
     structure, dtypes, shapes = _output_signature(layer, inputs, args,
                                                   kwargs)
@@ -102,12 +104,6 @@ def _call(layer, data, args, kwargs):
         if not np.array_equal(old, new):
             variable.assign(new)
     return outputs
-
-
-def _dense(value):
-    if hasattr(value, "to_tensor"):  # tf.RaggedTensor
-        return value.to_tensor(default_value=-1)
-    return value
 
 
 def _output_signature(layer, inputs, args, kwargs):

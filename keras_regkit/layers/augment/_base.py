@@ -297,11 +297,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
                 f"Received: {type(boxes).__name__}"
             )
         fmt = self.bounding_box_format
-        # Ragged boxes (tf.data) become dense rows padded with -1, as
-        # Keras's layers return them.
-        result = {key: ops.convert_to_tensor(
-            value.to_tensor(default_value=-1) if hasattr(value, "to_tensor")
-            else value) for key, value in boxes.items()}
+        result = {key: ops.convert_to_tensor(bounding_boxes.densify(value))
+                  for key, value in boxes.items()}
         # One image's boxes (N, 4) and labels (N,) get a batch axis.
         added = {key for key, value in result.items()
                  if len(value.shape) == (2 if key == "boxes" else 1)}
