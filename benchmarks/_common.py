@@ -43,14 +43,17 @@ def keras_geometric_stack():
             keras.layers.RandomTranslation(0.1, 0.1, seed=4)]
 
 
-def our_geometric_stack():
-    """The same four layers of ours, fused in one `Augment`."""
+def our_geometric_stack(fill_mode="reflect"):
+    """The same four layers of ours, fused in one `Augment` (`fill_mode`:
+    Keras's default, `"reflect"`, unless given)."""
     from keras_regkit import layers
 
+    fill = {"fill_mode": fill_mode}
     return layers.Augment([layers.RandomFlip(seed=1),
-                           layers.RandomRotation(0.1, seed=2),
-                           layers.RandomZoom(0.1, seed=3),
-                           layers.RandomTranslation(0.1, 0.1, seed=4)])
+                           layers.RandomRotation(0.1, seed=2, **fill),
+                           layers.RandomZoom(0.1, seed=3, **fill),
+                           layers.RandomTranslation(0.1, 0.1, seed=4,
+                                                    **fill)])
 
 
 def write_results(filename, data, indent=1):

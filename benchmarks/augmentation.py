@@ -130,7 +130,8 @@ def measure(factory, jit, x, repeats):
 
 def boxes_and_masks_overhead(x, repeats):
     """Our fused 4-layer stack under XLA on images alone, with 20 boxes per
-    image, and with the boxes and a uint8 mask: seconds by name."""
+    image, and with the boxes and a uint8 mask (every fill mode, each
+    against images alone with the same fill mode)."""
     batch, height, width = (int(d) for d in x.shape[:3])
     rng = np.random.default_rng(1)
     corner = rng.uniform(0, 0.5, (batch, 20, 2))
@@ -145,20 +146,35 @@ def boxes_and_masks_overhead(x, repeats):
         "segmentation_masks": tf.constant(
             rng.integers(0, 9, (batch, height, width, 1)).astype("uint8")),
     }
-    layer = our_geometric_stack()
-    layer.bounding_box_format = "rel_xyxy"
-    call = tf.function(lambda d: layer(d, training=True), jit_compile=True)
     boxes_only = {key: data[key] for key in ("images", "bounding_boxes")}
-    cases = (("images", {"images": x}), ("stack + 20 boxes", boxes_only),
-             ("stack + 20 boxes + mask", data))
+    cases = [("stack (images)", "reflect", {"images": x}),
+             ("stack + 20 boxes", "reflect", boxes_only),
+             ("stack + 20 boxes + mask", "reflect", data)]
+    for mode in ("constant", "wrap", "nearest"):
+        cases += [(f"stack, fill_mode={mode}", mode, {"images": x}),
+                  ("  + 20 boxes + mask", mode, data)]
+    calls = {}
+    for _, mode, _ in cases:
+        if mode not in calls:
+            layer = our_geometric_stack(mode)
+            layer.bounding_box_format = "rel_xyxy"
+            calls[mode] = tf.function(
+                lambda d, layer=layer: layer(d, training=True),
+                jit_compile=True)
     # Interleaved rounds, best median of each: a ratio of a few percent
     # must not depend on which case ran first.
     times = {}
     for _ in range(3):
-        for name, d in cases:
-            value = timed(lambda d=d: call(d)["images"].numpy(), repeats)
-            times[name] = min(times.get(name, value), value)
-    return times
+        for name, mode, d in cases:
+            value = timed(lambda d=d, call=calls[mode]: call(d)[
+                "images"].numpy(), repeats)
+            key = (name, mode)
+            times[key] = min(times.get(key, value), value)
+    # (name, seconds, images-only seconds with that fill mode, or None)
+    alone = {mode: times[name, mode] for name, mode, d in cases
+             if len(d) == 1}
+    return [(name, times[name, mode], None if len(d) == 1 else alone[mode])
+            for name, mode, d in cases]
 
 
 def main():
@@ -223,12 +239,12 @@ def main():
             for line in failures:
                 print(line)
         if not only or "boxes" in only:
-            times = boxes_and_masks_overhead(x, args.repeats)
-            alone = times.pop("images")
-            for name, value in times.items():
+            for name, value, alone in boxes_and_masks_overhead(
+                    x, args.repeats):
+                ratio = ("" if alone is None else
+                         f"  time vs images alone: {value / alone:.2f}x")
                 print(f"{name:<28}{'regkit':<11}{'':>13}"
-                      f"{batch / value:>12,.0f}  time vs images alone: "
-                      f"{value / alone:.2f}x")
+                      f"{batch / value:>12,.0f}{ratio}")
                 records.append({"input": input_name, "workload": name,
                                 "impl": "regkit", "xla_s": value,
                                 "images_only_xla_s": alone})

@@ -204,6 +204,12 @@ class RandomFlip(GeometricAugmentation):
         return geometry.flip(draw["horizontal"], draw["vertical"], height,
                              width)
 
+    def fuses_with(self, settings):
+        return True  # pixels land on pixels: no fill or blend to agree on
+
+    def fusion_settings(self):
+        return None
+
     def draw_from_keras(self, transformation):
         if "flips" not in transformation:
             return transformation

@@ -22,6 +22,7 @@ FILL_MODES = ("reflect", "wrap", "constant", "nearest")
 INTERPOLATIONS = ("nearest", "bilinear")
 
 _SNAP = 1e-4
+_FLOAT_EXACT = 2.0 ** 23  # float32 integers stay exact through a fold
 
 
 def _matrix(a0, a1, a2, b0, b1, b2):
@@ -174,20 +175,50 @@ def _fold(index, size, fill_mode):
     return index, inside
 
 
+def _fold_exact_integers(value, size, fill_mode):
+    """`_fold` for integer-valued float32 `value`: the same result in float
+    arithmetic, which XLA:CPU vectorizes (integer `mod` it does not).
+    Values are clipped to +-2**23 pixels first (far outside any image,
+    where float32 coordinates have lost their fractions anyway)."""
+    value = ops.clip(value, -_FLOAT_EXACT, _FLOAT_EXACT)
+    inside = (value >= 0) & (value < size)
+    if fill_mode in ("reflect", "wrap"):
+        period = 2 * size if fill_mode == "reflect" else size
+        value = value - period * ops.floor(value / period)
+        # The quotient may be off by one if a compiler multiplies by the
+        # reciprocal; one period back or forth corrects it exactly.
+        value = ops.where(value < 0, value + period, value)
+        value = ops.where(value >= period, value - period, value)
+        if fill_mode == "reflect":
+            value = ops.where(value < size, value, 2 * size - 1 - value)
+    else:
+        value = ops.clip(value, 0, size - 1)
+    return value, inside
+
+
 def _take_nearest(flat, x, y, offsets, height, width, fill_mode,
                   fill_value):
     """Nearest-neighbour gather from `flat` `(B*H*W, C)` at source
     coordinates `x`, `y` `(B, P)`; any dtype, no arithmetic on values."""
     # floor(v + 0.5): ties round up, as TensorFlow's kernel does.
-    yi, y_in = _fold(ops.cast(ops.floor(y + 0.5), "int32"), height,
-                     fill_mode)
-    xi, x_in = _fold(ops.cast(ops.floor(x + 0.5), "int32"), width, fill_mode)
-    index = computed_once(offsets + yi * width + xi)
-    values = ops.take(flat, index, axis=0)
-    if fill_mode == "constant":
-        values = ops.where(ops.expand_dims(y_in & x_in, -1), values,
-                           fill_value)
-    return values
+    y, x = ops.floor(y + 0.5), ops.floor(x + 0.5)
+    if isinstance(height, int) and isinstance(width, int) \
+            and height * width <= _FLOAT_EXACT:
+        # Each image's pixel number in float32 (exact here), one cast.
+        yi, y_in = _fold_exact_integers(y, height, fill_mode)
+        xi, x_in = _fold_exact_integers(x, width, fill_mode)
+        index = offsets + ops.cast(yi * width + xi, "int32")
+    else:
+        yi, y_in = _fold(ops.cast(y, "int32"), height, fill_mode)
+        xi, x_in = _fold(ops.cast(x, "int32"), width, fill_mode)
+        index = offsets + yi * width + xi
+    if fill_mode != "constant":
+        return ops.take(flat, computed_once(index), axis=0)
+    # Outside points marked -1 in the index itself, so the gather does not
+    # recompute where they are.
+    index = computed_once(ops.where(y_in & x_in, index, -1))
+    values = ops.take(flat, ops.maximum(index, 0), axis=0)
+    return ops.where(ops.expand_dims(index >= 0, -1), values, fill_value)
 
 
 def _source_coordinates(matrices, out_height, out_width, projective=False,

@@ -153,14 +153,15 @@ class Augment(BaseAugmentation):
     per image and resampled once, so a stack of them costs about one layer,
     and the image is interpolated once instead of once per layer (sharper).
     Layers with different `fill_mode` / `interpolation` / `fill_value` start
-    a new run. Each layer keeps its own seed and strengths (schedules work
-    as in the layer alone). The result equals applying the layers one by one
-    up to interpolation and border effects: points that one layer moves
-    outside the image are filled only once, at the end. Like every layer,
-    `draw` takes all the randomness (each layer's) and `apply_images` /
-    `apply_labels` replay it, so Keras's `get_random_transformation`
-    followed by `transform_images` and `transform_labels` transform images
-    and labels alike.
+    a new run; flips and crops, whose maps stay inside the image, join any
+    run and take its settings. Each layer keeps its own seed and strengths
+    (schedules work as in the layer alone). The result equals applying the
+    layers one by one up to interpolation and border effects: points that
+    one layer moves outside the image are filled only once, at the end.
+    Like every layer, `draw` takes all the randomness (each layer's) and
+    `apply_images` / `apply_labels` replay it, so Keras's
+    `get_random_transformation` followed by `transform_images` and
+    `transform_labels` transform images and labels alike.
 
     Args:
         layers: list of keras_regkit augmentation layers, all with the same

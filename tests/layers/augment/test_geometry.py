@@ -162,6 +162,23 @@ def test_fused_pipeline_equals_layers_one_by_one():
     assert np.abs(fused - x).mean() > 5.0  # it did transform
 
 
+@pytest.mark.parametrize("fill_mode", ["constant", "wrap", "nearest"])
+def test_a_flip_fuses_with_any_fill_mode(fill_mode):
+    """A flip before a rotation that fills otherwise than its own default
+    ("reflect") joins the rotation's resampling: the same image as the two
+    one by one, borders included (the flip moves pixels onto pixels)."""
+    x = _smooth_images((6, 24, 24, 3))
+    def stack():
+        return [layers.RandomFlip(seed=1),
+                layers.RandomRotation(0.1, fill_mode=fill_mode, seed=2)]
+    fused = _np(layers.Augment(stack())(x))
+    one_by_one = x
+    for layer in stack():
+        one_by_one = layer(one_by_one)
+    np.testing.assert_allclose(fused, _np(one_by_one), atol=1e-2)
+    assert np.abs(fused - x).mean() > 5.0  # it did transform
+
+
 def test_pipeline_with_crop_and_colour_matches_one_by_one():
     x = _smooth_images((4, 24, 24, 3))
     def stack():
@@ -274,3 +291,44 @@ def test_geometry_is_exact_whatever_the_matmul_precision(monkeypatch):
         np.ones((40, 48))]).reshape(3, -1).astype("float32")
     rounded = _np(keras.ops.matmul(t(matrices), t(grid)))
     assert np.abs(rounded - matrices @ grid).max() > 0.05
+
+
+def _compiled(fn):
+    """`fn` compiled by the backend's XLA (eager on torch)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, 224, 1000])
+@pytest.mark.parametrize("fill_mode", geometry.FILL_MODES)
+def test_float_fold_equals_the_integer_fold(size, fill_mode):
+    """Nearest sampling folds coordinates in float arithmetic (vectorized
+    on XLA:CPU): the same indices as the integer fold, eager and compiled,
+    near every period boundary and far outside the image."""
+    periods = np.arange(-60, 61)[:, None] * (2 * size)
+    near = (periods + np.arange(-2, 3)[None, :]).ravel()
+    far = np.random.default_rng(0).integers(-2 ** 23, 2 ** 23, 20000)
+    values = np.concatenate([near, np.arange(-3 * size, 3 * size), far,
+                             [-2 ** 23, 2 ** 23]])
+
+    def float_fold(v):
+        return geometry._fold_exact_integers(v, size, fill_mode)
+
+    def integer_fold(v):
+        return geometry._fold(v, size, fill_mode)
+
+    expected, expected_in = (_np(t) for t in integer_fold(
+        keras.ops.convert_to_tensor(values.astype("int32"))))
+    floats = keras.ops.convert_to_tensor(values.astype("float32"))
+    for fold in (float_fold, _compiled(float_fold)):
+        index, inside = (_np(t) for t in fold(floats))
+        np.testing.assert_array_equal(index.astype("int64"), expected)
+        np.testing.assert_array_equal(inside, expected_in)

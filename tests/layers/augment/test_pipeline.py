@@ -65,10 +65,15 @@ def test_fusion_runs_follow_fuses_with():
     runs = fusion_runs([crop, flip, rotate, constant, bright, rotate])
     assert [run for run, _ in runs] == [[crop, flip, rotate], [constant],
                                         [bright], [rotate]]
-    assert runs[0][1] == flip.resampling and runs[2][1] is None
+    assert runs[0][1] == rotate.resampling and runs[2][1] is None
     assert not bright.fuses_with(None)
     assert crop.fuses_with(constant.resampling)
     assert not rotate.fuses_with(constant.resampling)
+    # Flips land pixels on pixels, so they join any run (a flip left alone
+    # before a resampling made XLA recompute its draw per gathered value).
+    assert flip.fuses_with(constant.resampling)
+    assert fusion_runs([flip, constant]) == [([flip, constant],
+                                              constant.resampling)]
 
 
 def test_short_names_in_configs_mean_our_layers():
