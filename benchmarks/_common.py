@@ -56,6 +56,27 @@ def our_geometric_stack(fill_mode="reflect"):
                                                     **fill)])
 
 
+def detection_batch(images, boxes_per_image=20, seed=1):
+    """`images` (a `(B, H, W, C)` array) with random `rel_xyxy` boxes and a
+    uint8 class-id mask per image, as Keras's dict (numpy arrays)."""
+    import numpy as np
+
+    batch, height, width = (int(d) for d in images.shape[:3])
+    rng = np.random.default_rng(seed)
+    corner = rng.uniform(0, 0.5, (batch, boxes_per_image, 2))
+    size = rng.uniform(0.1, 0.5, (batch, boxes_per_image, 2))
+    return {
+        "images": images,
+        "bounding_boxes": {
+            "boxes": np.concatenate([corner, corner + size],
+                                    -1).astype("float32"),
+            "labels": rng.integers(0, 9, (batch, boxes_per_image)).astype(
+                "int32")},
+        "segmentation_masks": rng.integers(
+            0, 9, (batch, height, width, 1)).astype("uint8"),
+    }
+
+
 def write_results(filename, data, indent=1):
     """Writes `data` as JSON to benchmarks/results/<filename>."""
     folder = os.path.join(os.path.dirname(__file__), "results")

@@ -21,6 +21,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+from _common import detection_batch  # noqa: E402
 from _common import keras_geometric_stack  # noqa: E402
 from _common import our_geometric_stack  # noqa: E402
 from _common import parser  # noqa: E402
@@ -132,20 +133,9 @@ def boxes_and_masks_overhead(x, repeats):
     """Our fused 4-layer stack under XLA on images alone, with 20 boxes per
     image, and with the boxes and a uint8 mask (every fill mode, each
     against images alone with the same fill mode)."""
-    batch, height, width = (int(d) for d in x.shape[:3])
-    rng = np.random.default_rng(1)
-    corner = rng.uniform(0, 0.5, (batch, 20, 2))
-    size = rng.uniform(0.1, 0.5, (batch, 20, 2))
-    data = {
-        "images": x,
-        "bounding_boxes": {
-            "boxes": tf.constant(np.concatenate(
-                [corner, corner + size], -1).astype("float32")),
-            "labels": tf.constant(rng.integers(0, 9, (batch, 20)),
-                                  "int32")},
-        "segmentation_masks": tf.constant(
-            rng.integers(0, 9, (batch, height, width, 1)).astype("uint8")),
-    }
+    data = {**tf.nest.map_structure(tf.constant,
+                                    detection_batch(x.numpy())),
+            "images": x}
     boxes_only = {key: data[key] for key in ("images", "bounding_boxes")}
     cases = [("stack (images)", "reflect", {"images": x}),
              ("stack + 20 boxes", "reflect", boxes_only),

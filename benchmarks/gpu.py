@@ -9,13 +9,15 @@ after compilation, waiting for the result:
 - the 4-layer geometric stack (flip, rotation, zoom, translation) on
   uint8 images: Keras's four layers, keras-aug's `RandomAffine` and our
   fused `Augment`, each also as a multiple of a plain copy of the batch
-  (one read and one write: the floor for any augmentation);
+  (one read and one write: the floor for any augmentation), and ours
+  carrying 20 boxes per image and a uint8 mask (at most 15% over the
+  images alone is the goal);
 - `Dropout`, `SpatialDropout1D/2D/3D`, `DropBlock2D` in float32 and
   bfloat16 against Keras's namesakes (DropBlock against our Dropout on the
   same tensor; Keras has none).
 
 Usage: KERAS_BACKEND=jax python benchmarks/gpu.py [--repeats 20]
-       [--small] [--profile DIR]
+       [--small] [--images 32x224] [--profile DIR]
 `--small` shrinks every tensor (a CPU smoke run); `--profile DIR` writes a
 `jax.profiler` trace of our `Augment` stack there. Writes
 benchmarks/results/gpu.json.
@@ -33,6 +35,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from _common import detection_batch  # noqa: E402
 from _common import keras_geometric_stack  # noqa: E402
 from _common import our_geometric_stack  # noqa: E402
 
@@ -47,9 +50,11 @@ except Exception as error:  # noqa: BLE001 - any import failure means "absent"
 
 def compiled_call(make_layers, x):
     """A jitted `x -> output` of a Sequential of the layers in training
-    mode, its seed state carried from call to call; returns (fn, state)."""
-    model = keras.Sequential(make_layers())
-    model.build(x.shape)
+    mode (one layer alone when `x` is a dict: boxes and masks), its seed
+    state carried from call to call; returns (fn, state)."""
+    made = make_layers()
+    model = made[0] if isinstance(x, dict) else keras.Sequential(made)
+    model(x, training=True)  # builds it
     trainable = [v.value for v in model.trainable_variables]
     state = [v.value for v in model.non_trainable_variables]
 
@@ -106,6 +111,11 @@ def geometric_rows(size, repeats):
             degree=36, translate=0.1, scale=0.1, seed=1)]
     times = {name: median_ms(make, x, repeats)
              for name, make in stacks.items()}
+    # The issue-15 line: boxes and masks add at most 15% to the images' time.
+    detection = jax.tree_util.tree_map(jnp.asarray, {
+        **detection_batch(np.zeros((batch, side, side, 1))), "images": x})
+    times["ours + 20 boxes + mask"] = median_ms(_with_boxes, detection,
+                                                repeats)
     label = f"{batch}x{side}x{side}x3 uint8"
     rows = [("plain copy", label, copy, None, 1.0)]
     ours = times["ours Augment (fused)"]
@@ -115,6 +125,12 @@ def geometric_rows(size, repeats):
         rows.append((name, label, ms, speedup,
                      ms / copy if isinstance(ms, float) else None))
     return rows
+
+
+def _with_boxes():
+    layer = our_geometric_stack()
+    layer.bounding_box_format = "rel_xyxy"
+    return [layer]
 
 
 def dropout_rows(size, repeats):
@@ -165,11 +181,16 @@ def main():
     cli.add_argument("--repeats", type=int, default=20)
     cli.add_argument("--small", action="store_true")
     cli.add_argument("--profile", default="")
+    cli.add_argument("--images", default="",
+                     help="BATCHxSIDE of the geometric rows' images, e.g. "
+                          "32x224 (default 256x224, 16x64 with --small)")
     args = cli.parse_args()
     if keras.backend.backend() != "jax":
         raise SystemExit("benchmarks/gpu.py runs on the JAX backend: set "
                          "KERAS_BACKEND=jax")
     images = (16, 64) if args.small else (256, 224)
+    if args.images:
+        images = tuple(int(n) for n in args.images.split("x"))
     maps = (8, 16, 32) if args.small else (256, 56, 256)
     print(f"jax {jax.__version__} keras {keras.__version__} devices "
           f"{[d.device_kind for d in jax.devices()]} repeats={args.repeats}")
@@ -186,8 +207,9 @@ def main():
               f"{fmt(copies, 1):>9}")
         if isinstance(ms, str):
             print(f"    {ms}")
-    print("(vs ours: their time over ours, above 1 means we are faster; "
-          "x copy: time over a plain copy of the batch)")
+    print("(vs ours: their time over ours, above 1 means we are faster, "
+          "or for our boxes and mask the time they add; x copy: time over "
+          "a plain copy of the batch)")
 
     dropouts = dropout_rows(maps, args.repeats)
     header = (f"{'dropout':<36}{'input':<26}{'reference ms':>13}"
