@@ -64,6 +64,10 @@ def workloads(crop):
         ("geometric stack (4 layers)",
          {"keras": keras_geometric_stack, **pick("stack"),
           "regkit": our_geometric_stack}),
+        # The same four of ours as separate layers, as in a Sequential: no
+        # fusion, and XLA fuses each layer into the next one's gathers.
+        ("4 layers one by one (ours)",
+         {"regkit": lambda: list(our_geometric_stack().layers)}),
         ("RandomFlip",
          {"keras": lambda: keras.layers.RandomFlip(seed=1), **pick("flip"),
           "regkit": lambda: layers.RandomFlip(seed=1)}),
