@@ -14,6 +14,7 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _tf_data
+from keras_regkit._fusion import kept_apart
 from keras_regkit._strength import HasStrengths
 from keras_regkit.layers.augment import bounding_boxes
 
@@ -352,6 +353,12 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
                                                    out_width)
         if masks is not None:
             data["segmentation_masks"] = restore_masks(masks)
+        if training:
+            # Not recomputed inside the next layer's gathers.
+            for key in ("images", "segmentation_masks"):
+                if key in data:
+                    data[key] = kept_apart(data[key],
+                                           self.seed_generator.state)
         return data if isinstance(inputs, dict) else data["images"]
 
     def _check_supports_boxes_and_masks(self):

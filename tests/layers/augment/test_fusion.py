@@ -1,5 +1,5 @@
-"""`computed_once`: mask indices computed apart from their gather under
-TensorFlow's and JAX's XLA on CPUs, with the same values."""
+"""`computed_once` and `kept_apart`: work XLA on CPUs would recompute
+inside gathers is computed apart, with the same values."""
 
 import keras
 import numpy as np
@@ -106,3 +106,66 @@ def test_jax_gather_reads_indices_from_a_reduce_window():
                   if "reduce-window" in line)
     root = next(line for line in entry.splitlines() if "ROOT" in line)
     assert window in root, entry
+
+
+def _flip_then_rotate():
+    from keras_regkit import layers
+
+    flip = layers.RandomFlip(seed=1)
+    rotate = layers.RandomRotation(0.1, fill_mode="constant", seed=2)
+    return lambda d: rotate(flip(d, training=True), training=True)
+
+
+def _detection_batch():
+    rng = np.random.default_rng(1)
+    return {"images": rng.integers(0, 256, (4, 24, 20, 3)).astype("uint8"),
+            "segmentation_masks": rng.integers(0, 9, (4, 24, 20, 1)).astype(
+                "uint8")}
+
+
+@pytest.mark.tf
+def test_a_layer_is_not_recomputed_inside_the_next_ones_gathers(
+        monkeypatch):
+    """Two layers (not fused) compiled together: the first one's images and
+    masks reach the second through a conditional XLA fuses nothing across,
+    and the results are the same bits as without it."""
+    import tensorflow as tf
+
+    from keras_regkit.layers.augment import _base
+
+    data = _detection_batch()
+    call = tf.function(_flip_then_rotate(), jit_compile=True)
+    hlo = call.experimental_get_compiler_ir(data)(stage="optimized_hlo")
+    entry = hlo[hlo.index("ENTRY"):]
+    assert entry.count("conditional(") >= 4, entry  # 2 layers x 2 keys
+    kept = tf.nest.map_structure(lambda t: t.numpy(), call(data))
+    monkeypatch.setattr(_base, "kept_apart", lambda tensor, token: tensor)
+    fused = tf.nest.map_structure(
+        lambda t: t.numpy(),
+        tf.function(_flip_then_rotate(), jit_compile=True)(data))
+    for key in data:
+        np.testing.assert_array_equal(kept[key], fused[key])
+        assert kept[key].dtype == np.uint8
+    assert (kept["images"] != data["images"]).any()
+
+
+@pytest.mark.backends
+def test_kept_apart_is_the_tensor_itself_outside_tensorflow_xla():
+    """Eagerly, in graphs XLA does not compile, and under JAX (whose
+    conditional would copy the tensor) it changes nothing."""
+    tensor = keras.ops.arange(6)
+    assert _fusion.kept_apart(tensor, 1) is tensor
+    if keras.backend.backend() == "jax":
+        import jax
+
+        seen = []
+        jax.jit(lambda t: seen.append(_fusion.kept_apart(t, 1) is t) or t)(
+            tensor)
+        assert seen == [True]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        seen = []
+        tf.function(lambda t: seen.append(_fusion.kept_apart(t, 1) is t)
+                    or t)(tensor)
+        assert seen == [True]
