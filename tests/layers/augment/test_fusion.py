@@ -116,24 +116,26 @@ def _flip_then_rotate():
     return lambda d: rotate(flip(d, training=True), training=True)
 
 
-def _detection_batch():
+def _detection_batch(mask_dtype):
     rng = np.random.default_rng(1)
     return {"images": rng.integers(0, 256, (4, 24, 20, 3)).astype("uint8"),
-            "segmentation_masks": rng.integers(0, 9, (4, 24, 20, 1)).astype(
-                "uint8")}
+            "segmentation_masks": rng.integers(0, 2, (4, 24, 20, 1)).astype(
+                mask_dtype)}
 
 
 @pytest.mark.tf
+@pytest.mark.parametrize("mask_dtype", ["uint8", "bool"])
 def test_a_layer_is_not_recomputed_inside_the_next_ones_gathers(
-        monkeypatch):
+        monkeypatch, mask_dtype):
     """Two layers (not fused) compiled together: the first one's images and
-    masks reach the second through a conditional XLA fuses nothing across,
-    and the results are the same bits as without it."""
+    masks (binary ones too) reach the second through a conditional XLA
+    fuses nothing across, and the results are the same bits as without
+    it."""
     import tensorflow as tf
 
     from keras_regkit.layers.augment import _base
 
-    data = _detection_batch()
+    data = _detection_batch(mask_dtype)
     call = tf.function(_flip_then_rotate(), jit_compile=True)
     hlo = call.experimental_get_compiler_ir(data)(stage="optimized_hlo")
     entry = hlo[hlo.index("ENTRY"):]
@@ -145,7 +147,7 @@ def test_a_layer_is_not_recomputed_inside_the_next_ones_gathers(
         tf.function(_flip_then_rotate(), jit_compile=True)(data))
     for key in data:
         np.testing.assert_array_equal(kept[key], fused[key])
-        assert kept[key].dtype == np.uint8
+        assert kept[key].dtype == data[key].dtype
     assert (kept["images"] != data["images"]).any()
 
 
