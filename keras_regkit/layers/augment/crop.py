@@ -32,11 +32,7 @@ class _Crop(GeometricAugmentation):
     def output_size(self, height, width):
         return self.height, self.width
 
-    def fuses_with(self, settings):
-        return True  # the box lies inside the image: no fill to agree on
-
-    def fusion_settings(self):
-        return None
+    stays_inside = True  # the box lies inside the image
 
     def center_box(self, height, width):
         """The largest centred window with the output's aspect ratio."""

@@ -67,14 +67,20 @@ class GeometricAugmentation(BaseAugmentation):
     #: resampling then divides by the third coordinate.
     projective = False
 
+    #: Whether the map keeps every sampled point inside the image (flips,
+    #: crops): then no fill mode or interpolation is the layer's own to
+    #: agree on, and it joins any fused run, taking the run's settings.
+    stays_inside = False
+
     def matrices(self, draw, height, width):
         raise NotImplementedError
 
     def fuses_with(self, settings):
-        return settings is None or settings == self.resampling
+        return (self.stays_inside or settings is None
+                or settings == self.resampling)
 
     def fusion_settings(self):
-        return self.resampling
+        return None if self.stays_inside else self.resampling
 
     @property
     def resampling(self):
@@ -181,6 +187,7 @@ class RandomFlip(GeometricAugmentation):
     """
 
     probability = Scheduled(PROBABILITY)
+    stays_inside = True  # pixels land on pixels
 
     def __init__(self, mode="horizontal_and_vertical", seed=None,
                  data_format=None, probability=0.5, **kwargs):
@@ -203,12 +210,6 @@ class RandomFlip(GeometricAugmentation):
     def matrices(self, draw, height, width):
         return geometry.flip(draw["horizontal"], draw["vertical"], height,
                              width)
-
-    def fuses_with(self, settings):
-        return True  # pixels land on pixels: no fill or blend to agree on
-
-    def fusion_settings(self):
-        return None
 
     def draw_from_keras(self, transformation):
         if "flips" not in transformation:
