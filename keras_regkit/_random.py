@@ -47,7 +47,9 @@ def _fmix32(x):
 def _keys(seed):
     """Two uint32 keys from a SeedGenerator (advancing it) or an int."""
     if isinstance(seed, keras.random.SeedGenerator):
-        state = seed.next()
+        from keras_regkit import _tf_data
+
+        state = _tf_data.next_seed(seed)
         high, low = _u32(state[0]), _u32(state[1])
     else:
         high, low = _u32(int(seed) & 0xFFFFFFFF), _u32(0)

@@ -15,10 +15,15 @@ zeros.
 
 Ragged boxes become dense rows padded with -1 first, as the layers return
 them under TensorFlow.
+
+Under TensorFlow itself the layers are graph ops in the map function, and
+`next_seed` takes each call's seed draw whole, so that calls run in
+parallel do not read the same seed state.
 """
 
 import sys
 import threading
+import weakref
 
 import keras
 import numpy as np
@@ -33,6 +38,10 @@ _LOCK = threading.Lock()
 # `Dataset.batch`, ragged box counts): output dimensions that follow them are
 # left unknown, the others are static.
 _TRIAL_SIZES = (4, 5)
+
+# Per seed generator drawn from in a TensorFlow map function: the counter
+# its draws take there (an int64 scalar, counted atomically).
+_COUNTERS = weakref.WeakKeyDictionary()
 
 # Where a layer keeps its compiled calls under JAX (per call arguments);
 # set past Keras's attribute tracking, which would wrap the dict.
@@ -52,6 +61,60 @@ def in_foreign_graph(inputs):
         return False
     return any(isinstance(leaf, (tf.Tensor, tf.RaggedTensor))
                for leaf in tf.nest.flatten(inputs))
+
+
+def next_seed(generator):
+    """`generator.next()`, with no two calls of a TensorFlow `tf.data`
+    function given the same seed.
+
+    Keras's `SeedGenerator.next` reads the state and then writes it back
+    advanced; when `Dataset.map` runs calls in parallel
+    (`num_parallel_calls`), two calls can read the same state and draw the
+    same numbers (Keras's own layers do: 14 of 400 draws repeated with 16
+    parallel calls on 2 cores). In a `tf.data` function the counter half of
+    the seed is therefore taken from a counter of the generator's own that
+    one op reads and increments at once (`ResourceCountUpTo`), started at
+    the state's counter; the state is advanced as `next()` advances it.
+    Calls taken one at a time get what `next()` gives, in the same order.
+    Everywhere else (eager, `tf.function`, XLA, other backends) it is
+    `generator.next()`.
+
+    Example:
+
+    >>> generator = keras.random.SeedGenerator(3)
+    >>> [int(v) for v in next_seed(generator)]
+    [3, 0]
+    """
+    if not _in_dataset_function():
+        return generator.next()
+    import tensorflow as tf
+
+    state = generator.state.value
+    counter = _COUNTERS.get(generator)
+    if counter is None:
+        with tf.init_scope():
+            counter = tf.Variable(state[1], trainable=False,
+                                  name=f"{generator.name}_draws")
+        _COUNTERS[generator] = counter
+    drawn = tf.raw_ops.ResourceCountUpTo(resource=counter.handle,
+                                         limit=2**62, T=counter.dtype)
+    advanced = state.assign_add(tf.constant([0, 1], state.dtype),
+                                read_value=False)
+    with tf.control_dependencies([advanced]):
+        return tf.stack([state[0], tf.cast(drawn, state.dtype)])
+
+
+def _in_dataset_function():
+    """Whether TensorFlow ops are being added to a `tf.data` function (its
+    graphs are named `Dataset_map_...`, `Dataset_filter_...`)."""
+    if (keras.backend.backend() != "tensorflow"
+            or "tensorflow" not in sys.modules):
+        return False
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return False
+    return tf.compat.v1.get_default_graph().name.startswith("Dataset_")
 
 
 def call_in_graph(layer, inputs, *args, **kwargs):
