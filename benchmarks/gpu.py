@@ -8,7 +8,8 @@ after compilation, waiting for the result:
 
 - the 4-layer geometric stack (flip, rotation, zoom, translation) on
   uint8 images: Keras's four layers, keras-aug's `RandomAffine` and our
-  fused `Augment`, each also as a multiple of a plain copy of the batch
+  fused `Augment` (and the same four of ours as separate layers), each
+  also as a multiple of a plain copy of the batch
   (one read and one write: the floor for any augmentation), and ours
   carrying 20 boxes per image and a uint8 mask (at most 15% over the
   images alone is the goal);
@@ -105,6 +106,8 @@ def geometric_rows(size, repeats):
     stacks = {
         "Keras (4 layers)": keras_geometric_stack,
         "ours Augment (fused)": lambda: [our_geometric_stack()],
+        # The same four as separate layers (a Sequential): not fused.
+        "ours one by one": lambda: list(our_geometric_stack().layers),
     }
     if keras_aug is not None:
         stacks["keras-aug RandomAffine"] = lambda: [keras_aug.RandomAffine(

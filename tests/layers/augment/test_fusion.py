@@ -152,18 +152,50 @@ def test_a_layer_is_not_recomputed_inside_the_next_ones_gathers(
 
 
 @pytest.mark.backends
-def test_kept_apart_is_the_tensor_itself_outside_tensorflow_xla():
-    """Eagerly, in graphs XLA does not compile, and under JAX (whose
-    conditional would copy the tensor) it changes nothing."""
+@pytest.mark.parametrize("mask_dtype", ["uint8", "bool"])
+def test_jax_keeps_a_layer_apart_from_the_next_ones_gathers(
+        monkeypatch, mask_dtype):
+    """Under `jax.jit` for the CPU too: the conditional (one branch adds
+    zero, or JAX drops it) is in the compiled program, and the results are
+    the same bits and dtypes as without it."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("JAX's compiler only")
+    import jax
+
+    from keras_regkit.layers import RandomFlip
+    from keras_regkit.layers import RandomRotation
+    from keras_regkit.layers.augment import _base
+
+    data = _detection_batch(mask_dtype)
+    flip = RandomFlip(seed=1)
+    rotate = RandomRotation(0.1, fill_mode="constant", seed=2)
+
+    def call(states, batch):
+        batch, _ = flip.stateless_call([], states[0], batch, training=True)
+        batch, _ = rotate.stateless_call([], states[1], batch, training=True)
+        return batch
+
+    for layer in (flip, rotate):
+        layer.build(data["images"].shape)
+    states = [[v.value for v in layer.non_trainable_variables]
+              for layer in (flip, rotate)]
+    compiled = jax.jit(call).lower(states, data).compile().as_text()
+    assert compiled.count("conditional(") >= 4, compiled  # 2 layers x 2 keys
+    kept = jax.jit(call)(states, data)
+    monkeypatch.setattr(_base, "kept_apart", lambda tensor, token: tensor)
+    fused = jax.jit(call)(states, data)
+    for key in data:
+        np.testing.assert_array_equal(np.asarray(kept[key]),
+                                      np.asarray(fused[key]))
+        assert kept[key].dtype == data[key].dtype
+    assert (np.asarray(kept["images"]) != data["images"]).any()
+
+
+@pytest.mark.backends
+def test_kept_apart_is_the_tensor_itself_where_nothing_fuses():
+    """Eagerly and in graphs XLA does not compile it changes nothing."""
     tensor = keras.ops.arange(6)
     assert _fusion.kept_apart(tensor, 1) is tensor
-    if keras.backend.backend() == "jax":
-        import jax
-
-        seen = []
-        jax.jit(lambda t: seen.append(_fusion.kept_apart(t, 1) is t) or t)(
-            tensor)
-        assert seen == [True]
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
