@@ -70,13 +70,15 @@ def kept_apart(tensor, token):
     array([0, 1, 2], dtype=int32)
     """
     if _xla_on_cpu():
-        return ops.cond(ops.any(ops.not_equal(token, 0)), lambda: tensor,
-                        lambda: tensor)
-    if _jax_tracing_for_cpu(tensor):
-        zero = ops.zeros((), tensor.dtype)
-        return ops.cond(ops.any(ops.not_equal(token, 0)),
-                        lambda: tensor, lambda: ops.add(tensor, zero))
-    return tensor
+        def otherwise():
+            return tensor
+    elif _jax_tracing_for_cpu(tensor):
+        def otherwise():
+            return ops.add(tensor, ops.zeros((), tensor.dtype))
+    else:
+        return tensor
+    return ops.cond(ops.any(ops.not_equal(token, 0)), lambda: tensor,
+                    otherwise)
 
 
 def _xla_on_cpu():
