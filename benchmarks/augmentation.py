@@ -1,9 +1,9 @@
 """Augmentation layers against Keras's and keras-aug's, one run.
 
 For each workload (the 4-layer geometric stack flip + rotate + zoom +
-translate, each geometric layer alone, RandomErasing, MixUp, CutMix,
-RandAugment, AugMix, RandomElasticTransform, Mosaic) and each input
-(128x64x64x3 float32 and 32x224x224x3 uint8),
+translate, a contrast before it, each geometric layer alone,
+RandomErasing, MixUp, CutMix, RandAugment, AugMix, RandomElasticTransform,
+Mosaic) and each input (128x64x64x3 float32 and 32x224x224x3 uint8),
 times one training-mode call in TensorFlow graph mode (`tf.function`) and
 under XLA (`tf.function(jit_compile=True)`) for Keras's layers, keras-aug's
 (where it installs) and ours. Prints images per second (batch / median
@@ -68,6 +68,13 @@ def workloads(crop):
         # fusion, and XLA fuses each layer into the next one's gathers.
         ("4 layers one by one (ours)",
          {"regkit": lambda: list(our_geometric_stack().layers)}),
+        # A colour layer first, then the four: one `Augment` of ours.
+        ("contrast + the 4 layers",
+         {"keras": lambda: [keras.layers.RandomContrast(0.3, seed=5),
+                            *keras_geometric_stack()],
+          "regkit": lambda: layers.Augment(
+              [layers.RandomContrast(0.3, seed=5),
+               *our_geometric_stack().layers])}),
         ("RandomFlip",
          {"keras": lambda: keras.layers.RandomFlip(seed=1), **pick("flip"),
           "regkit": lambda: layers.RandomFlip(seed=1)}),

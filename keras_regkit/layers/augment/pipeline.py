@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _registry
+from keras_regkit._fusion import kept_apart_within_layer
 from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
@@ -260,9 +261,20 @@ class Augment(BaseAugmentation):
                         "projective": any(layer.projective for layer in run)}
             yield None, matrix, settings, (height, width)
 
+    def _before_step(self, values, number, layer):
+        """`values` as step `number` (`layer`, or None for a fused run)
+        takes them: kept apart from a resampling's gathers, which XLA
+        would otherwise fill by recomputing the step before for every
+        value they read (see `kept_apart_within_layer`)."""
+        if number and (layer is None or layer.fuses_with(None)):
+            return kept_apart_within_layer(values,
+                                           self.seed_generator.state)
+        return values
+
     def apply_images(self, images, draw):
-        for layer, step, settings, size in self._steps(
-                draw, images.shape[1], images.shape[2]):
+        for number, (layer, step, settings, size) in enumerate(self._steps(
+                draw, images.shape[1], images.shape[2])):
+            images = self._before_step(images, number, layer)
             if layer is not None:
                 images = layer.apply_images(images, step)
             else:
@@ -281,8 +293,9 @@ class Augment(BaseAugmentation):
         return boxes
 
     def apply_segmentation_masks(self, masks, draw):
-        for layer, step, settings, size in self._steps(
-                draw, masks.shape[1], masks.shape[2]):
+        for number, (layer, step, settings, size) in enumerate(self._steps(
+                draw, masks.shape[1], masks.shape[2])):
+            masks = self._before_step(masks, number, layer)
             if layer is not None:
                 masks = layer.apply_segmentation_masks(masks, step)
             else:

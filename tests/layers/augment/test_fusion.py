@@ -205,11 +205,75 @@ def test_jax_keeps_a_layer_apart_from_the_next_ones_gathers(
 def test_kept_apart_is_the_tensor_itself_where_nothing_fuses():
     """Eagerly and in graphs XLA does not compile it changes nothing."""
     tensor = keras.ops.arange(6)
-    assert _fusion.kept_apart(tensor, 1) is tensor
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    for keep in (_fusion.kept_apart, _fusion.kept_apart_within_layer):
+        assert keep(tensor, 1) is tensor
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
 
-        seen = []
-        tf.function(lambda t: seen.append(_fusion.kept_apart(t, 1) is t)
-                    or t)(tensor)
-        assert seen == [True]
+            seen = []
+            tf.function(lambda t, keep=keep: seen.append(keep(t, 1) is t)
+                        or t)(tensor)
+            assert seen == [True]
+
+
+def _contrast_then_rotate():
+    from keras_regkit import layers
+
+    return layers.Augment([layers.RandomContrast(0.5, seed=1),
+                           layers.RandomRotation(0.1, fill_mode="constant",
+                                                 seed=2)])
+
+
+@pytest.mark.tf
+@pytest.mark.parametrize("mask_dtype", ["uint8", "bool"])
+def test_augment_keeps_a_step_apart_from_the_next_resampling(monkeypatch,
+                                                             mask_dtype):
+    """Inside one `Augment` under TensorFlow's XLA, a colour step reaches
+    the rotation's gathers through a conditional too (images and masks:
+    two more than the layer's own output has), with the same bits as
+    without it."""
+    import tensorflow as tf
+
+    from keras_regkit.layers.augment import pipeline
+
+    data = _detection_batch(mask_dtype)
+
+    def compile_():
+        augment = _contrast_then_rotate()
+        return tf.function(lambda d: augment(d, training=True),
+                           jit_compile=True)
+
+    def conditionals(call):
+        hlo = call.experimental_get_compiler_ir(data)(stage="optimized_hlo")
+        return hlo[hlo.index("ENTRY"):].count("conditional(")
+
+    call = compile_()
+    assert conditionals(call) >= 4
+    kept = tf.nest.map_structure(lambda t: t.numpy(), call(data))
+    monkeypatch.setattr(pipeline, "kept_apart_within_layer",
+                        lambda tensor, token: tensor)
+    call = compile_()
+    assert conditionals(call) == 2  # the layer's output: images, masks
+    fused = tf.nest.map_structure(lambda t: t.numpy(), call(data))
+    for key in data:
+        np.testing.assert_array_equal(kept[key], fused[key])
+        assert kept[key].dtype == data[key].dtype
+    assert (kept["images"] != data["images"]).any()
+    assert (kept["segmentation_masks"] != data["segmentation_masks"]).any()
+
+
+@pytest.mark.backends
+def test_jax_fuses_a_step_into_the_next_resampling():
+    """Under `jax.jit` the step stays fused (faster there): only the
+    layer's output goes through conditionals."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("JAX's compiler only")
+    import jax
+
+    data = _detection_batch("uint8")
+    augment = _contrast_then_rotate()
+    augment.build(data["images"].shape)
+    states = [v.value for v in augment.non_trainable_variables]
+    program = jax.jit(lambda s, d: augment.stateless_call(
+        [], s, d, training=True)[0]).lower(states, data).compile().as_text()
+    assert program.count("conditional(") == 2, program
