@@ -15,8 +15,9 @@ under TensorFlow's). `optimization_barrier` would say this more
 directly, but XLA:CPU removes barriers before fusion.
 
 The same fusion reruns a whole augmentation layer inside the next one's
-gathers; `kept_apart` ends it at each layer's output, and
-`kept_apart_within_layer` between the steps of one `Augment`.
+gathers; `kept_apart` ends it at each layer's output and before the
+resampling of `RandAugment`'s and `AugMix`'s chains, and
+`kept_apart_under_tensorflow` between the steps of one `Augment`.
 
 Only where it pays: TensorFlow inside an XLA compilation with no GPU or
 TPU visible (graphs TensorFlow runs itself fuse nothing), and JAX tracing
@@ -82,21 +83,24 @@ def kept_apart(tensor, token):
                     otherwise)
 
 
-def kept_apart_within_layer(tensor, token):
-    """`kept_apart` for a tensor that one layer's next step resamples
-    (inside `Augment`), where it pays: under TensorFlow's XLA for a CPU.
+def kept_apart_under_tensorflow(tensor, token):
+    """`kept_apart` under TensorFlow's XLA for a CPU only: for one cheap
+    step (a colour layer) that the next step inside one `Augment`
+    resamples.
 
-    There a contrast before a rotation and a zoom inside one `Augment`
-    took 49 ms, recomputed inside the gathers, and 34-38 ms apart
-    (32x224x224x3 uint8; the two as separate layers: 33-36 ms). JAX's
-    compiler is faster with the step fused into its gathers than reading
-    back its float32 result (50 ms fused, 59-62 ms apart), so there, as
-    everywhere else, it is `tensor` itself.
+    Under TensorFlow a contrast before a rotation and a zoom in one
+    `Augment` took 49 ms, recomputed inside the gathers, and 34-38 ms
+    apart (32x224x224x3 uint8; as separate layers: 33-36 ms). JAX's
+    compiler is faster with such a step fused into its gathers than
+    reading back its float32 result (50 ms fused, 59-62 ms apart), so
+    there, as everywhere else, it is `tensor` itself. (A long chain of
+    colour operations, `RandAugment`'s and `AugMix`'s, is faster apart on
+    both: they use `kept_apart`.)
 
     Example:
 
     >>> keras.ops.convert_to_numpy(
-    ...     kept_apart_within_layer(keras.ops.arange(3), 1))
+    ...     kept_apart_under_tensorflow(keras.ops.arange(3), 1))
     array([0, 1, 2], dtype=int32)
     """
     return kept_apart(tensor, token) if _xla_on_cpu() else tensor

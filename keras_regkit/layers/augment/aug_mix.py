@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
+from keras_regkit._fusion import kept_apart
 from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
@@ -150,6 +151,8 @@ class AugMix(BaseAugmentation):
                 images, draw["index"][chain], draw["magnitude"][chain],
                 draw["signed"][chain], self.value_range, self.operations)
             if self.geometric:
+                augmented = kept_apart(
+                    augmented, self.seed_generator.state)
                 augmented = geometry.affine_transform(augmented, matrix,
                                                       **self._resampling)
             weight = draw["chain_weights"][:, chain]

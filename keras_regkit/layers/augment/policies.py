@@ -20,6 +20,7 @@ from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._base import mask_fill_value
 from keras_regkit.layers.augment._base import move_boxes
+from keras_regkit._fusion import kept_apart
 from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment.geometric import check_resampling
 
@@ -184,6 +185,7 @@ class _Policy(BaseAugmentation):
             return images
         images, matrix = apply_chain(images, draw["index"], draw["magnitude"],
                                      draw["signed"], self.value_range, OPS)
+        images = kept_apart(images, self.seed_generator.state)
         return geometry.affine_transform(images, matrix, **self._resampling)
 
     def _matrix(self, draw, height, width):

@@ -205,7 +205,7 @@ def test_jax_keeps_a_layer_apart_from_the_next_ones_gathers(
 def test_kept_apart_is_the_tensor_itself_where_nothing_fuses():
     """Eagerly and in graphs XLA does not compile it changes nothing."""
     tensor = keras.ops.arange(6)
-    for keep in (_fusion.kept_apart, _fusion.kept_apart_within_layer):
+    for keep in (_fusion.kept_apart, _fusion.kept_apart_under_tensorflow):
         assert keep(tensor, 1) is tensor
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
@@ -250,7 +250,7 @@ def test_augment_keeps_a_step_apart_from_the_next_resampling(monkeypatch,
     call = compile_()
     assert conditionals(call) >= 4
     kept = tf.nest.map_structure(lambda t: t.numpy(), call(data))
-    monkeypatch.setattr(pipeline, "kept_apart_within_layer",
+    monkeypatch.setattr(pipeline, "kept_apart_under_tensorflow",
                         lambda tensor, token: tensor)
     call = compile_()
     assert conditionals(call) == 2  # the layer's output: images, masks
@@ -277,3 +277,56 @@ def test_jax_fuses_a_step_into_the_next_resampling():
     program = jax.jit(lambda s, d: augment.stateless_call(
         [], s, d, training=True)[0]).lower(states, data).compile().as_text()
     assert program.count("conditional(") == 2, program
+
+
+def _compiled_with_program(layer, images):
+    """(compiled training call of `layer` on `images`, its compiled program
+    as text) under TensorFlow's XLA or `jax.jit`; a new trace each time."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        call = tf.function(lambda x: layer(x, training=True),
+                           jit_compile=True)
+        program = call.experimental_get_compiler_ir(images)(
+            stage="optimized_hlo")
+        return lambda: call(images).numpy(), program
+    import jax
+
+    layer.build(images.shape)
+    states = [v.value for v in layer.non_trainable_variables]
+    call = jax.jit(lambda s, x: layer.stateless_call([], s, x,
+                                                     training=True)[0])
+    program = call.lower(states, images).compile().as_text()
+    return lambda: np.asarray(call(states, images)), program
+
+
+@pytest.mark.backends
+@pytest.mark.parametrize("name", ["RandAugment", "AugMix"])
+def test_policies_keep_their_chains_apart_from_the_resampling(monkeypatch,
+                                                              name):
+    """`RandAugment`'s chain (`AugMix`'s three) reaches the resampling
+    through a conditional under XLA on CPU (TensorFlow and JAX), with the
+    same bits as without it."""
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        pytest.skip("XLA's compilers only")
+    from keras_regkit import layers
+    from keras_regkit.layers.augment import aug_mix
+    from keras_regkit.layers.augment import policies
+
+    images = np.random.default_rng(2).uniform(
+        0, 255, (4, 24, 20, 3)).astype("float32")
+    run, program = _compiled_with_program(getattr(layers, name)(seed=3),
+                                          images)
+    kept = run()
+    chains = 3 if name == "AugMix" else 1
+    entry = program[program.index("ENTRY"):]
+    assert entry.count("conditional(") >= chains + 1, entry
+    for module in (policies, aug_mix):
+        monkeypatch.setattr(module, "kept_apart",
+                            lambda tensor, token: tensor)
+    run, program = _compiled_with_program(getattr(layers, name)(seed=3),
+                                          images)
+    entry = program[program.index("ENTRY"):]
+    assert entry.count("conditional(") == 1, entry  # the layer's output
+    np.testing.assert_array_equal(kept, run())
+    assert not np.allclose(kept, images)
