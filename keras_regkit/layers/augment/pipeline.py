@@ -267,8 +267,8 @@ class Augment(BaseAugmentation):
         would otherwise fill by recomputing the step before for every
         value they read (see `kept_apart_under_tensorflow`)."""
         if number and (layer is None or layer.fuses_with(None)):
-            return kept_apart_under_tensorflow(values,
-                                           self.seed_generator.state)
+            return kept_apart_under_tensorflow(
+                values, self.seed_generator.state)
         return values
 
     def apply_images(self, images, draw):
