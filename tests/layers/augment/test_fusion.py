@@ -216,6 +216,31 @@ def test_kept_apart_is_the_tensor_itself_where_nothing_fuses():
             assert seen == [True]
 
 
+def _compiled_with_program(layer, inputs):
+    """(compiled training call of `layer` on `inputs`, returning numpy
+    arrays; its compiled program as text) under TensorFlow's XLA or
+    `jax.jit`; a new trace each time."""
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        call = tf.function(lambda x: layer(x, training=True),
+                           jit_compile=True)
+        program = call.experimental_get_compiler_ir(inputs)(
+            stage="optimized_hlo")
+        return lambda: keras.tree.map_structure(np.asarray,
+                                                call(inputs)), program
+    import jax
+
+    images = inputs["images"] if isinstance(inputs, dict) else inputs
+    layer.build(images.shape)
+    states = [v.value for v in layer.non_trainable_variables]
+    call = jax.jit(lambda s, x: layer.stateless_call([], s, x,
+                                                     training=True)[0])
+    program = call.lower(states, inputs).compile().as_text()
+    return lambda: keras.tree.map_structure(np.asarray,
+                                            call(states, inputs)), program
+
+
 def _contrast_then_rotate():
     from keras_regkit import layers
 
@@ -232,29 +257,21 @@ def test_augment_keeps_a_step_apart_from_the_next_resampling(monkeypatch,
     the rotation's gathers through a conditional too (images and masks:
     two more than the layer's own output has), with the same bits as
     without it."""
-    import tensorflow as tf
-
     from keras_regkit.layers.augment import pipeline
 
     data = _detection_batch(mask_dtype)
 
-    def compile_():
-        augment = _contrast_then_rotate()
-        return tf.function(lambda d: augment(d, training=True),
-                           jit_compile=True)
+    def conditionals(program):
+        return program[program.index("ENTRY"):].count("conditional(")
 
-    def conditionals(call):
-        hlo = call.experimental_get_compiler_ir(data)(stage="optimized_hlo")
-        return hlo[hlo.index("ENTRY"):].count("conditional(")
-
-    call = compile_()
-    assert conditionals(call) >= 4
-    kept = tf.nest.map_structure(lambda t: t.numpy(), call(data))
+    run, program = _compiled_with_program(_contrast_then_rotate(), data)
+    assert conditionals(program) >= 4
+    kept = run()
     monkeypatch.setattr(pipeline, "kept_apart_under_tensorflow",
                         lambda tensor, token: tensor)
-    call = compile_()
-    assert conditionals(call) == 2  # the layer's output: images, masks
-    fused = tf.nest.map_structure(lambda t: t.numpy(), call(data))
+    run, program = _compiled_with_program(_contrast_then_rotate(), data)
+    assert conditionals(program) == 2  # the layer's output: images, masks
+    fused = run()
     for key in data:
         np.testing.assert_array_equal(kept[key], fused[key])
         assert kept[key].dtype == data[key].dtype
@@ -268,36 +285,9 @@ def test_jax_fuses_a_step_into_the_next_resampling():
     layer's output goes through conditionals."""
     if keras.backend.backend() != "jax":
         pytest.skip("JAX's compiler only")
-    import jax
-
-    data = _detection_batch("uint8")
-    augment = _contrast_then_rotate()
-    augment.build(data["images"].shape)
-    states = [v.value for v in augment.non_trainable_variables]
-    program = jax.jit(lambda s, d: augment.stateless_call(
-        [], s, d, training=True)[0]).lower(states, data).compile().as_text()
+    _, program = _compiled_with_program(_contrast_then_rotate(),
+                                        _detection_batch("uint8"))
     assert program.count("conditional(") == 2, program
-
-
-def _compiled_with_program(layer, images):
-    """(compiled training call of `layer` on `images`, its compiled program
-    as text) under TensorFlow's XLA or `jax.jit`; a new trace each time."""
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        call = tf.function(lambda x: layer(x, training=True),
-                           jit_compile=True)
-        program = call.experimental_get_compiler_ir(images)(
-            stage="optimized_hlo")
-        return lambda: call(images).numpy(), program
-    import jax
-
-    layer.build(images.shape)
-    states = [v.value for v in layer.non_trainable_variables]
-    call = jax.jit(lambda s, x: layer.stateless_call([], s, x,
-                                                     training=True)[0])
-    program = call.lower(states, images).compile().as_text()
-    return lambda: np.asarray(call(states, images)), program
 
 
 @pytest.mark.backends
