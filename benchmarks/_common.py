@@ -99,6 +99,28 @@ def timed(fn, repeats, warmup=2):
     return statistics.median(times)
 
 
+def interleaved(fns, rounds, warmup=2):
+    """Wall times of `fns` run in rounds, one call of each per round, in
+    alternating order (forward, then backward): a list of `rounds` lists,
+    one time in seconds per function. Per-round ratios of these cancel the
+    load a shared machine drifts through, which separate medians do not.
+    Each `fn` must wait for its result, as for `timed`."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    result = []
+    for round_ in range(rounds):
+        times = [0.0] * len(fns)
+        order = range(len(fns)) if round_ % 2 == 0 else \
+            reversed(range(len(fns)))
+        for index in order:
+            start = time.perf_counter()
+            fns[index]()
+            times[index] = time.perf_counter() - start
+        result.append(times)
+    return result
+
+
 def parser(doc, repeats=None, training=None, only=None, threads=True):
     """The benchmarks' command line: the options a script asks for.
 

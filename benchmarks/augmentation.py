@@ -16,12 +16,14 @@ Writes benchmarks/results/augmentation.json.
 """
 
 import os
+import statistics
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 from _common import detection_batch  # noqa: E402
+from _common import interleaved  # noqa: E402
 from _common import keras_geometric_stack  # noqa: E402
 from _common import our_geometric_stack  # noqa: E402
 from _common import parser  # noqa: E402
@@ -32,6 +34,10 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from keras_regkit import layers  # noqa: E402
+
+# Each case compiles its own function on purpose; TensorFlow's "frequent
+# retracing" warning about that would only clutter the table.
+tf.get_logger().setLevel("ERROR")
 
 try:
     from keras_aug.layers import vision as keras_aug
@@ -143,7 +149,13 @@ def measure(factory, jit, x, repeats):
 def boxes_and_masks_overhead(x, repeats):
     """Our fused 4-layer stack under XLA on images alone, with 20 boxes per
     image, and with the boxes and a uint8 mask (every fill mode, each
-    against images alone with the same fill mode)."""
+    against images alone with the same fill mode).
+
+    Returns (name, median seconds, median of the per-round time ratios to
+    images alone with the same fill mode, or None) tuples. The cases run
+    in rounds, one call each, in alternating order, and each round's
+    ratio is taken: a ratio of a few percent must not depend on which case
+    ran first, nor on the shared machine's load drifting between them."""
     data = {**tf.nest.map_structure(tf.constant,
                                     detection_batch(x.numpy())),
             "images": x}
@@ -154,28 +166,29 @@ def boxes_and_masks_overhead(x, repeats):
     for mode in ("constant", "wrap", "nearest"):
         cases += [(f"stack, fill_mode={mode}", mode, {"images": x}),
                   ("  + 20 boxes + mask", mode, data)]
-    calls = {}
+    stacks = {}
     for _, mode, _ in cases:
-        if mode not in calls:
-            layer = our_geometric_stack(mode)
-            layer.bounding_box_format = "rel_xyxy"
-            calls[mode] = tf.function(
-                lambda d, layer=layer: layer(d, training=True),
-                jit_compile=True)
-    # Interleaved rounds, best median of each: a ratio of a few percent
-    # must not depend on which case ran first.
-    times = {}
-    for _ in range(3):
-        for name, mode, d in cases:
-            value = timed(lambda d=d, call=calls[mode]: call(d)[
-                "images"].numpy(), repeats)
-            key = (name, mode)
-            times[key] = min(times.get(key, value), value)
-    # (name, seconds, images-only seconds with that fill mode, or None)
-    alone = {mode: times[name, mode] for name, mode, d in cases
+        if mode not in stacks:
+            stacks[mode] = our_geometric_stack(mode)
+            stacks[mode].bounding_box_format = "rel_xyxy"
+    # One compiled function per case: each traces once.
+    runs = []
+    for _, mode, d in cases:
+        call = tf.function(lambda d, layer=stacks[mode]: layer(
+            d, training=True), jit_compile=True)
+        runs.append(lambda d=d, call=call: call(d)["images"].numpy())
+    rounds = interleaved(runs, 3 * repeats)
+    alone = {mode: index for index, (_, mode, d) in enumerate(cases)
              if len(d) == 1}
-    return [(name, times[name, mode], None if len(d) == 1 else alone[mode])
-            for name, mode, d in cases]
+    results = []
+    for index, (name, mode, d) in enumerate(cases):
+        ratio = None
+        if len(d) > 1:
+            ratio = statistics.median(
+                times[index] / times[alone[mode]] for times in rounds)
+        results.append((name, statistics.median(
+            times[index] for times in rounds), ratio))
+    return results
 
 
 def main():
@@ -240,15 +253,15 @@ def main():
             for line in failures:
                 print(line)
         if not only or "boxes" in only:
-            for name, value, alone in boxes_and_masks_overhead(
+            for name, value, ratio in boxes_and_masks_overhead(
                     x, args.repeats):
-                ratio = ("" if alone is None else
-                         f"  time vs images alone: {value / alone:.2f}x")
+                shown = ("" if ratio is None else
+                         f"  time vs images alone: {ratio:.2f}x")
                 print(f"{name:<28}{'regkit':<11}{'':>13}"
-                      f"{batch / value:>12,.0f}{ratio}")
+                      f"{batch / value:>12,.0f}{shown}")
                 records.append({"input": input_name, "workload": name,
                                 "impl": "regkit", "xla_s": value,
-                                "images_only_xla_s": alone})
+                                "time_vs_images_only": ratio})
     write_results("augmentation.json", records)
 
 
