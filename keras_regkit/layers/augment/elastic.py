@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
+from keras_regkit._fusion import computed_once
 from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import bounding_boxes, geometry
 from keras_regkit.layers.augment._base import BaseAugmentation, mask_fill_value
@@ -152,7 +153,9 @@ class RandomElasticTransform(BaseAugmentation):
         norm = ops.sum(ops.square(kernel), axis=1)
         alpha = 0.1 * max(height, width) * scale
         gain = ops.where(draw["apply"], alpha * _FIELD_STD / norm, 0.0)
-        field = field * ops.reshape(gain, (-1, 1, 1, 1))
+        # The small grid, computed once: XLA on CPU otherwise reruns the
+        # whole blur inside the resampling's gathers, for every pixel read.
+        field = computed_once(field * ops.reshape(gain, (-1, 1, 1, 1)))
         field = _upsample(field, 1, *_upsampling(height, spacing, rows))
         field = _upsample(field, 2, *_upsampling(width, spacing, cols))
         ys, xs = ops.meshgrid(ops.arange(height, dtype="float32"),

@@ -320,3 +320,49 @@ def test_policies_keep_their_chains_apart_from_the_resampling(monkeypatch,
     assert entry.count("conditional(") == 1, entry  # the layer's output
     np.testing.assert_array_equal(kept, run())
     assert not np.allclose(kept, images)
+
+
+def _check_elastic_grid_is_computed_once(monkeypatch):
+    """`RandomElasticTransform`'s blurred grid (4x33x33x2 for 32x32
+    images) is an array of its own in the compiled program, so the gathers
+    read it instead of rerunning the blur per pixel; taken out, no such
+    array, and the same bits either way (images and masks)."""
+    from keras_regkit import layers
+    from keras_regkit.layers.augment import elastic
+
+    rng = np.random.default_rng(0)
+    inputs = {"images": rng.uniform(0, 255, (4, 32, 32, 3)).astype(
+        "float32"), "segmentation_masks": rng.integers(
+            0, 9, (4, 32, 32, 1)).astype("uint8")}
+    grid = "4,33,33,2]"  # under JAX, [2,4,33,33,2] (see `computed_once`)
+
+    def grid_arrays(program):
+        entry = program[program.index("ENTRY"):]
+        return [line for line in entry.splitlines()
+                if grid in line and "fusion(" in line]
+
+    layer = layers.RandomElasticTransform(seed=1)
+    assert layer._grid(32, 32)[1:3] == (33, 33)
+    run, program = _compiled_with_program(layer, inputs)
+    apart = run()
+    assert grid_arrays(program), program
+    monkeypatch.setattr(elastic, "computed_once", lambda t: t)
+    run, program = _compiled_with_program(
+        layers.RandomElasticTransform(seed=1), inputs)
+    fused = run()
+    assert not grid_arrays(program)
+    np.testing.assert_array_equal(apart["images"], fused["images"])
+    np.testing.assert_array_equal(apart["segmentation_masks"],
+                                  fused["segmentation_masks"])
+    assert (apart["images"] != inputs["images"]).any()
+
+
+@pytest.mark.tf
+def test_elastic_grid_is_computed_once(monkeypatch):
+    _check_elastic_grid_is_computed_once(monkeypatch)
+
+
+@pytest.mark.backends
+@needs_jax
+def test_jax_elastic_grid_is_computed_once(monkeypatch):
+    _check_elastic_grid_is_computed_once(monkeypatch)
