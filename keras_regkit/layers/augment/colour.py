@@ -28,7 +28,12 @@ def grayscale(images):
     if images.shape[-1] == 1:
         return images
     weights = ops.convert_to_tensor(_LUMA, "float32")
-    luma = ops.sum(images * weights, axis=-1, keepdims=True)
+    # Multiply-adds of the three channels, not a sum over the last axis:
+    # JAX's XLA on CPU runs that 3-wide reduction pixel by pixel
+    # (RandomGrayscale on 32x224x224x3: 104 ms against 2.4 ms; TensorFlow's
+    # XLA runs both alike).
+    luma = (images[..., 0:1] * weights[0] + images[..., 1:2] * weights[1]
+            + images[..., 2:3] * weights[2])
     return ops.broadcast_to(luma, ops.shape(images))
 
 
