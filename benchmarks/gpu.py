@@ -15,7 +15,11 @@ after compilation, waiting for the result:
   images alone is the goal);
 - `Dropout`, `SpatialDropout1D/2D/3D`, `DropBlock2D` in float32 and
   bfloat16 against Keras's namesakes (DropBlock against our Dropout on the
-  same tensor; Keras has none).
+  same tensor; Keras has none);
+- the colour layers and the policies that chain them (`RandomContrast`,
+  `RandomSaturation`, `RandomHue`, `RandomGrayscale`, `RandAugment`,
+  `AugMix`) on float32 images of the geometric rows' size, against
+  Keras's namesakes.
 
 Usage: KERAS_BACKEND=jax python benchmarks/gpu.py [--repeats 20]
        [--small] [--images 32x224] [--profile DIR]
@@ -165,14 +169,37 @@ def dropout_rows(size, repeats):
         tensors = {key: jnp.asarray(rng.normal(size=shape), dtype)
                    for key, shape in shapes.items()}
         for name, key, make_ref, make_ours in pairs:
-            x = tensors[key]
-            label = "x".join(map(str, x.shape)) + f" {dtype}"
-            ref = median_ms(lambda m=make_ref: [m()], x, repeats)
-            ours = median_ms(lambda m=make_ours: [m()], x, repeats)
-            ratio = (ours / ref if isinstance(ref, float)
-                     and isinstance(ours, float) else None)
-            rows.append((name, label, ref, ours, ratio))
+            rows.append(compared(name, make_ref, make_ours, tensors[key],
+                                 repeats))
     return rows
+
+
+def compared(name, make_ref, make_ours, x, repeats):
+    """(name, input label, reference ms, our ms, ours / reference) for one
+    layer of each, built by the two factories, on `x`."""
+    label = "x".join(map(str, x.shape)) + f" {x.dtype}"
+    ref = median_ms(lambda: [make_ref()], x, repeats)
+    ours = median_ms(lambda: [make_ours()], x, repeats)
+    ratio = (ours / ref if isinstance(ref, float)
+             and isinstance(ours, float) else None)
+    return name, label, ref, ours, ratio
+
+
+def colour_rows(size, repeats):
+    """Colour layers and the policies that chain them, ours against
+    Keras's namesakes, on float32 images in [0, 255]."""
+    batch, side = size
+    x = jnp.asarray(np.random.default_rng(0).uniform(
+        0, 255, (batch, side, side, 3)), "float32")
+    names = [("RandomContrast", (0.5,)), ("RandomSaturation", (0.5,)),
+             ("RandomHue", (0.5,)), ("RandomGrayscale", (0.5,)),
+             ("RandAugment", ()), ("AugMix", ())]
+    return [compared(f"{name}({args[0]})" if args else name,
+                     lambda n=name, a=args: getattr(keras.layers, n)(
+                         *a, seed=1),
+                     lambda n=name, a=args: getattr(layers, n)(*a, seed=1),
+                     x, repeats)
+            for name, args in names]
 
 
 def fmt(value, digits=3):
@@ -215,14 +242,18 @@ def main():
           "a plain copy of the batch)")
 
     dropouts = dropout_rows(maps, args.repeats)
-    header = (f"{'dropout':<36}{'input':<26}{'reference ms':>13}"
-              f"{'ours ms':>9}{'ratio':>8}")
-    print()
-    print(header)
-    print("-" * len(header))
-    for name, label, ref, ours, ratio in dropouts:
-        print(f"{name:<36}{label:<26}{fmt(ref):>13}{fmt(ours):>9}"
-              f"{fmt(ratio):>8}")
+    colours = colour_rows(images, args.repeats)
+    for title, rows in (("dropout", dropouts), ("colour", colours)):
+        header = (f"{title:<36}{'input':<26}{'reference ms':>13}"
+                  f"{'ours ms':>9}{'ratio':>8}")
+        print()
+        print(header)
+        print("-" * len(header))
+        for name, label, ref, ours, ratio in rows:
+            print(f"{name:<36}{label:<26}{fmt(ref):>13}{fmt(ours):>9}"
+                  f"{fmt(ratio):>8}")
+            if isinstance(ref, str):
+                print(f"    reference {ref}")
     print("(reference: Keras's layer of the same name, or our Dropout for "
           "DropBlock; ratio = ours / reference, below 1 is faster)")
 
@@ -242,8 +273,9 @@ def main():
     write_results("gpu.json", {
         "geometric": [dict(zip(("name", "input", "ms", "speedup",
                                 "copies"), row)) for row in geometric],
-        "dropout": [dict(zip(("name", "input", "reference_ms", "ours_ms",
-                              "ratio"), row)) for row in dropouts],
+        **{key: [dict(zip(("name", "input", "reference_ms", "ours_ms",
+                           "ratio"), row)) for row in rows]
+           for key, rows in (("dropout", dropouts), ("colour", colours))},
     })
 
 
