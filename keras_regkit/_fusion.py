@@ -14,6 +14,10 @@ newer compiler fuses that reduction too, a reduce-window (`cumsum` of
 under TensorFlow's). `optimization_barrier` would say this more
 directly, but XLA:CPU removes barriers before fusion.
 
+`RandomElasticTransform` computes its small blurred displacement grid
+once the same way (the blur was rerun for every pixel read: 3.2x faster
+on 128x64x64 images under TensorFlow).
+
 The same fusion reruns a whole augmentation layer inside the next one's
 gathers; `kept_apart` ends it at each layer's output and before the
 resampling of `RandAugment`'s and `AugMix`'s chains, and
