@@ -252,8 +252,9 @@ def main():
         for name, label, ref, ours, ratio in rows:
             print(f"{name:<36}{label:<26}{fmt(ref):>13}{fmt(ours):>9}"
                   f"{fmt(ratio):>8}")
-            if isinstance(ref, str):
-                print(f"    reference {ref}")
+            for who, value in (("reference", ref), ("ours", ours)):
+                if isinstance(value, str):
+                    print(f"    {who} {value}")
     print("(reference: Keras's layer of the same name, or our Dropout for "
           "DropBlock; ratio = ours / reference, below 1 is faster)")
 
