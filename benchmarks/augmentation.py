@@ -22,6 +22,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from _common import detection_batch  # noqa: E402
 from _common import interleaved  # noqa: E402
 from _common import keras_geometric_stack  # noqa: E402
@@ -30,8 +32,6 @@ from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
 from _common import timed  # noqa: E402
 from _common import write_results  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from keras_regkit import layers  # noqa: E402
 
@@ -228,7 +228,7 @@ def main():
             best = min(ours) if ours else None
             failures = []
             for row, (impl, modes) in enumerate(results.items()):
-                def rate(v):
+                def rate(v, batch=batch):
                     return (f"{batch / v:,.0f}" if isinstance(v, float)
                             else "fails")
 

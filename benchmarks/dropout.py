@@ -22,12 +22,12 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
 from _common import timed  # noqa: E402
 from _common import write_results  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from keras_regkit import layers  # noqa: E402
 from keras_regkit import schedules  # noqa: E402
@@ -103,7 +103,7 @@ def main():
                 for who, make in (("reference", make_ref), ("ours", make_ours)):
                     try:
                         fn = make_fn(make(), jit, backward, residual)
-                        results[who] = timed(lambda: wait(fn(x)),
+                        results[who] = timed(lambda fn=fn, x=x: wait(fn(x)),
                                              args.repeats)
                     except Exception as error:  # noqa: BLE001
                         first = str(error).strip().splitlines()[0][:60]

@@ -272,10 +272,10 @@ def main():
     from _common import write_results
 
     write_results("gpu.json", {
-        "geometric": [dict(zip(("name", "input", "ms", "speedup",
-                                "copies"), row)) for row in geometric],
+        "geometric": [dict(zip(("name", "input", "ms", "speedup", "copies"),
+                               row, strict=True)) for row in geometric],
         **{key: [dict(zip(("name", "input", "reference_ms", "ours_ms",
-                           "ratio"), row)) for row in rows]
+                           "ratio"), row, strict=True)) for row in rows]
            for key, rows in (("dropout", dropouts), ("colour", colours))},
     })
 

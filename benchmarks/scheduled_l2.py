@@ -20,11 +20,11 @@ import statistics
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 from _common import EpochTimer  # noqa: E402
 from _common import parser  # noqa: E402
 from _common import pin_threads  # noqa: E402
 from _common import write_results  # noqa: E402
-import numpy as np  # noqa: E402
 
 from keras_regkit import callbacks  # noqa: E402
 from keras_regkit import regularizers  # noqa: E402

@@ -137,7 +137,7 @@ def call_in_graph(layer, inputs, *args, **kwargs):
     outputs = tf.numpy_function(
         run, flat_inputs, dtypes, stateful=True,
         name=f"{layer.name}_on_{keras.backend.backend()}")
-    for value, shape in zip(outputs, shapes):
+    for value, shape in zip(outputs, shapes, strict=True):
         value.set_shape(shape)
     return tf.nest.pack_sequence_as(structure, outputs)
 
@@ -163,7 +163,7 @@ def _call(layer, data, args, kwargs):
     # Only what the call changed (seed states): a strength written by a
     # scheduler meanwhile must not be overwritten with the value read.
     for variable, old, new in zip(layer.non_trainable_variables, before,
-                                  after):
+                                  after, strict=True):
         if not np.array_equal(old, new):
             variable.assign(new)
     return outputs
@@ -194,6 +194,7 @@ def _output_signature(layer, inputs, args, kwargs):
     first, second = (tf.nest.flatten(trial) for trial in trials)
     dtypes = [tf.as_dtype(keras.ops.convert_to_numpy(value).dtype)
               for value in first]
-    shapes = [[a if a == b else None for a, b in zip(x.shape, y.shape)]
-              for x, y in zip(first, second)]
+    shapes = [[a if a == b else None
+               for a, b in zip(x.shape, y.shape, strict=True)]
+              for x, y in zip(first, second, strict=True)]
     return trials[0], dtypes, shapes

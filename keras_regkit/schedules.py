@@ -21,6 +21,7 @@ Constant(value=0.1, unit='epoch')
 
 import bisect
 import inspect
+import itertools
 import math
 
 import keras
@@ -336,7 +337,7 @@ def _check_boundaries(owner, boundaries):
             owner, "boundaries", boundaries, "a non-empty list of numbers"
         )
     checked = [_check_duration(owner, "boundaries", b) for b in boundaries]
-    if any(b >= c for b, c in zip(checked, checked[1:])):
+    if any(b >= c for b, c in itertools.pairwise(checked)):
         raise checks.invalid(
             owner, "boundaries", boundaries, "strictly increasing numbers"
         )
@@ -459,7 +460,8 @@ class Join(Schedule):
         ends = [*self.boundaries, math.inf]
         return [
             start + t
-            for start, end, schedule in zip(starts, ends, self.schedules)
+            for start, end, schedule in zip(starts, ends, self.schedules,
+                                            strict=True)
             for t in schedule.landmarks()
             if start + t < end
         ]

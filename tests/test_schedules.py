@@ -193,7 +193,8 @@ def test_wrong_type_is_refused():
 
 
 def test_bool_is_refused():
-    with pytest.raises(TypeError, match=r"Received: schedule=True of type bool"):
+    with pytest.raises(TypeError,
+                       match=r"Received: schedule=True of type bool"):
         schedules.get(True)
 
 
@@ -268,7 +269,8 @@ def test_exponential_growth_needs_an_end():
 
 def test_exponential_end_must_lie_ahead():
     with pytest.raises(
-        ValueError, match=r"argument `end` of Exponential: expected a bound the "
+        ValueError,
+        match=r"argument `end` of Exponential: expected a bound the "
         r"value moves toward \(end <= start=1.0 for rate=0.5\). Received: "
         r"end=2.0"
     ):

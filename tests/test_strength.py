@@ -85,7 +85,7 @@ def test_a_declared_strength_is_set_once():
     with pytest.raises(AttributeError, match="set once in the constructor"):
         holder.chance = 0.1
     with pytest.raises(AttributeError, match="not set yet"):
-        Holder.__new__(Holder).chance
+        _ = Holder.__new__(Holder).chance
 
 
 def test_declarations_check_values_with_the_house_sentence():

@@ -54,7 +54,7 @@ def test_pipeline_gives_what_a_direct_call_gives():
     if keras.backend.backend() == "jax":  # built by the first batch, then
         assert getattr(layer, _tf_data.JITTED)  # compiled for the others
     direct = _augment()
-    for batch, out in zip(ds, in_pipeline):
+    for batch, out in zip(ds, in_pipeline, strict=True):
         expected = direct({
             "images": batch["images"].numpy(),
             "segmentation_masks": batch["segmentation_masks"].numpy(),

@@ -42,17 +42,23 @@ def install_cell(repository):
     return f'''{INSTALL_MARK}
 # Colab: from the package index, else from the repository. A local clone:
 # installs the clone. Already installed (CI, your venv): nothing to do.
-import importlib.util, os, subprocess, sys
+import importlib.util
+import os
+import subprocess
+import sys
+
 REPOSITORY = "{repository}"
 if importlib.util.find_spec("keras_regkit") is None:
     def pip(*args):
-        return subprocess.call([sys.executable, "-m", "pip", "install", "-q", *args])
+        return subprocess.call(
+            [sys.executable, "-m", "pip", "install", "-q", *args])
     clone = os.path.abspath("..")
     if os.path.exists(os.path.join(clone, "setup.cfg")):
         pip("-e", clone + "[lab]")
     elif pip("keras-regkit[lab]") != 0:
         pip(f"keras-regkit[lab] @ git+{{REPOSITORY}}")
 import keras_regkit
+
 print("keras_regkit", keras_regkit.__version__)'''
 
 

@@ -100,6 +100,6 @@ def recompute_batch_norm(model, data, batch_size=32, steps=None):
             model(batch, training=True)
             count += 1
     finally:
-        for layer, momentum in zip(layers, momenta):
+        for layer, momentum in zip(layers, momenta, strict=True):
             layer.momentum = momentum
     return count

@@ -81,7 +81,9 @@ class SWA(keras.callbacks.Callback):
                  backup_dir=None, verbose=0):
         super().__init__()
         self.start_epoch = checks.integer("SWA", "start_epoch", start_epoch)
-        positive = (lambda v: v > 0)
+        def positive(v):
+            return v > 0
+
         self.learning_rate = None if learning_rate is None else checks.number(
             "SWA", "learning_rate", learning_rate, positive,
             "None or a float > 0")
@@ -124,7 +126,7 @@ class SWA(keras.callbacks.Callback):
         else:
             share = 1.0 / (self.models + 1)
             self.average = [a + (w - a) * share
-                            for a, w in zip(self.average, weights)]
+                            for a, w in zip(self.average, weights, strict=True)]
         self.models += 1
 
     def _swap_in(self):
@@ -134,7 +136,7 @@ class SWA(keras.callbacks.Callback):
             return None
         saved = [keras.ops.convert_to_numpy(v) for v in self.model.variables]
         for variable, value in zip(self.model.trainable_variables,
-                                   self.average):
+                                   self.average, strict=True):
             variable.assign(value.astype(variable.dtype))
         if self._has_batch_norm:
             recompute_batch_norm(self.model, self.batch_norm_data,
@@ -166,7 +168,7 @@ class SWA(keras.callbacks.Callback):
         if self._has_batch_norm and self.batch_norm_data is None:
             raise ValueError(
                 f"SWA: the model has BatchNormalization layers "
-                f"({', '.join(l.name for l in batch_norm_layers(self.model))})"
+                f"({', '.join(b.name for b in batch_norm_layers(self.model))})"
                 ", whose statistics must be recomputed for the averaged "
                 "weights: pass SWA(batch_norm_data=<training inputs>)."
             )
@@ -225,7 +227,8 @@ class SWA(keras.callbacks.Callback):
 
     def on_test_end(self, logs=None):
         if self._held is not None:
-            for variable, value in zip(self.model.variables, self._held):
+            for variable, value in zip(self.model.variables, self._held,
+                                       strict=True):
                 variable.assign(value)
             self._held = None
 
@@ -296,7 +299,8 @@ class SWA(keras.callbacks.Callback):
             ) from None
         expected = len(shapes) if models else 0
         if (models < 0 or extra or len(average) != expected
-                or any(a.shape != s for a, s in zip(average, shapes))
+                or any(a.shape != s
+                       for a, s in zip(average, shapes, strict=False))
                 or not all(np.isfinite(a).all() for a in average)):
             raise ValueError(
                 f"SWA cannot resume from {path}: it holds {models} averaged "

@@ -414,7 +414,7 @@ def run_sweep_command(args):
     table = Table(title=f"Sweep of {args.param} ({result.objective})")
     table.add_column(args.param, justify="right")
     table.add_column(result.objective, justify="right")
-    for value, score in zip(result.values, result.scores):
+    for value, score in zip(result.values, result.scores, strict=True):
         mark = " *" if value == result.best_value else ""
         table.add_row(f"{value:.4g}{mark}", f"{score:.4f}")
     console.print(table)
@@ -445,8 +445,8 @@ def list_recipes(markdown=False):
         if markdown:
             print(f"| `{name}` | {kind} | {default} | {description} |")
         else:
-            print(f"{name} [{kind}]{f' (default: {default})' if default else ''}"
-                  f": {description}")
+            shown = f" (default: {default})" if default else ""
+            print(f"{name} [{kind}]{shown}: {description}")
     return 0
 
 

@@ -258,7 +258,8 @@ def load_folder(path, seed=0, train_size=None, image_size=(32, 32)):
             f"{first}"
         ) from None
     counts = np.bincount(y, minlength=len(dataset.class_names))
-    small = [name for name, count in zip(dataset.class_names, counts)
+    small = [name for name, count in zip(dataset.class_names, counts,
+                                         strict=True)
              if count < 5]
     if small:
         warnings.warn(

@@ -16,8 +16,8 @@ import shutil
 import tempfile
 
 from keras_regkit.lab.errors import LabError
-from keras_regkit.lab.stats import Comparison
 from keras_regkit.lab.stats import LEVEL
+from keras_regkit.lab.stats import Comparison
 from keras_regkit.lab.stats import compare
 from keras_regkit.lab.stats import mean_std
 
@@ -215,7 +215,8 @@ def sentence(recipe, baseline):
             "worse": "higher beyond the noise",
             "noise": "within the noise"}[c.loss_verdict]
     return (
-        f"{recipe.name}: {change}; test accuracy {100 * c.accuracy:+.1f} points "
+        f"{recipe.name}: {change}; "
+        f"test accuracy {100 * c.accuracy:+.1f} points "
         f"({LEVEL:.0%} interval {100 * low:+.1f} to {100 * high:+.1f}), "
         f"{verdict}; test cross-entropy {c.loss:+.3f}, {loss}."
     )
@@ -308,7 +309,7 @@ def plot_curves(recipe, path):
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     histories = [run.history for run in recipe.runs]
-    for ax, metric in zip(axes, ("loss", "accuracy")):
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
         _plot_band(ax, histories, metric, f"train {metric}")
         _plot_band(ax, histories, f"val_{metric}", f"val {metric}")
         ax.axvline(recipe.stat("weights_epoch")[0], color="grey",
@@ -334,7 +335,7 @@ def plot_gaps(recipes, path):
     names = [r.name for r in recipes]
     rows = range(len(recipes))[::-1]  # first recipe at the top
     ax = axes[0]
-    for y, r in zip(rows, recipes):
+    for y, r in zip(rows, recipes, strict=True):
         c = r.comparison
         if c is None:
             continue

@@ -158,12 +158,12 @@ def _adopt(compiled, fresh):
     pairs = []
     if len(compiled.layers) != len(fresh.layers):
         return False
-    for old, new in zip(compiled.layers, fresh.layers):
+    for old, new in zip(compiled.layers, fresh.layers, strict=True):
         # `compiled` may carry extra (strength-holder) variables at the end.
         if (old.name != new.name or type(old) is not type(new)
                 or len(old.variables) < len(new.variables)):
             return False
-        for dst, src in zip(old.variables, new.variables):
+        for dst, src in zip(old.variables, new.variables, strict=True):
             if tuple(dst.shape) != tuple(src.shape):
                 return False
             pairs.append((dst, src))
@@ -209,7 +209,7 @@ class SeedRunner:
             ]
             return self._model
         for variable, value in zip(self._model.optimizer.variables,
-                                   self._optimizer_state):
+                                   self._optimizer_state, strict=True):
             variable.assign(value)
         for strength in collect_strengths(self._model).values():
             strength.reset_adjustment()

@@ -202,7 +202,7 @@ def write_sweep_report(result, folder, meta):
         f"| {result.param} | {result.objective} |",
         "|---|---|",
         *[f"| {v:.4g} | {s:.4f} |" for v, s in
-          zip(result.values, result.scores)],
+          zip(result.values, result.scores, strict=True)],
         "",
         "![validation metric against strength](sweep.png)",
     ]

@@ -5,8 +5,8 @@ augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
 `Mosaic`,
 `RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`,
 the fusing `Augment` pipeline)."""
-from keras_regkit.layers.augment import AugMix
 from keras_regkit.layers.augment import Augment
+from keras_regkit.layers.augment import AugMix
 from keras_regkit.layers.augment import CutMix
 from keras_regkit.layers.augment import MixUp
 from keras_regkit.layers.augment import Mosaic
@@ -20,9 +20,9 @@ from keras_regkit.layers.augment import RandomCrop
 from keras_regkit.layers.augment import RandomElasticTransform
 from keras_regkit.layers.augment import RandomErasing
 from keras_regkit.layers.augment import RandomFlip
-from keras_regkit.layers.augment import RandomPerspective
 from keras_regkit.layers.augment import RandomGrayscale
 from keras_regkit.layers.augment import RandomHue
+from keras_regkit.layers.augment import RandomPerspective
 from keras_regkit.layers.augment import RandomResizedCrop
 from keras_regkit.layers.augment import RandomRotation
 from keras_regkit.layers.augment import RandomSaturation
@@ -31,28 +31,27 @@ from keras_regkit.layers.augment import RandomTranslation
 from keras_regkit.layers.augment import RandomZoom
 from keras_regkit.layers.augment import TrivialAugment
 from keras_regkit.layers.augment import affine_transform
-
 from keras_regkit.layers.dropout import DropBlock2D
 from keras_regkit.layers.dropout import DropConnect
-from keras_regkit.layers.dropout import DropPath
 from keras_regkit.layers.dropout import Dropout
+from keras_regkit.layers.dropout import DropPath
+from keras_regkit.layers.dropout import EmbeddingDropout
 from keras_regkit.layers.dropout import GaussianDropout
 from keras_regkit.layers.dropout import SpatialDropout1D
 from keras_regkit.layers.dropout import SpatialDropout2D
 from keras_regkit.layers.dropout import SpatialDropout3D
 from keras_regkit.layers.dropout import StochasticDepth
 from keras_regkit.layers.dropout import StochasticResidual
+from keras_regkit.layers.dropout import TokenDropout
 from keras_regkit.layers.dropout import drop_block_2d
 from keras_regkit.layers.dropout import drop_path
 from keras_regkit.layers.dropout import drop_path_rates
 from keras_regkit.layers.dropout import dropout
+from keras_regkit.layers.dropout import embedding_dropout
 from keras_regkit.layers.dropout import gaussian_dropout
 from keras_regkit.layers.dropout import mc_predict
-from keras_regkit.layers.dropout import EmbeddingDropout
-from keras_regkit.layers.dropout import TokenDropout
-from keras_regkit.layers.dropout import embedding_dropout
-from keras_regkit.layers.dropout import token_dropout
 from keras_regkit.layers.dropout import stochastic_residual
+from keras_regkit.layers.dropout import token_dropout
 
 __all__ = [
     "AugMix",

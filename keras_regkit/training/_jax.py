@@ -24,27 +24,27 @@ class Executor(OneProgramExecutor):
 def _values_after(scope, variables, values):
     new = [scope.get_current_value(v) for v in variables]
     return [old if value is None else value
-            for value, old in zip(new, values)]
+            for value, old in zip(new, values, strict=True)]
 
 
 def train_step(model, state, data):
     groups = (model.trainable_variables, model.non_trainable_variables,
               model.optimizer.variables, model.metrics_variables)
-    mapping = [pair for variables, values in zip(groups, state)
-               for pair in zip(variables, values)]
+    mapping = [pair for variables, values in zip(groups, state, strict=True)
+               for pair in zip(variables, values, strict=True)]
     with keras.StatelessScope(state_mapping=mapping) as scope:
         step = Step(model, Executor, scope)
         gradients, loss, y_pred, batch = step.run(data)
     trainable, non_trainable, optimizer_values, metrics = (
         _values_after(scope, variables, values)
-        for variables, values in zip(groups, state))
+        for variables, values in zip(groups, state, strict=True))
     trainable, optimizer_values = model.optimizer.stateless_apply(
         optimizer_values, gradients, trainable)
     if step.corrections is not None:
         trainable = [w if c is None else w + c
-                     for w, c in zip(trainable, step.corrections)]
+                     for w, c in zip(trainable, step.corrections, strict=True)]
     with keras.StatelessScope(
-            state_mapping=list(zip(groups[3], metrics))) as scope:
+            state_mapping=list(zip(groups[3], metrics, strict=True))) as scope:
         logs = model._record(loss, batch, y_pred, step.logs)
     metrics = _values_after(scope, groups[3], metrics)
     return logs, (trainable, non_trainable, optimizer_values, metrics)

@@ -153,7 +153,8 @@ class Step:
 
     def _loss(self, weights, batch):
         """The loss at `weights` and the state the pass would leave."""
-        overrides = {id(v): w for v, w in zip(self.variables, weights)}
+        overrides = {id(v): w
+                     for v, w in zip(self.variables, weights, strict=True)}
         mapping = [(v, overrides.get(id(v), self._current(v)))
                    for v in self._state]
         with keras.StatelessScope(state_mapping=mapping,
@@ -194,7 +195,7 @@ class Step:
             self.executor.value_and_grad(lambda w: self._loss(w, batch),
                                          self.weights))
         self.logs.update(term_logs)
-        for variable, value in zip(self._held, held):
+        for variable, value in zip(self._held, held, strict=True):
             if value is not None:
                 variable.assign(value)
 
@@ -211,7 +212,7 @@ class Step:
             if change is not None:
                 self.corrections = change if self.corrections is None else [
                     b if a is None else a if b is None else a + b
-                    for a, b in zip(self.corrections, change)]
+                    for a, b in zip(self.corrections, change, strict=True)]
         return gradients, loss, y_pred, batch
 
 
@@ -241,7 +242,7 @@ def run_in_place(model, executor, data):
         start = [scope.get_current_value(v) for v in variables]
         step = Step(model, executor, scope)
         gradients, loss, y_pred, batch = step.run(data)
-    for variable, before in zip(variables, start):
+    for variable, before in zip(variables, start, strict=True):
         value = scope.get_current_value(variable)
         if value is not before:
             variable.assign(value)

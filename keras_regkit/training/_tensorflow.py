@@ -51,10 +51,10 @@ def train_step(model, data):
         # The optimizer sums across replicas again.
         gradients = [g / replicas for g in gradients]
     model.optimizer.apply_gradients(zip(gradients,
-                                        model.trainable_variables))
+                                        model.trainable_variables, strict=True))
     if step.corrections is not None:
         for variable, change in zip(model.trainable_variables,
-                                    step.corrections):
+                                    step.corrections, strict=True):
             if change is not None:
                 variable.assign_add(change)
     return model._record(Executor.unscaled(loss), batch, y_pred, step.logs)

@@ -31,7 +31,7 @@ class Executor(OneProgramExecutor):
             value, aux = fn(keras.tree.pack_sequence_as(args, leaves))
             gradients = torch.autograd.grad(value, leaves, allow_unused=True)
         gradients = [torch.zeros_like(leaf) if g is None else g
-                     for g, leaf in zip(gradients, leaves)]
+                     for g, leaf in zip(gradients, leaves, strict=True)]
         return ((value.detach(), keras.tree.map_structure(_detached, aux)),
                 keras.tree.pack_sequence_as(args, gradients))
 
@@ -45,7 +45,7 @@ def train_step(model, data):
         model.optimizer.apply(gradients, model.trainable_weights)
         if step.corrections is not None:
             for variable, change in zip(model.trainable_weights,
-                                        step.corrections):
+                                        step.corrections, strict=True):
                 if change is not None:
                     variable.assign(variable.value + change)
     return model._record(loss, batch, y_pred, step.logs)

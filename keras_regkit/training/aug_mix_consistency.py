@@ -4,7 +4,8 @@ import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import NON_NEGATIVE, Scheduled
+from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment.aug_mix import AugMix
 from keras_regkit.training._component import StepComponent
@@ -37,7 +38,7 @@ def jensen_shannon(predictions, from_logits=False):
     mixture = ops.log(ops.clip(
         sum(probabilities) / len(probabilities), 1e-7, 1.0))
     divergence = sum(ops.sum(p * (log_p - mixture), axis=-1)
-                     for p, log_p in zip(probabilities, logs))
+                     for p, log_p in zip(probabilities, logs, strict=True))
     divergence = divergence / len(predictions)
     return ops.mean(ops.reshape(divergence, (ops.shape(divergence)[0], -1)),
                     axis=-1)

@@ -47,8 +47,8 @@ def clip_gradients(gradients, clipvalue=None, clipnorm=None,
         changed = changed | ops.any(ops.stack([q > limit for q in squares]))
         scales = [ops.minimum(1.0, clipnorm / ops.sqrt(ops.maximum(q, 1e-24)))
                   for q in squares]
-        gradients = [g * k for g, k in zip(gradients, scales)]
-        squares = [q * k * k for q, k in zip(squares, scales)]
+        gradients = [g * k for g, k in zip(gradients, scales, strict=True)]
+        squares = [q * k * k for q, k in zip(squares, scales, strict=True)]
     if global_clipnorm is not None:
         total = sum(squares)
         changed = changed | (total > global_clipnorm * global_clipnorm)
@@ -152,7 +152,8 @@ class GradientClipping(_Clipper):
     def __init__(self, clipvalue=None, clipnorm=None, global_clipnorm=None,
                  **kwargs):
         super().__init__(**kwargs)
-        given = dict(zip(self._NAMES, (clipvalue, clipnorm, global_clipnorm)))
+        given = dict(zip(self._NAMES, (clipvalue, clipnorm, global_clipnorm),
+                         strict=True))
         if all(v is None for v in given.values()):
             raise ValueError(
                 "GradientClipping needs at least one of `clipvalue`, "
@@ -214,7 +215,7 @@ class AdaptiveGradientClipping(_Clipper):
         """`(gradients, changed, None)`: sums of squares not tracked."""
         clipped, changed = [], ops.convert_to_tensor(False)
         clipping = self.strength("clipping").value
-        for gradient, variable in zip(gradients, variables):
+        for gradient, variable in zip(gradients, variables, strict=True):
             if any(fnmatch.fnmatch(variable.path, p) for p in self.exclude):
                 clipped.append(gradient)
                 continue

@@ -12,7 +12,6 @@ from keras_regkit.layers.augment.mixup import blend
 from keras_regkit.layers.augment.mixup import mixup_draw
 from keras_regkit.training._component import StepComponent
 
-
 _LABELS = "label mixing (StepMixUp, StepCutMix, LabelSmoothing)"
 
 

@@ -58,7 +58,7 @@ class GradientNoise(StepComponent):
         sizes = [math.prod(g.shape) for g in gradients]
         noise = _random.normal((sum(sizes),), self.seed_generator)
         noisy, start = [], 0
-        for gradient, size in zip(gradients, sizes):
+        for gradient, size in zip(gradients, sizes, strict=True):
             piece = ops.reshape(noise[start:start + size], gradient.shape)
             noisy.append(gradient + std * ops.cast(piece, gradient.dtype))
             start += size

@@ -24,13 +24,15 @@ def sam_perturbation(gradients, weights, rho, adaptive=False, eps=1e-12):
     [0.3, 0.4]
     """
     if adaptive:
-        scaled = [ops.abs(w) * g for g, w in zip(gradients, weights)]
+        scaled = [ops.abs(w) * g
+                  for g, w in zip(gradients, weights, strict=True)]
     else:
         scaled = list(gradients)
     norm = ops.sqrt(sum(ops.sum(ops.square(s)) for s in scaled))
     factor = rho / (norm + eps)
     if adaptive:
-        return [factor * ops.abs(w) * s for s, w in zip(scaled, weights)]
+        return [factor * ops.abs(w) * s
+                for s, w in zip(scaled, weights, strict=True)]
     return [factor * s for s in scaled]
 
 
@@ -87,7 +89,7 @@ class SAM(StepComponent):
         weights = step.weights
         # The ascent follows the whole batch's gradient, as on one device.
         perturbation = self.perturbation(step.global_sum(gradients), weights)
-        shifted = [w + e for w, e in zip(weights, perturbation)]
+        shifted = [w + e for w, e in zip(weights, perturbation, strict=True)]
         shifted_loss, gradients = step.loss_and_gradients(shifted, batch)
         step.log("sam_sharpness", step.unscaled(shifted_loss - loss))
         return gradients

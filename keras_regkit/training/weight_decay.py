@@ -78,7 +78,7 @@ class DecoupledWeightDecay(StepComponent):
         factor = step.learning_rate * self.strength("rate").value
         return [
             -ops.cast(factor, w.dtype) * w if self.decays(v) else None
-            for v, w in zip(step.variables, weights)
+            for v, w in zip(step.variables, weights, strict=True)
         ]
 
     def get_config(self):

@@ -45,7 +45,8 @@ def test_logs_diagnostics_into_history_and_csv(tmp_path):
     assert h["regkit/penalty/out/kernel"][-1] == pytest.approx(
         1e-3 * np.square(out_kernel).sum(), rel=1e-5)
     assert h["regkit/penalty/total"][-1] == pytest.approx(
-        h["regkit/penalty/hidden/kernel"][-1] + h["regkit/penalty/out/kernel"][-1])
+        h["regkit/penalty/hidden/kernel"][-1]
+        + h["regkit/penalty/out/kernel"][-1])
     assert h["regkit/penalty/hidden/kernel"][0] == 0.0  # l1 starts at 0
     assert h["regkit/norm/hidden/kernel"][-1] == pytest.approx(
         np.linalg.norm(hidden_kernel), rel=1e-5)

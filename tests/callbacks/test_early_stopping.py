@@ -195,7 +195,7 @@ def test_stores_restore_the_same_weights(store, tmp_path):
                   shuffle=False, callbacks=[stopper])
         results.append((stopper.best_epoch, model.get_weights()))
     assert results[0][0] == results[1][0]
-    for a, b in zip(results[0][1], results[1][1]):
+    for a, b in zip(results[0][1], results[1][1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
@@ -265,7 +265,8 @@ def test_crash_and_resume_matches_an_uninterrupted_run(tmp_path):
     assert len(history.history["loss"]) == ref_stop.stopped_epoch - crash_at
     assert history.history[path] == pytest.approx(
         ref_history.history[path][crash_at + 1:])
-    for a, b in zip(reference.get_weights(), resumed.get_weights()):
+    for a, b in zip(reference.get_weights(), resumed.get_weights(),
+                    strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     # Backups are gone after a normal end.
     assert not os.path.exists(tmp_path / "b" / "regkit_early_stopping")

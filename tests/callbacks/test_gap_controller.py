@@ -109,7 +109,8 @@ def test_steers_the_l2_factors_by_the_gap_on_digits():
     gaps = history["regkit/controller/gap"]
     actions = history["regkit/controller/action"]
     value = 1e-5
-    for epoch, (gap, action, *factors) in enumerate(zip(gaps, actions, *l2)):
+    rows = zip(gaps, actions, *l2, strict=True)
+    for epoch, (gap, action, *factors) in enumerate(rows):
         expected = 0 if abs(gap - 0.1) <= 0.03 else (1 if gap > 0.1 else -1)
         if epoch < 1:  # start_from_epoch=1
             expected = 0

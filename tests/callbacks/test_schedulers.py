@@ -11,9 +11,9 @@ from keras_regkit import callbacks
 from keras_regkit import layers
 from keras_regkit import regularizers
 from keras_regkit import schedules
+from tests.helpers import XLA
 from tests.helpers import dense_conv_model
 from tests.helpers import toy_data
-from tests.helpers import XLA
 
 SCHEDULE = schedules.Linear(0.0, 1e-3, duration=3)
 PATH = "regkit/dense/kernel_regularizer/l2"
@@ -63,7 +63,8 @@ def _assert_penalty_follows_schedule(history, recorder, first_epoch=0):
         epoch = first_epoch + i
         expected_factor = SCHEDULE(epoch)
         assert logged[i] == pytest.approx(expected_factor)
-        squared_norm = sum(float(np.sum(k.astype("float64") ** 2)) for k in kernels)
+        squared_norm = sum(float(np.sum(k.astype("float64") ** 2))
+                           for k in kernels)
         penalty = history.history["loss"][i] - history.history["mse"][i]
         assert penalty == pytest.approx(
             expected_factor * squared_norm, rel=1e-4, abs=1e-7
@@ -205,7 +206,8 @@ def test_finds_strengths_in_nested_models_and_every_regularizer_slot():
         np.ones((8, 4)), np.ones((8, 1)), epochs=3, verbose=0,
         callbacks=[callbacks.StrengthScheduler()],
     )
-    logged = {k: v for k, v in history.history.items() if k.startswith("regkit")}
+    logged = {k: v for k, v in history.history.items()
+              if k.startswith("regkit")}
     assert logged == {
         "regkit/inner_dense/kernel_regularizer/l2": [0.0, 0.5, 1.0],
         "regkit/inner_dense/bias_regularizer/l1": [1.0, 0.5, 0.0],

@@ -58,7 +58,7 @@ def test_swa_averages_cycle_ends_and_validates_on_the_average(tmp_path):
     averaged = [3, 5]  # epochs (0-based) closing a 2-epoch cycle from 2
     want = [np.mean([record.weights[e][i] for e in averaged], axis=0)
             for i in range(len(record.weights[0]))]
-    for got, expected in zip(model.trainable_variables, want):
+    for got, expected in zip(model.trainable_variables, want, strict=True):
         np.testing.assert_allclose(_np(got), expected, rtol=1e-5, atol=1e-6)
     assert history["swa/models"] == [0, 0, 0, 1, 1, 2, 2]
     # Validation of epoch 5 ran on the average of epochs 3 and 5.
@@ -73,7 +73,7 @@ def test_swa_averages_cycle_ends_and_validates_on_the_average(tmp_path):
     path = str(tmp_path / "swa.keras")
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
-    for got, expected in zip(loaded.trainable_variables, want):
+    for got, expected in zip(loaded.trainable_variables, want, strict=True):
         np.testing.assert_allclose(_np(got), expected, rtol=1e-5, atol=1e-6)
 
 
@@ -160,7 +160,8 @@ def test_swa_resumes_exactly_after_a_crash(tmp_path, swa_first):
         run(_Crash(3))
     assert os.listdir(tmp_path / "backup" / "regkit_swa")
     resumed = run(None)
-    for got, want in zip(resumed.get_weights(), reference.get_weights()):
+    for got, want in zip(resumed.get_weights(), reference.get_weights(),
+                         strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
     assert not os.path.exists(tmp_path / "backup")
 

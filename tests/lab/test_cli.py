@@ -351,7 +351,7 @@ def test_preview_draws_the_subject_box_and_mask(tmp_path, capsys):
     _, boxes, masks = write_preview(
         str(tmp_path / "c.png"), image, load_pipeline(str(spec)), samples=4,
         subject=SUBJECTS["china"])
-    for box, mask in zip(boxes[:, 0], masks[..., 0]):
+    for box, mask in zip(boxes[:, 0], masks[..., 0], strict=True):
         rows, cols = np.nonzero(mask == 1)
         enclosing = np.array([cols.min() / 96, rows.min() / 64,
                               (cols.max() + 1) / 96, (rows.max() + 1) / 64])

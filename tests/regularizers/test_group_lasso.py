@@ -17,7 +17,8 @@ RNG = np.random.default_rng(3)
 
 
 def _value(reg, w):
-    return float(keras.ops.convert_to_numpy(reg(keras.ops.convert_to_tensor(w))))
+    value = reg(keras.ops.convert_to_tensor(w))
+    return float(keras.ops.convert_to_numpy(value))
 
 
 @pytest.mark.parametrize("scale", [True, False])
@@ -124,7 +125,8 @@ def test_negative_factor():
 
 def test_rank_one_weight():
     with pytest.raises(
-        ValueError, match=r"GroupLasso needs a weight of rank >= 2 \(a kernel\), "
+        ValueError,
+        match=r"GroupLasso needs a weight of rank >= 2 \(a kernel\), "
         r"got shape \(3,\)"
     ):
         regularizers.GroupLasso()(keras.ops.ones((3,)))

@@ -68,7 +68,8 @@ def test_keras_config_loads_into_ours_and_back():
     keras_config = keras.regularizers.L1L2(0.1, 0.2).get_config()
     ours = regularizers.L1L2.from_config(keras_config)
     assert ours.get_config() == keras_config
-    assert keras.regularizers.L1L2.from_config(ours.get_config()).get_config() == (
+    revived = keras.regularizers.L1L2.from_config(ours.get_config())
+    assert revived.get_config() == (
         keras_config
     )
 
@@ -121,7 +122,8 @@ def test_works_inside_a_keras_layer_and_model_save(tmp_path):
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
     layer = loaded.layers[0]
-    assert isinstance(layer.kernel_regularizer, regularizers.OrthogonalRegularizer)
+    assert isinstance(layer.kernel_regularizer,
+                      regularizers.OrthogonalRegularizer)
     assert isinstance(layer.activity_regularizer, regularizers.L2)
     loaded(np.ones((2, 4), "float32"))
 

@@ -56,7 +56,8 @@ def test_weight_decay_with_adam_equals_keras_adamw(schedule):
     for model in (reference, decayed):
         model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0,
                   callbacks=[StrengthScheduler()])
-    for ours, theirs in zip(decayed.get_weights(), reference.get_weights()):
+    for ours, theirs in zip(decayed.get_weights(), reference.get_weights(),
+                            strict=True):
         np.testing.assert_allclose(ours, theirs, rtol=2e-5, atol=2e-6)
     plain = _mlp([])
     plain.compile(keras.optimizers.Adam(0.01),

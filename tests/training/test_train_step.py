@@ -217,7 +217,7 @@ def _assert_one_and_two_devices_agree(script, env=None, same_logs=False):
     assert result.returncode == 0, result.stderr[-3000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
     for name, ((w1, logs1), (w2, logs2)) in out.items():
-        for a, b in zip(w1, w2):
+        for a, b in zip(w1, w2, strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5,
                                        err_msg=name)
         if same_logs:

@@ -10,7 +10,8 @@ from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment.geometric import check_resampling
-from keras_regkit.layers.augment.policies import GEOMETRIC_OPS, apply_chain
+from keras_regkit.layers.augment.policies import GEOMETRIC_OPS
+from keras_regkit.layers.augment.policies import apply_chain
 
 #: The paper's operations (`equalize` left out, as in `RandAugment`: a
 #: per-image histogram is a scatter XLA runs slowly).

@@ -363,9 +363,9 @@ def sample(images, x, y, output_size, interpolation="bilinear",
     corners = [(row0, x0), (row0, x1), (row1, x0), (row1, x1)]
     if constant:
         masks = [y0_in * x0_in, y0_in * x1_in, y1_in * x0_in, y1_in * x1_in]
-        weights = [w * m for w, m in zip(weights, masks)]
+        weights = [w * m for w, m in zip(weights, masks, strict=True)]
     values = None
-    for weight, (row, column) in zip(weights, corners):
+    for weight, (row, column) in zip(weights, corners, strict=True):
         term = ops.take(flat, row + column, axis=0) * ops.expand_dims(
             weight, -1)
         values = term if values is None else values + term

@@ -5,13 +5,12 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit.layers.augment import bounding_boxes, geometry
+from keras_regkit.layers.augment import bounding_boxes
+from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import mask_fill_value
-from keras_regkit.layers.augment._mixing import (
-    MixingAugmentation,
-    one_hot_labels,
-    partners,
-)
+from keras_regkit.layers.augment._mixing import MixingAugmentation
+from keras_regkit.layers.augment._mixing import one_hot_labels
+from keras_regkit.layers.augment._mixing import partners
 
 #: The tiles in order: (right of the centre, below the centre).
 _TILES = ((False, False), (True, False), (False, True), (True, True))

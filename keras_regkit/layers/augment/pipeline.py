@@ -252,7 +252,7 @@ class Augment(BaseAugmentation):
                 height, width = run[0].output_size(height, width)
                 continue
             matrix = None
-            for layer, layer_draw in zip(run, draws):
+            for layer, layer_draw in zip(run, draws, strict=True):
                 step = layer.matrices(layer_draw, height, width)
                 matrix = step if matrix is None else geometry.compose(matrix,
                                                                       step)

@@ -9,20 +9,20 @@ from keras_regkit.layers.dropout.drop_path import DropPath
 from keras_regkit.layers.dropout.drop_path import StochasticDepth
 from keras_regkit.layers.dropout.drop_path import drop_path
 from keras_regkit.layers.dropout.drop_path import drop_path_rates
-from keras_regkit.layers.dropout.monte_carlo import mc_predict
 from keras_regkit.layers.dropout.embedding_dropout import EmbeddingDropout
 from keras_regkit.layers.dropout.embedding_dropout import embedding_dropout
-from keras_regkit.layers.dropout.token_dropout import TokenDropout
-from keras_regkit.layers.dropout.token_dropout import token_dropout
+from keras_regkit.layers.dropout.monte_carlo import mc_predict
 from keras_regkit.layers.dropout.scheduled_dropout import Dropout
 from keras_regkit.layers.dropout.scheduled_dropout import GaussianDropout
 from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout1D
 from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout2D
 from keras_regkit.layers.dropout.scheduled_dropout import SpatialDropout3D
 from keras_regkit.layers.dropout.scheduled_dropout import dropout
+from keras_regkit.layers.dropout.scheduled_dropout import gaussian_dropout
 from keras_regkit.layers.dropout.stochastic_residual import StochasticResidual
 from keras_regkit.layers.dropout.stochastic_residual import stochastic_residual
-from keras_regkit.layers.dropout.scheduled_dropout import gaussian_dropout
+from keras_regkit.layers.dropout.token_dropout import TokenDropout
+from keras_regkit.layers.dropout.token_dropout import token_dropout
 
 __all__ = [
     "DropBlock2D",

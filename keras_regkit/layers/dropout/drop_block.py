@@ -8,9 +8,8 @@ References:
 import keras
 from keras import ops
 
-from keras_regkit import _random
-
 from keras_regkit import _checks as checks
+from keras_regkit import _random
 from keras_regkit.layers.dropout._base import StochasticLayer
 
 

@@ -16,9 +16,8 @@ References:
 import keras
 from keras import ops
 
-from keras_regkit import _random
-
 from keras_regkit import _checks as checks
+from keras_regkit import _random
 from keras_regkit.layers.dropout._base import StochasticLayer
 
 _PACKAGE = "keras_regkit"
@@ -46,7 +45,8 @@ def dropout(inputs, rate, seed, noise_shape=None):
     """
     shape = ops.shape(inputs)
     if noise_shape is not None:
-        shape = tuple(s if n is None else n for s, n in zip(shape, noise_shape))
+        shape = tuple(s if n is None else n
+                      for s, n in zip(shape, noise_shape, strict=False))
     keep_prob = 1.0 - ops.cast(rate, "float32")
     keep = _random.uniform(shape, seed) < keep_prob
     scale = ops.cast(1.0 / keep_prob, inputs.dtype)

@@ -17,8 +17,8 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit.layers.dropout.drop_path import drop_path
 from keras_regkit.layers.dropout._base import check_rate
+from keras_regkit.layers.dropout.drop_path import drop_path
 
 
 def kept_count(rate, batch_size):

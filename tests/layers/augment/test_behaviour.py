@@ -9,8 +9,8 @@ from keras_regkit import layers
 from keras_regkit import schedules
 from keras_regkit._strength import collect_strengths
 from keras_regkit.layers.augment import colour
-from tests.helpers import TraceCounter
 from tests.helpers import XLA
+from tests.helpers import TraceCounter
 
 pytestmark = pytest.mark.backends
 

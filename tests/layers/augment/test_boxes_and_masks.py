@@ -102,7 +102,7 @@ def test_boxes_tightly_enclose_the_moved_rectangle(fused):
     boxes = _np(out["bounding_boxes"]["boxes"])[:, 0]
     masks = _np(out["segmentation_masks"])[..., 0]
     images = _np(out["images"])
-    for box, mask, image in zip(boxes, masks, images):
+    for box, mask, image in zip(boxes, masks, images, strict=True):
         inside = mask == CLASS_ID
         assert inside.any()
         _assert_box_fits(box, inside, fused)
@@ -136,7 +136,7 @@ def test_every_fill_mode_and_layout_moves_boxes_and_masks_with_pixels(
         masks = np.transpose(masks, (0, 2, 3, 1))
     assert masks.dtype == np.uint8
     for box, mask, image in zip(_np(out["bounding_boxes"]["boxes"])[:, 0],
-                                masks[..., 0], images[..., 0]):
+                                masks[..., 0], images[..., 0], strict=True):
         # The rectangle is the only object whatever the fill mode.
         np.testing.assert_array_equal(mask == CLASS_ID, image == 200.0)
         _assert_box_fits(box, mask == CLASS_ID, fused)
@@ -159,7 +159,8 @@ def test_crops_move_boxes_in_training_and_at_inference():
     crop = layers.RandomCrop(20, 20, seed=0, bounding_box_format="xyxy")
     out = crop(data, training=True)
     masks = _np(out["segmentation_masks"])[..., 0]
-    for box, mask in zip(_np(out["bounding_boxes"]["boxes"])[:, 0], masks):
+    boxes = _np(out["bounding_boxes"]["boxes"])[:, 0]
+    for box, mask in zip(boxes, masks, strict=True):
         if (mask == CLASS_ID).any():
             np.testing.assert_allclose(box, _enclosing(mask == CLASS_ID),
                                        atol=1e-4)
@@ -317,7 +318,7 @@ def test_policies_move_boxes_and_masks_by_their_geometric_operations(layer):
     assert masks.dtype == np.uint8
     assert set(np.unique(masks)) <= {0, CLASS_ID, 255}
     moved = 0
-    for box, mask in zip(boxes, masks):
+    for box, mask in zip(boxes, masks, strict=True):
         inside = mask == CLASS_ID
         assert inside.any()
         # One matrix per image: the box is tight, as for a fused stack.
@@ -458,7 +459,7 @@ def test_perspective_moves_boxes_and_masks_with_the_pixels(fused):
     out = _run(stack, data, fused)
     images, masks = _np(out["images"]), _np(out["segmentation_masks"])
     for box, mask, image in zip(_np(out["bounding_boxes"]["boxes"])[:, 0],
-                                masks[..., 0], images[..., 0]):
+                                masks[..., 0], images[..., 0], strict=True):
         inside = mask == CLASS_ID
         np.testing.assert_array_equal(inside, image == 200.0)
         _assert_box_fits(box, inside, fused)

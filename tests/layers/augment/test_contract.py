@@ -6,10 +6,10 @@ import pytest
 
 from keras_regkit import layers
 from tests.contract import check_layer_contract
+from tests.helpers import XLA
 from tests.layers.augment.cases import CASES
 from tests.layers.augment.cases import IDS
 from tests.layers.augment.cases import make
-from tests.helpers import XLA
 
 pytestmark = pytest.mark.backends
 

@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 
 from keras_regkit import layers
-from tests.layers.augment.test_boxes_and_masks import (
-    CLASS_ID,
-    _batch,
-    _enclosing,
-)
+from tests.layers.augment.test_boxes_and_masks import CLASS_ID
+from tests.layers.augment.test_boxes_and_masks import _batch
+from tests.layers.augment.test_boxes_and_masks import _enclosing
 
 pytestmark = pytest.mark.backends
 
@@ -68,7 +66,8 @@ def test_boxes_and_masks_follow_the_deformed_rectangle(fill_mode):
     boxes = _np(out["bounding_boxes"]["boxes"])[:, 0]
     assert masks.dtype == np.uint8
     moved = 0
-    for box, mask, image in zip(boxes, masks[..., 0], images[..., 0]):
+    for box, mask, image in zip(boxes, masks[..., 0], images[..., 0],
+                                strict=True):
         inside = mask == CLASS_ID
         np.testing.assert_array_equal(inside, image == 200.0)
         np.testing.assert_allclose(box, _enclosing(inside), atol=1.0)

@@ -211,8 +211,8 @@ def test_kept_apart_is_the_tensor_itself_where_nothing_fuses():
             import tensorflow as tf
 
             seen = []
-            tf.function(lambda t, keep=keep: seen.append(keep(t, 1) is t)
-                        or t)(tensor)
+            tf.function(lambda t, keep=keep, seen=seen: seen.append(
+                keep(t, 1) is t) or t)(tensor)
             assert seen == [True]
 
 

@@ -9,10 +9,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_regkit import layers
+from tests.helpers import XLA
 from tests.layers.augment.cases import CASES
 from tests.layers.augment.cases import IDS
 from tests.layers.augment.cases import make
-from tests.helpers import XLA
 
 
 @pytest.mark.backends

@@ -5,10 +5,12 @@ import keras
 import numpy as np
 import pytest
 
-from keras_regkit import callbacks, layers, schedules
+from keras_regkit import callbacks
+from keras_regkit import layers
+from keras_regkit import schedules
 from tests.contract import check_layer_contract
-from tests.helpers import TraceCounter
 from tests.helpers import XLA
+from tests.helpers import TraceCounter
 
 pytestmark = pytest.mark.backends
 

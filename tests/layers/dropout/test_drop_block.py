@@ -67,7 +67,7 @@ def _reference_blocks(centres, block):
     batch, valid_h, valid_w, channels = centres.shape
     dropped = np.zeros((batch, valid_h + block - 1, valid_w + block - 1,
                         channels), bool)
-    for b, i, j, c in zip(*np.nonzero(centres)):
+    for b, i, j, c in zip(*np.nonzero(centres), strict=True):
         dropped[b, i:i + block, j:j + block, c] = True
     return dropped
 

@@ -120,7 +120,8 @@ def _keras_embedding_suite():
     class Suite(module.EmbeddingTest):
         """Keras's own Embedding tests, with our layer as `Embedding`.
 
-        Only the count of seed generators is ours (see `run_layer_test`); every other assertion is Keras's.
+        Only the count of seed generators is ours (see `run_layer_test`);
+        every other assertion is Keras's.
         """
 
         def run_layer_test(self, *args, **kwargs):
