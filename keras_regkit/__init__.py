@@ -8,7 +8,11 @@ is cheap and the command line can quiet TensorFlow before Keras starts.
 
 import importlib
 
+from keras_regkit import _versions
+
 __version__ = "0.1.0"
+
+_versions.check_keras()
 
 _SUBPACKAGES = ("callbacks", "lab", "layers", "regularizers", "schedules",
                 "training")
