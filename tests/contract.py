@@ -7,6 +7,11 @@ the identity unless `identity_at_inference=False`), the numbers of seed
 generators and strength variables, `supports_jit`, and one `fit` step with
 `jit_compile=True`. Layers that change the shape (crops) pass
 `expected_output_shape`; image layers pass `input_range` (e.g. `(0, 255)`).
+
+Compiles are the cost of the suite: a family whose every layer is also
+compiled, saved and reloaded in one model on every backend passes
+`fit_and_save=False` on the backends other than TensorFlow (see
+`tests/layers/augment/test_contract.py`).
 """
 
 import json
@@ -29,6 +34,7 @@ def check_layer_contract(
     tmp_path=None,
     expected_output_shape=None,
     input_range=None,
+    fit_and_save=True,
 ):
     layer = cls(**kwargs)
     assert layer.supports_jit is True
@@ -69,6 +75,8 @@ def check_layer_contract(
                  if s.variable is not None]
     assert len(variables) == expected_strength_variables
     assert len(layer.trainable_weights) == 0 or cls.__name__ == "DropConnect"
+    if not fit_and_save:
+        return layer
 
     inputs = keras.Input(input_shape[1:])
     outputs = cls(**kwargs)(inputs)
