@@ -1,4 +1,9 @@
-"""Schedules: values point by point, boundaries, serialization, errors."""
+"""Schedules: values point by point, boundaries, serialization, errors.
+
+Schedules are host-side Python (floats in, floats out), so these tests run
+on one backend; the two that evaluate tensors (a wrapped Keras schedule, a
+schedule's tensor form) are marked `backends` and run on all three.
+"""
 
 import json
 import math
@@ -10,8 +15,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 
 from keras_regkit import schedules
-
-pytestmark = pytest.mark.backends
 
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
 positive = st.floats(1e-3, 1e4, allow_nan=False, allow_infinity=False)
@@ -122,6 +125,7 @@ def test_points():
     )
 
 
+@pytest.mark.backends
 def test_step_unit_and_keras_schedule():
     s = schedules.Linear(0.0, 1.0, 10, unit="step")
     assert s.unit == "step"
@@ -367,6 +371,7 @@ def test_non_numeric_time():
         schedules.Constant(1.0)("1")
 
 
+@pytest.mark.backends
 def test_inverse_decay_points_and_tensor_form():
     decay = schedules.InverseDecay(0.5, power=0.55, unit="step")
     assert decay.unit == "step"

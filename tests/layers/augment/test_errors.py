@@ -1,4 +1,9 @@
-"""One test per error message of the augmentation layers."""
+"""One test per error message of the augmentation layers.
+
+Every message here is raised by our Python (arguments in the constructor,
+shapes and keys when a layer is called) before any backend op runs, so the
+module runs on one backend.
+"""
 
 import keras
 import numpy as np
@@ -6,8 +11,6 @@ import pytest
 
 from keras_regkit import layers
 from keras_regkit import schedules
-
-pytestmark = pytest.mark.backends
 
 
 @pytest.mark.parametrize("factor", [1.5, -1.2, (0.1, 2.0), (0.1,), "big",
