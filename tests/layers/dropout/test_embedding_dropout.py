@@ -1,7 +1,6 @@
 """EmbeddingDropout: whole words dropped; a drop-in for keras's Embedding."""
 
 import json
-import types
 
 import keras
 import numpy as np
@@ -112,52 +111,3 @@ def test_sparse_ids_are_refused_in_training_and_embedded_at_inference():
     assert layer(ids).shape[0] == 2
     with pytest.raises(ValueError, match="dense batches of token ids"):
         layer(ids, training=True)
-
-
-def _keras_embedding_suite():
-    module = pytest.importorskip("keras.src.layers.core.embedding_test")
-
-    class Suite(module.EmbeddingTest):
-        """Keras's own Embedding tests, with our layer as `Embedding`.
-
-        Only the count of seed generators is ours (see `run_layer_test`);
-        every other assertion is Keras's.
-        """
-
-        def run_layer_test(self, *args, **kwargs):
-            # Our layer's own state: one seed generator (Keras's count is
-            # Embedding's, none).
-            kwargs["expected_num_seed_generators"] = 1
-            return super().run_layer_test(*args, **kwargs)
-
-        @pytest.fixture(autouse=True)
-        def _use_keras_regkit(self, monkeypatch):
-            names = {n: getattr(keras.layers, n) for n in dir(keras.layers)
-                     if not n.startswith("_")}
-            names["Embedding"] = layers.EmbeddingDropout
-            monkeypatch.setattr(module, "layers",
-                                types.SimpleNamespace(**names))
-
-    different = {
-        "test_sparse": "trains on sparse ids; ours drops words of dense "
-                       "ids only (clear error, tested)",
-        "test_ragged": "trains on ragged ids; ours drops words of dense "
-                       "ids only (clear error, tested)",
-        "test_quantize_by_setting_dtype_policy_int8": "counts variables: "
-                       "ours adds its seed generator's",
-        "test_quantize_by_setting_dtype_policy_int4": "counts variables: "
-                       "ours adds its seed generator's",
-    }
-    if keras.backend.backend() == "torch":  # torch counts more variables
-        different.update(dict.fromkeys(
-            ("test_enable_lora", "test_quantize_lora_integration_int8",
-             "test_quantize_lora_integration_int4"),
-            "counts variables: ours adds its seed generator's"))
-    for name, reason in different.items():
-        setattr(Suite, name, pytest.mark.skip(reason=reason)(
-            getattr(Suite, name)))
-    Suite.__name__ = "TestKerasEmbeddingSuite"
-    return Suite
-
-
-TestKerasEmbeddingSuite = _keras_embedding_suite()

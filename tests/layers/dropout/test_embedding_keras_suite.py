@@ -1,0 +1,58 @@
+"""Keras's own Embedding tests, run against EmbeddingDropout.
+
+On the TensorFlow pass only: what they exercise beyond a call and a fit
+(quantization, LoRA, variable counts) is Keras's own Embedding code, which
+Keras's CI runs on every backend; our part, dropping whole words, is
+tested on every backend in `test_embedding_dropout.py`.
+"""
+
+import types
+
+import keras
+import pytest
+
+from keras_regkit import layers
+
+
+def _keras_embedding_suite():
+    module = pytest.importorskip("keras.src.layers.core.embedding_test")
+
+    class Suite(module.EmbeddingTest):
+        """Keras's own Embedding tests, with our layer as `Embedding`.
+
+        Only the count of seed generators is ours (see `run_layer_test`);
+        every other assertion is Keras's.
+        """
+
+        def run_layer_test(self, *args, **kwargs):
+            # Our layer's own state: one seed generator (Keras's count is
+            # Embedding's, none).
+            kwargs["expected_num_seed_generators"] = 1
+            return super().run_layer_test(*args, **kwargs)
+
+        @pytest.fixture(autouse=True)
+        def _use_keras_regkit(self, monkeypatch):
+            names = {n: getattr(keras.layers, n) for n in dir(keras.layers)
+                     if not n.startswith("_")}
+            names["Embedding"] = layers.EmbeddingDropout
+            monkeypatch.setattr(module, "layers",
+                                types.SimpleNamespace(**names))
+
+    different = {
+        "test_sparse": "trains on sparse ids; ours drops words of dense "
+                       "ids only (clear error, tested)",
+        "test_ragged": "trains on ragged ids; ours drops words of dense "
+                       "ids only (clear error, tested)",
+        "test_quantize_by_setting_dtype_policy_int8": "counts variables: "
+                       "ours adds its seed generator's",
+        "test_quantize_by_setting_dtype_policy_int4": "counts variables: "
+                       "ours adds its seed generator's",
+    }
+    for name, reason in different.items():
+        setattr(Suite, name, pytest.mark.skip(reason=reason)(
+            getattr(Suite, name)))
+    Suite.__name__ = "TestKerasEmbeddingSuite"
+    return Suite
+
+
+TestKerasEmbeddingSuite = _keras_embedding_suite()
