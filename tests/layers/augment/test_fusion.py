@@ -211,7 +211,9 @@ def test_kept_apart_is_the_tensor_itself_where_nothing_fuses():
             import tensorflow as tf
 
             seen = []
-            tf.function(lambda t, keep=keep, seen=seen: seen.append(
+            # Traced at once, in this iteration (tf.function refuses a
+            # default argument the function changes).
+            tf.function(lambda t, keep=keep: seen.append(  # noqa: B023
                 keep(t, 1) is t) or t)(tensor)
             assert seen == [True]
 
@@ -299,6 +301,11 @@ def test_policies_keep_their_chains_apart_from_the_resampling(monkeypatch,
     same bits as without it."""
     if keras.backend.backend() not in ("tensorflow", "jax"):
         pytest.skip("XLA's compilers only")
+    if name == "AugMix" and keras.backend.backend() == "tensorflow":
+        # TensorFlow's XLA took 40 s for AugMix's two programs; its chains
+        # call the same `kept_apart` as RandAugment's, checked here on
+        # TensorFlow, and AugMix's three are checked under JAX.
+        pytest.skip("AugMix's chains: checked under JAX")
     from keras_regkit import layers
     from keras_regkit.layers.augment import aug_mix
     from keras_regkit.layers.augment import policies
