@@ -10,7 +10,7 @@ generators and strength variables, `supports_jit`, and one `fit` step with
 
 Compiles are the cost of the suite: a family whose every layer is also
 compiled, saved and reloaded in one model on every backend passes
-`fit_and_save=False` on the backends other than TensorFlow (see
+`fit_and_save=False` on all backends but one (see
 `tests/layers/augment/test_contract.py`).
 """
 

@@ -50,6 +50,14 @@ def test_ci_runs_the_readme_test_commands():
     for backend in ("jax", "torch"):
         assert (f"run_pytest env KERAS_BACKEND={backend} python -m pytest "
                 "-n 2 -m backends") in ci
+    # Lint before the tests, with the command the README gives.
+    lint = next(line.split("#")[0].strip() for block in _blocks("bash")
+                for line in block.splitlines() if line.startswith("ruff"))
+    assert ci.index(f"\n{lint}\n") < ci.index("run_pytest python")
+    # The JAX pass runs on the second Python setup.cfg claims.
+    jax_pass = ci.index("run_pytest env KERAS_BACKEND=jax")
+    assert ci.rindex(". .venv312/bin/activate", 0, jax_pass) > ci.rindex(
+        "deactivate", 0, jax_pass)
 
 
 def test_quick_start_command_runs_the_lab():

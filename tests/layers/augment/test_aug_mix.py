@@ -86,7 +86,7 @@ def test_boxes_need_colour_only_chains():
 
 
 def test_saves_and_reloads_with_its_arguments(tmp_path):
-    # Compiled in a fit: test_contract.py (on its own on TensorFlow, in one
+    # Compiled in a fit: test_contract.py (on its own under JAX, in one
     # model with every layer on every backend).
     inputs = keras.Input((16, 16, 3))
     x = layers.AugMix(factor=0.5, seed=4)(inputs)

@@ -27,14 +27,14 @@ def _images(shape=(4, 16, 16, 3), seed=0):
 def test_contract(cls, kwargs, size, tmp_path):
     shape = (4, 16, 16, 3)
     out_shape = (4, *size, 3) if size else None
-    # One fit and .keras round trip per layer on TensorFlow; on the other
-    # backends every layer is compiled, saved and reloaded in the one model
-    # of the next test.
+    # One fit and .keras round trip per layer on JAX (whose XLA compiles
+    # them 3-5x as fast as TensorFlow's); on every backend, every layer is
+    # compiled, saved and reloaded in the one model of the next test.
     check_layer_contract(
         cls, {**kwargs, "seed": 3}, shape, tmp_path=tmp_path,
         identity_at_inference=size is None, expected_output_shape=out_shape,
         input_range=(0, 255),
-        fit_and_save=keras.backend.backend() == "tensorflow",
+        fit_and_save=keras.backend.backend() == "jax",
     )
 
 

@@ -22,8 +22,7 @@ from tests.layers.augment.cases import make
 #: all run there; on the other backends every layer also compiles in one
 #: model (`test_contract.py`).
 _IN_TF_DATA_ON_EVERY_BACKEND = ("RandomFlip", "RandomRotation", "RandomCrop",
-                                "RandomResizedCrop", "MixUp", "RandAugment",
-                                "AugMix")
+                                "RandomResizedCrop", "MixUp", "RandAugment")
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "size"), [
