@@ -28,6 +28,9 @@ RUNS = [(path, "tensorflow") for path in NOTEBOOKS]
 @pytest.mark.parametrize(("path", "backend"), RUNS,
                          ids=lambda v: getattr(v, "name", v))
 def test_notebook_runs(path, backend, tmp_path, monkeypatch):
+    """Worth 10-40 s a notebook (a kernel starting TensorFlow, then small
+    fits): the notebooks are what Colab users run first, and only this
+    keeps them from rotting."""
     monkeypatch.setenv("REGKIT_SMOKE", "1")
     monkeypatch.setenv("KERAS_BACKEND", backend)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -18,6 +18,8 @@ def _blocks(language):
 
 @pytest.mark.slow
 def test_python_examples_run(tmp_path):
+    """Worth its 20-40 s: the README's examples are the first code users
+    copy; they compile several models in a fresh TensorFlow process."""
     # The README's Python blocks build on each other; run them in order.
     blocks = _blocks("python")
     assert "StrengthScheduler" in blocks[0]

@@ -351,6 +351,8 @@ def test_augmix_consistency_is_clean_loss_plus_weighted_js():
 
 
 def test_augmix_consistency_trains_compiled_and_saves(tmp_path):
+    """Worth its 15-30 s on TensorFlow (XLA compiling a step with AugMix's
+    two views): the only compiled fit of this component."""
     x, y = _images(16)
     model = _conv([training.AugMixConsistency(
         layers.AugMix(value_range=(0, 1), seed=1),
