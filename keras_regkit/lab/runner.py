@@ -163,7 +163,7 @@ def _adopt(compiled, fresh):
         if (old.name != new.name or type(old) is not type(new)
                 or len(old.variables) < len(new.variables)):
             return False
-        for dst, src in zip(old.variables, new.variables, strict=True):
+        for dst, src in zip(old.variables, new.variables, strict=False):
             if tuple(dst.shape) != tuple(src.shape):
                 return False
             pairs.append((dst, src))
