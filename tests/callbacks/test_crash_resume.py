@@ -60,6 +60,14 @@ def runs(tmp_path_factory):
     server.close()
 
 
+@pytest.fixture(scope="module")
+def reference(runs, tmp_path_factory):
+    """The result of an uninterrupted run (device store, stop-first)."""
+    folder = tmp_path_factory.mktemp("reference")
+    assert runs(folder, "device", "stop-first") == 0
+    return _result(folder)
+
+
 def _result(folder):
     with open(os.path.join(folder, "result.json")) as f:
         return json.load(f)
@@ -108,15 +116,13 @@ def _resume_through_random_kills(runs, folder, store, order, times):
 
 @pytest.mark.slow
 def test_killed_at_any_instant_resumes_like_an_uninterrupted_run(
-        tmp_path, runs):
+        tmp_path, runs, reference):
     """Each kind of file the callbacks write (EarlyStopping's state and best
     weights, SWA's state, BackupAndRestore's checkpoint and metadata) is
     hit during, just before and just after its write, in two set-ups, and
     each set-up is also killed at up to three random instants; the runs
     are forked from one server that has imported Keras, so a kill costs
     about a second."""
-    assert runs(tmp_path / "reference", "device", "stop-first") == 0
-    reference = _result(tmp_path / "reference")
     # A whole run again, compiled programs now cached: its duration scales
     # the random-time kills.
     started = time.monotonic()
@@ -154,19 +160,19 @@ def test_killed_at_any_instant_resumes_like_an_uninterrupted_run(
 
 
 @pytest.mark.slow
-def test_disk_store_resumes_before_the_first_model_backup(tmp_path, runs):
+def test_disk_store_resumes_before_the_first_model_backup(tmp_path, runs,
+                                                          reference):
     """Killed after EarlyStopping's first state (best weights in a
     .weights.h5 file) but before BackupAndRestore's first checkpoint: the
     resumed run must accept the file although the model's state also holds
     the scheduled L2 factor, which .weights.h5 files do not (found by the
     random-time kills above under load)."""
-    assert runs(tmp_path / "reference", "device", "stop-first") == 0
     folder = tmp_path / "disk"
     assert runs(folder, "disk", "backup-first", kill="6:after") == -9
     assert os.path.exists(folder / "backup" / "regkit_early_stopping"
                           / "state.json")
     assert runs(folder, "disk", "backup-first") == 0
-    _assert_same(_result(folder), _result(tmp_path / "reference"))
+    _assert_same(_result(folder), reference)
 
 
 def _small_model(units=1):
