@@ -46,3 +46,18 @@ def toy_data(n=32, seed=0):
     x = rng.normal(size=(n, 6, 6, 1)).astype("float32")
     y = rng.normal(size=(n, 3)).astype("float32")
     return x, y
+
+
+class dtype_policy:  # noqa: N801 (a context manager, named as a verb)
+    """`with dtype_policy("mixed_float16"):` sets Keras's global policy and
+    restores the previous one on exit (`clear_session` does not)."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        self.previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(self.name)
+
+    def __exit__(self, *exc_info):
+        keras.mixed_precision.set_global_policy(self.previous)

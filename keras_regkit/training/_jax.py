@@ -39,12 +39,13 @@ def train_step(model, state, data):
         _values_after(scope, variables, values)
         for variables, values in zip(groups, state, strict=True))
     trainable, optimizer_values = model.optimizer.stateless_apply(
-        optimizer_values, gradients, trainable)
+        optimizer_values, step.for_optimizer(gradients), trainable)
     if step.corrections is not None:
         trainable = [w if c is None else w + c
                      for w, c in zip(trainable, step.corrections, strict=True)]
     with keras.StatelessScope(
             state_mapping=list(zip(groups[3], metrics, strict=True))) as scope:
-        logs = model._record(loss, batch, y_pred, step.logs)
+        logs = model._record(loss, batch, y_pred, step.logs,
+                         step.finite)
     metrics = _values_after(scope, groups[3], metrics)
     return logs, (trainable, non_trainable, optimizer_values, metrics)

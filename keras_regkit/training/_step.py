@@ -89,6 +89,8 @@ class Step:
                              + list(model.metrics_variables))
         self.logs = {}
         self._squares = None
+        self._scale, self._skips = _loss_scale(model.optimizer)
+        self.finite = None
 
     # What components use.
 
@@ -115,7 +117,7 @@ class Step:
     def loss_and_gradients(self, weights, batch):
         """`(loss, gradients)` with `weights` in place of the trainable
         variables; layer state changes of this pass are discarded."""
-        (loss, _), gradients = self.executor.value_and_grad(
+        (loss, _), gradients = self._value_and_grad(
             lambda w: self._loss(w, batch), weights)
         return loss, gradients
 
@@ -123,7 +125,7 @@ class Step:
         """`(loss, d loss / d batch.x)` at the current weights; layer state
         changes of this pass are discarded."""
         weights = self.weights
-        (loss, _), gradient = self.executor.value_and_grad(
+        (loss, _), gradient = self._value_and_grad(
             lambda x: self._loss(weights, batch._replace(x=x)), batch.x)
         return loss, gradient
 
@@ -146,6 +148,38 @@ class Step:
         self._squares = (gradients, squares)
 
     # The step itself.
+
+    def _value_and_grad(self, fn, args):
+        """The executor's `value_and_grad` of `fn`'s loss, scaled by the
+        optimizer's loss scale (mixed precision) for the backward pass:
+        the loss and gradients returned are unscaled, so every component
+        reads true values (as Keras's `clipnorm` inside a
+        `LossScaleOptimizer` does)."""
+        scale = self._scale
+        if scale is None:
+            return self.executor.value_and_grad(fn, args)
+
+        def scaled(value):
+            loss, aux = fn(value)
+            return loss * ops.cast(scale, loss.dtype), aux
+
+        (loss, aux), gradients = self.executor.value_and_grad(scaled, args)
+        gradients = keras.tree.map_structure(
+            lambda g: g / ops.cast(scale, g.dtype), gradients)
+        return (loss / ops.cast(scale, loss.dtype), aux), gradients
+
+    def for_optimizer(self, gradients):
+        """The (unscaled) gradients as the optimizer expects them: scaled
+        again by its loss scale, which it divides by; a step whose
+        backward pass overflowed is handed over as non-finite, so a
+        `LossScaleOptimizer` skips it and lowers its scale, whatever the
+        components made of the overflow."""
+        if self._scale is None:
+            return gradients
+        factor = self._scale
+        if self._skips:
+            factor = ops.where(self.finite, factor, float("nan"))
+        return [g * ops.cast(factor, g.dtype) for g in gradients]
 
     def _current(self, variable):
         value = self._scope.get_current_value(variable)
@@ -192,8 +226,8 @@ class Step:
             batch = component.transform_batch(batch, self)
 
         (loss, (y_pred, held, term_logs)), gradients = (
-            self.executor.value_and_grad(lambda w: self._loss(w, batch),
-                                         self.weights))
+            self._value_and_grad(lambda w: self._loss(w, batch),
+                                 self.weights))
         self.logs.update(term_logs)
         for variable, value in zip(self._held, held, strict=True):
             if value is not None:
@@ -203,6 +237,9 @@ class Step:
             gradients = component.extra_gradient(gradients, batch, loss,
                                                  self)
         gradients = self.global_sum(gradients)
+        if self._skips:
+            self.finite = ops.all(ops.stack(
+                [ops.all(ops.isfinite(g)) for g in gradients]))
         for component in components:
             gradients = component.transform_gradients(gradients, self)
         self.corrections = None
@@ -213,7 +250,26 @@ class Step:
                 self.corrections = change if self.corrections is None else [
                     b if a is None else a if b is None else a + b
                     for a, b in zip(self.corrections, change, strict=True)]
+        if self.corrections is not None and self._skips:
+            # A skipped step changes no weight.
+            self.corrections = [
+                None if c is None else ops.where(self.finite, c, 0.0)
+                for c in self.corrections]
         return gradients, loss, y_pred, batch
+
+
+def _loss_scale(optimizer):
+    """`(scale, skips)`: the factor `optimizer` divides gradients by (its
+    dynamic loss scale under `mixed_float16`, or `loss_scale_factor`), as
+    a float32 tensor, or None; and whether it skips non-finite steps (a
+    `LossScaleOptimizer`)."""
+    if optimizer is None:
+        return None, False
+    scale = optimizer.scale_loss(1.0)
+    if isinstance(scale, int | float) and scale == 1:
+        return None, False
+    skips = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+    return ops.cast(scale, "float32"), skips
 
 
 class OneProgramExecutor:

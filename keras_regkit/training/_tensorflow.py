@@ -46,6 +46,7 @@ class Executor:
 def train_step(model, data):
     step, gradients, loss, y_pred, batch = run_in_place(
         model, Executor, data)
+    gradients = step.for_optimizer(gradients)
     replicas = _replicas()
     if replicas > 1:
         # The optimizer sums across replicas again.
@@ -57,4 +58,5 @@ def train_step(model, data):
                                     step.corrections, strict=True):
             if change is not None:
                 variable.assign_add(change)
-    return model._record(Executor.unscaled(loss), batch, y_pred, step.logs)
+    return model._record(Executor.unscaled(loss), batch, y_pred, step.logs,
+                         step.finite)

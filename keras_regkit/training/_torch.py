@@ -42,10 +42,12 @@ def train_step(model, data):
     step, gradients, loss, y_pred, batch = run_in_place(
         model, Executor, data)
     with torch.no_grad():
-        model.optimizer.apply(gradients, model.trainable_weights)
+        model.optimizer.apply(step.for_optimizer(gradients),
+                              model.trainable_weights)
         if step.corrections is not None:
             for variable, change in zip(model.trainable_weights,
                                         step.corrections, strict=True):
                 if change is not None:
                     variable.assign(variable.value + change)
-    return model._record(loss, batch, y_pred, step.logs)
+    return model._record(loss, batch, y_pred, step.logs,
+                         step.finite)

@@ -172,11 +172,18 @@ class _RegularizedStep:
                               weight, order)
         return mix_labels(y, weight, order, label_smoothing=smoothing)
 
-    def _record(self, loss, batch, y_pred, step_logs):
-        """Updates the loss, the components' and the compiled metrics."""
+    def _record(self, loss, batch, y_pred, step_logs, finite=None):
+        """Updates the loss, the components' and the compiled metrics; a
+        step skipped for non-finite gradients (`finite` False, mixed
+        precision) leaves the components' logs out of their means."""
         for name, value in step_logs.items():
-            self._step_trackers[name].update_state(
-                ops.cast(value, "float32"))
+            value = ops.cast(value, "float32")
+            if finite is None:
+                self._step_trackers[name].update_state(value)
+            else:
+                self._step_trackers[name].update_state(
+                    ops.where(finite, value, 0.0),
+                    sample_weight=ops.cast(finite, "float32"))
         loss_tracker = getattr(self, "_loss_tracker", None)
         if loss_tracker is not None:
             loss_tracker.update_state(
