@@ -315,8 +315,8 @@ def run_lab(args):
     from keras_regkit.lab.errors import LabError
     from keras_regkit.lab.report import rich_tables
     from keras_regkit.lab.report import sentences
-    from keras_regkit.lab.report import staged_folder
     from keras_regkit.lab.report import write_report
+    from keras_regkit.lab.report_folder import ReportFolder
     from keras_regkit.lab.runner import run_recipe_seeds
 
     seeds = _seed_list(args)
@@ -336,8 +336,8 @@ def run_lab(args):
         f"[bold]keras-regkit lab[/bold]: {data.describe()}; "
         f"{len(recipes)} recipe(s) x {len(seeds)} seed(s), up to {epochs} "
         "epochs each")
-    results, failure = [], None
-    with staged_folder(out) as folder:
+    results, failure, interrupted = [], None, None
+    with ReportFolder(out) as report:
         with _ProgressLines(console, recipes, seeds, epochs,
                             args.verbose) as progress:
             for recipe in recipes:
@@ -350,6 +350,11 @@ def run_lab(args):
                             progress.epoch(name, seed, epoch, logs),
                         on_run=progress.run_done,
                     ))
+                except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM
+                    if not results:
+                        raise
+                    interrupted = error
+                    break
                 except Exception as error:  # noqa: BLE001 (kept, reported)
                     if not results:
                         raise
@@ -358,16 +363,23 @@ def run_lab(args):
         finished = sorted({r.name for r in results},
                           key=[r["name"] for r in recipes].index)
         meta = _meta(args, data, epochs)
-        grouped = write_report(
-            folder, results,
-            [r for r in recipes if r["name"] in finished], meta)
+        try:
+            grouped = write_report(
+                report.path, results,
+                [r for r in recipes if r["name"] in finished], meta)
+        except OSError as error:
+            raise LabError(_unwritten(error, report, len(finished))) from None
+    kept = (f"the report of the {len(finished)} recipe(s) that finished is "
+            f"in {os.path.abspath(out)}.")
+    if interrupted is not None:
+        interrupted.message = f"interrupted; {kept}"
+        raise interrupted
     if failure is not None:
         name, error = failure
         first = (str(error).strip().splitlines() or [""])[0][:200]
         raise LabError(
-            f"recipe {name!r} failed ({type(error).__name__}: {first}); the "
-            f"report of the {len(finished)} recipe(s) that finished is in "
-            f"{os.path.abspath(out)}."
+            f"recipe {name!r} failed ({type(error).__name__}: {first}); "
+            f"{kept}"
         )
     for table in rich_tables(grouped, title=f"Regularization lab: "
                              f"{data.name}"):
@@ -378,9 +390,23 @@ def run_lab(args):
     return 0
 
 
+def _unwritten(error, report, finished):
+    """The one line for a report that could not be written (a full disk):
+    what failed, and where the results are if they could be kept."""
+    what = error.strerror or str(error)
+    if error.filename:
+        what += f" writing {error.filename}"
+    summary = os.path.join(report.path, "summary.json")
+    if os.path.exists(summary):
+        report.keep()
+        return (f"cannot write the report ({what}); the results of the "
+                f"{finished} recipe(s) that finished are kept in {summary}.")
+    return f"cannot write the report ({what}); no result could be kept."
+
+
 def run_sweep_command(args):
     from keras_regkit.lab import recipes as recipes_lib
-    from keras_regkit.lab.report import staged_folder
+    from keras_regkit.lab.report_folder import ReportFolder
     from keras_regkit.lab.sweep import check_range
     from keras_regkit.lab.sweep import edge_warning
     from keras_regkit.lab.sweep import run_sweep
@@ -401,14 +427,14 @@ def run_sweep_command(args):
         f"[bold]keras-regkit lab sweep[/bold]: {args.param} in "
         f"[{low:g}, {high:g}], {args.trials} trials; {data.describe()}"
     )
-    with staged_folder(out) as folder:
+    with ReportFolder(out) as report:
         with console.status("KerasTuner grid search running..."):
             result = run_sweep(
-                base, data, args.param, low, high, args.trials, folder,
+                base, data, args.param, low, high, args.trials, report.path,
                 epochs=epochs, batch_size=args.batch_size, seed=args.seed,
                 jit_compile=args.jit,
             )
-        write_sweep_report(result, folder, _meta(args, data, epochs))
+        write_sweep_report(result, report.path, _meta(args, data, epochs))
     from rich.table import Table
 
     table = Table(title=f"Sweep of {args.param} ({result.objective})")
@@ -474,6 +500,31 @@ def _quiet_native_stderr():
         os.close(devnull)
 
 
+def _raise_on_sigterm():
+    """SIGTERM raises `Terminated` (a KeyboardInterrupt) in the main
+    thread, so it keeps finished work as Ctrl-C does; returns the handler
+    it replaced."""
+    import signal
+    import threading
+
+    from keras_regkit.lab.errors import Terminated
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def terminate(signum, frame):
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, terminate)
+
+
+def _restore_sigterm(previous):
+    import signal
+
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None):
     """Entry point of the `keras-regkit` console script."""
     from keras_regkit.lab.errors import LabError
@@ -489,6 +540,7 @@ def main(argv=None):
     warnings.filterwarnings(
         "ignore", message="Model doesn't support `jit_compile=True`"
     )
+    previous = _raise_on_sigterm()
     try:
         if args.command == "preview":
             return run_preview(args)
@@ -499,9 +551,13 @@ def main(argv=None):
     except LabError as error:
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no report was written.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM
+        message = getattr(interrupt, "message",
+                          "interrupted; no report was written.")
+        print(f"{PROG}: {message}", file=sys.stderr)
+        return getattr(interrupt, "status", 130)
+    finally:
+        _restore_sigterm(previous)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

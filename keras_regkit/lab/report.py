@@ -1,27 +1,23 @@
 """The lab's report: tables, one sentence per recipe, figures, CSV/JSON,
 Markdown and HTML.
 
-Everything is written into a `.partial` folder first and moved into place
-only when complete, so a crashed or interrupted run never leaves something
-that looks like a finished report.
+`write_report` fills the scratch folder of a `ReportFolder`
+(`report_folder.py`), results first (`summary.json`, then the histories),
+figures last.
 """
 
-import contextlib
 import csv
 import dataclasses
 import html
 import json
 import os
-import shutil
-import tempfile
 
-from keras_regkit.lab.errors import LabError
+from keras_regkit._files import write_text
 from keras_regkit.lab.stats import LEVEL
 from keras_regkit.lab.stats import Comparison
 from keras_regkit.lab.stats import compare
 from keras_regkit.lab.stats import mean_std
 
-MARKER = "summary.json"
 BASELINE = "baseline"
 
 
@@ -227,45 +223,6 @@ def sentences(recipes):
     return [sentence(r, baseline) for r in recipes]
 
 
-@contextlib.contextmanager
-def staged_folder(out):
-    """Yields a scratch folder that becomes `out` only if the block succeeds.
-
-    An existing `out` is replaced only if it holds an earlier lab report;
-    any other non-empty folder is refused.
-    """
-    if os.path.islink(out):
-        raise LabError(f"--out {out} is a symbolic link; give a real folder "
-                       "(the lab replaces --out, and a link would make it "
-                       "write elsewhere).")
-    out = os.path.abspath(out)
-    if os.path.exists(out):
-        if not os.path.isdir(out):
-            raise LabError(f"--out {out} exists and is not a folder.")
-        if os.listdir(out) and not os.path.exists(os.path.join(out, MARKER)):
-            raise LabError(
-                f"--out {out} is a non-empty folder that is not a lab report; "
-                "choose another --out."
-            )
-    parent = os.path.dirname(out)
-    try:
-        os.makedirs(parent, exist_ok=True)
-        partial = tempfile.mkdtemp(
-            prefix=os.path.basename(out) + ".partial-", dir=parent
-        )
-    except OSError as error:
-        raise LabError(f"--out {out}: cannot write there "
-                       f"({error.strerror or error}).") from None
-    try:
-        yield partial
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    os.replace(partial, out)
-
-
 def _pyplot():
     import matplotlib
 
@@ -417,9 +374,11 @@ def _write_summary(results, recipes, folder, meta):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    with open(os.path.join(folder, MARKER), "w") as f:
-        json.dump({"meta": meta, "recipes": [_aggregate(r) for r in recipes],
-                   "results": rows}, f, indent=1)
+    # Written whole or not at all: the report's first file, the one kept
+    # when the rest cannot be written.
+    write_text(os.path.join(folder, "summary.json"), json.dumps(
+        {"meta": meta, "recipes": [_aggregate(r) for r in recipes],
+         "results": rows}, indent=1))
 
 
 def _setup_line(meta):
@@ -512,11 +471,7 @@ def write_report(folder, results, recipes, meta, title="Regularization lab"):
     meta = {**meta}
     meta.setdefault("seeds", sorted({r.seed for r in results}))
     grouped = group_runs(results, seed=meta["seeds"][0])
-    os.makedirs(os.path.join(folder, "curves"), exist_ok=True)
-    for recipe in grouped:
-        plot_curves(recipe, os.path.join(folder, "curves",
-                                         f"{recipe.name}.png"))
-    plot_gaps(grouped, os.path.join(folder, "gaps.png"))
+    _write_summary(results, grouped, folder, meta)
     _write_histories(results, folder)
     with open(os.path.join(folder, "recipes.json"), "w") as f:
         json.dump(recipes, f, indent=1)
@@ -524,5 +479,9 @@ def write_report(folder, results, recipes, meta, title="Regularization lab"):
         f.write(_markdown(grouped, meta, title))
     with open(os.path.join(folder, "report.html"), "w") as f:
         f.write(_html(grouped, meta, title))
-    _write_summary(results, grouped, folder, meta)
+    os.makedirs(os.path.join(folder, "curves"), exist_ok=True)
+    for recipe in grouped:
+        plot_curves(recipe, os.path.join(folder, "curves",
+                                         f"{recipe.name}.png"))
+    plot_gaps(grouped, os.path.join(folder, "gaps.png"))
     return grouped

@@ -167,7 +167,6 @@ def edge_warning(result):
 
 def write_sweep_report(result, folder, meta):
     """sweep.png (metric against strength), sweep.json, sweep.md."""
-    from keras_regkit.lab.report import MARKER
     from keras_regkit.lab.report import _pyplot
 
     plt = _pyplot()
@@ -188,8 +187,8 @@ def write_sweep_report(result, folder, meta):
     payload = {"meta": meta, "sweep": dataclasses.asdict(result)}
     with open(os.path.join(folder, "sweep.json"), "w") as f:
         json.dump(payload, f, indent=1)
-    with open(os.path.join(folder, MARKER), "w") as f:
-        json.dump({"meta": meta}, f, indent=1)  # marks a lab report folder
+    with open(os.path.join(folder, "summary.json"), "w") as f:
+        json.dump({"meta": meta}, f, indent=1)
     lines = [
         f"# Sweep of {result.param}",
         "",

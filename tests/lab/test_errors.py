@@ -193,7 +193,7 @@ def test_out_is_a_foreign_folder(capsys, tmp_path):
     status = main(["lab", "--recipes", "baseline", "--out", str(out)])
     err = capsys.readouterr().err
     assert status == 2
-    assert "is a non-empty folder that is not a lab report" in err
+    assert "is not a folder the lab may replace" in err
     assert (out / "thesis.tex").read_text() == "precious"
 
 

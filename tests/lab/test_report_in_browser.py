@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from keras_regkit.lab.report import write_report
-from keras_regkit.lab.runner import RecipeResult
+from tests.lab.fake_results import fake_results
 
 pytestmark = pytest.mark.slow
 
@@ -39,28 +39,6 @@ window.addEventListener("load", () => {
 """
 
 
-def _results():
-    rng = np.random.default_rng(0)
-    results = []
-    for name, rate in (("baseline", 0.90), ("dropout", 0.95),
-                       ("augmentation", 0.93)):
-        for seed in (0, 1):
-            history = {
-                "loss": list(np.linspace(1.0, 0.01, 12)),
-                "val_loss": list(np.linspace(1.1, 0.3, 12)),
-                "accuracy": list(np.linspace(0.5, 1.0, 12)),
-                "val_accuracy": list(np.linspace(0.5, rate, 12)),
-                "regkit/gap/loss": list(np.linspace(0.1, 0.29, 12)),
-            }
-            correct = rng.random(500) < rate
-            results.append(RecipeResult(
-                name, f"{name} recipe", 1.0, rate - 0.01, correct.mean(),
-                0.01, 0.3, 0.3, 9, 12, 1234, 3.0, False, history, seed=seed,
-                weights_epoch=12, test_correct=correct,
-                test_nll=rng.random(500).astype("float32")))
-    return results
-
-
 @pytest.mark.skipif(CHROMIUM is None and not os.environ.get("CI"),
                     reason="needs chromium (apt-get install chromium)")
 def test_html_report_layout_in_headless_chromium(tmp_path):
@@ -69,7 +47,7 @@ def test_html_report_layout_in_headless_chromium(tmp_path):
     folder.mkdir()
     meta = {"data": "digits: tiny", "epochs": 12, "batch_size": 32,
             "seeds": [0, 1], "jit": False, "backend": "tensorflow"}
-    write_report(str(folder), _results(), [], meta)
+    write_report(str(folder), fake_results(), [], meta)
     page = (folder / "report.html").read_text()
     # The page itself must be valid CSS: no doubled braces left over.
     assert "{{" not in page and "}}" not in page
