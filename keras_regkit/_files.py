@@ -60,6 +60,43 @@ def write_text(path, text):
     write_atomically(path, write)
 
 
+def remove_ours(folder, is_ours, remove_folder=True):
+    """Removes the files of `folder` whose names `is_ours(name)` claims (and
+    temporary leftovers), then (if `remove_folder`) the folder itself if
+    that left it empty: anything else in it stays."""
+    if not os.path.isdir(folder):
+        return
+    for name in os.listdir(folder):
+        if is_ours(name):
+            try:
+                os.remove(os.path.join(folder, name))
+            except OSError:
+                pass
+    remove_leftovers(folder)
+    if remove_folder:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass  # not empty: what is left is not ours
+
+
+def check_writable(folder, owner):
+    """Creates `folder` if needed and writes (then removes) a file in it, so
+    an unwritable folder fails when training starts, in one line naming
+    `owner`, rather than after an epoch."""
+    folder = os.fspath(folder)
+    probe = os.path.join(folder,
+                         f"{TEMPORARY_PREFIX}probe-{uuid.uuid4().hex[:8]}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise OSError(f"{owner} cannot write to {folder}: "
+                      f"{error.strerror or error}.") from None
+
+
 def remove_leftovers(folder):
     """Removes temporary files a killed writer left in `folder`."""
     if not os.path.isdir(folder):

@@ -13,6 +13,7 @@ the state that matches the epoch `BackupAndRestore` restarts at.
 import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -49,6 +50,16 @@ class RestartState:
         self.extension = ".weights.h5" if disk else ".npz"
         self.states = []
         self._written_weights = None
+
+    def is_ours(self, name):
+        """Whether `name` is a file this state writes in its folder."""
+        return name == "state.json" or re.fullmatch(
+            r"best-epoch\d+(\.weights\.h5|\.npz)", name) is not None
+
+    def remove(self):
+        """Removes the state's files, and its folder if nothing else is
+        left in it."""
+        _files.remove_ours(self.folder, self.is_ours)
 
     def weights_name(self, epoch):
         """The file name of the best weights snapshotted at `epoch`."""
@@ -212,6 +223,7 @@ class RestartState:
     def _remove_unreferenced(self):
         keep = {s["weights"] for s in self.states}
         for name in os.listdir(self.folder):
-            if name.startswith("best-epoch") and name not in keep:
+            if self.is_ours(name) and name.startswith("best-epoch") and (
+                    name not in keep):
                 os.remove(os.path.join(self.folder, name))
         _files.remove_leftovers(self.folder)

@@ -5,11 +5,24 @@ state there) before it saves the model, so a crash between the saves can
 never leave a model backup ahead of their state, whatever their order in
 `callbacks`. Each such callback ignores a second `on_epoch_end` for the
 same epoch.
+
+At the end of training, `BackupAndRestore(delete_checkpoint=True)` removes
+its own files and asks for the folder to go (`remove_when_unshared`): it
+is removed, if empty, once the last callback sharing it has removed its
+state, whatever their order.
 """
 
 import os
 
 _sharing = {}
+_remove_when_unshared = {}  # folder key -> the model whose fit ended
+
+
+def _remove_if_empty(folder):
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass  # not empty: what is left is not ours
 
 
 def _key(backup_dir):
@@ -24,9 +37,30 @@ def share(backup_dir, callback):
 
 
 def unshare(backup_dir, callback):
-    callbacks = _sharing.get(_key(backup_dir), [])
+    key = _key(backup_dir)
+    callbacks = _sharing.get(key, [])
     if callback in callbacks:
         callbacks.remove(callback)
+    model = _remove_when_unshared.get(key)
+    if model is not None and not _sharers_of(key, model):
+        del _remove_when_unshared[key]
+        _remove_if_empty(backup_dir)
+
+
+def _sharers_of(key, model):
+    # Callbacks of a fit that crashed stay registered: only this model's
+    # count.
+    return [c for c in _sharing.get(key, []) if c.model is model]
+
+
+def remove_when_unshared(backup_dir, model):
+    """Removes `backup_dir` if empty, now or when the last callback of
+    `model`'s fit sharing it is done."""
+    key = _key(backup_dir)
+    if _sharers_of(key, model):
+        _remove_when_unshared[key] = model
+    else:
+        _remove_if_empty(backup_dir)
 
 
 def sharing(backup_dir):

@@ -7,6 +7,7 @@ import os
 import keras
 
 from keras_regkit import _files
+from keras_regkit.callbacks._sharing import remove_when_unshared
 from keras_regkit.callbacks._sharing import sharing
 
 
@@ -57,19 +58,47 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         folder = os.fspath(self.backup_dir)
-        os.makedirs(folder, exist_ok=True)
         path = self._epoch_weights_path()
-        _files.write_atomically(
-            path, lambda temporary: self.model.save_weights(
-                temporary, overwrite=True))
         metadata = {"epoch": self._current_epoch,
                     "batch": self._last_batch_seen,
                     "weights": os.path.basename(path)}
-        _files.write_text(self._training_metadata_path, json.dumps(metadata))
-        for name in os.listdir(folder):
-            if name.endswith(".weights.h5") and name != metadata["weights"]:
-                os.remove(os.path.join(folder, name))
+        target = path
+        try:
+            os.makedirs(folder, exist_ok=True)
+            _files.write_atomically(
+                path, lambda temporary: self.model.save_weights(
+                    temporary, overwrite=True))
+            target = self._training_metadata_path
+            _files.write_text(target, json.dumps(metadata))
+        except OSError as error:
+            raise OSError(
+                f"BackupAndRestore could not write {target} "
+                f"({error.strerror or error}); the previous backup in "
+                f"{folder} is intact.") from None
+        # Only the weights file the previous metadata named is ours to
+        # delete: other *.weights.h5 files here are someone else's.
+        previous = self._weights_name
+        self._weights_name = metadata["weights"]
+        if previous is not None and previous != self._weights_name:
+            try:
+                os.remove(os.path.join(folder, previous))
+            except OSError:
+                pass
         _files.remove_leftovers(folder)
+
+    def _remove_backup(self):
+        """Removes the metadata and the weights it names (and the folder,
+        if that left it empty): Keras removes the whole folder, files of
+        others included."""
+        names = {os.path.basename(self._training_metadata_path),
+                 self._weights_name}
+        _files.remove_ours(os.fspath(self.backup_dir), names.__contains__,
+                           remove_folder=False)
+        remove_when_unshared(self.backup_dir, self.model)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            self._remove_backup()
 
     def _load_model(self):
         path = self._training_metadata_path
@@ -95,6 +124,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 f"saved epoch in {self.backup_dir}. Delete the folder to "
                 "start over."
             )
+        self._weights_name = name
         if not self.model.built:
             raise ValueError(
                 "To use the BackupAndRestore callback, your model must be "
@@ -107,5 +137,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         self.model._initial_epoch = epoch
 
     def on_train_begin(self, logs=None):
+        self._weights_name = None
+        _files.check_writable(self.backup_dir, "BackupAndRestore")
         _files.remove_leftovers(os.fspath(self.backup_dir))
         self._load_model()

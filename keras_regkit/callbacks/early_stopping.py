@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit import _files
+from keras_regkit._lock import FileLock
 from keras_regkit._strength import strength_state_variables
 from keras_regkit.callbacks._restart_state import RestartState
 from keras_regkit.callbacks._sharing import share
@@ -18,6 +19,9 @@ from keras_regkit.callbacks._sharing import unshare
 
 _STORES = ("device", "host", "disk")
 _SMOOTHING = (None, "ema", "mean")
+
+_TEMP_PREFIX = "regkit-early-stopping-"
+_OWNER = "owner.lock"  # held by the fit using the folder
 
 
 class EarlyStopping(keras.callbacks.EarlyStopping):
@@ -150,7 +154,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         self.backup_dir = backup_dir
         self._history = []
         self._smoothed = None
-        self._temp_dir = None
+        self._temp_dir = self._temp_lock = None
         self._restart = None
         self._processed_epoch = None
         self._snapshot_epoch = None
@@ -194,7 +198,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         if self.weights_path is not None:
             return os.fspath(self.weights_path)
         if self._temp_dir is None:
-            self._temp_dir = _new_temp_dir()
+            self._temp_dir, self._temp_lock = _new_temp_dir()
         return os.path.join(self._temp_dir, "best.weights.h5")
 
     def _snapshot(self, epoch):
@@ -319,11 +323,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                       f"epoch: {self.best_epoch + 1}.")
             self._restore()
         if self._restart is not None:
-            shutil.rmtree(self._restart.folder, ignore_errors=True)
+            self._restart.remove()
             unshare(self.backup_dir, self)
         if self._temp_dir is not None and self.weights_path is None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
-            self._temp_dir = None
+            self._temp_lock.release(remove=False)
+            self._temp_dir = self._temp_lock = None
 
     # -- restart support --------------------------------------------------
 
@@ -409,24 +414,27 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
 
 def _new_temp_dir():
-    """A temporary folder for the disk store, named after this process;
-    folders of processes that no longer run (killed) are removed."""
+    """A temporary folder for the disk store, and the lock on it this
+    process holds while the folder is in use. Folders whose lock can be
+    taken belong to processes that are gone (killed): they are removed;
+    any other folder is left alone (see `keras_regkit._lock`)."""
     root = tempfile.gettempdir()
-    prefix = "regkit-early-stopping-"
     for name in os.listdir(root):
-        if not name.startswith(prefix):
-            continue
-        pid = name[len(prefix):].split("-")[0]
-        if pid.isdigit() and not _running(int(pid)):
-            shutil.rmtree(os.path.join(root, name), ignore_errors=True)
-    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-")
+        if name.startswith(_TEMP_PREFIX):
+            _remove_if_abandoned(os.path.join(root, name))
+    folder = tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{os.getpid()}-")
+    return folder, FileLock.create_held(os.path.join(folder, _OWNER))
 
 
-def _running(pid):
+def _remove_if_abandoned(folder):
+    path = os.path.join(folder, _OWNER)
+    if os.path.islink(folder) or not os.path.isfile(path):
+        return  # not provably ours, or still being made
+    lock = FileLock(path)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        taken = lock.acquire()
+    except OSError:
+        return
+    if taken:
+        shutil.rmtree(folder, ignore_errors=True)
+        lock.release(remove=False)

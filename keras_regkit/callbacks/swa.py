@@ -7,7 +7,6 @@ References:
 
 import os
 import re
-import shutil
 import warnings
 
 import keras
@@ -21,7 +20,12 @@ from keras_regkit.callbacks.batch_norm import batch_norm_layers
 from keras_regkit.callbacks.batch_norm import recompute_batch_norm
 
 FOLDER = "regkit_swa"
-_STATE = re.compile(r"^state-epoch(\d+)\.npz$")
+_STATE = re.compile(r"state-epoch(\d+)\.npz")
+
+
+def _is_state(name):
+    """Whether `name` is a file SWA writes in its backup folder."""
+    return _STATE.fullmatch(name) is not None
 
 
 class SWA(keras.callbacks.Callback):
@@ -245,7 +249,7 @@ class SWA(keras.callbacks.Callback):
                 f"{self.start_epoch}, cycle_epochs={self.cycle_epochs}); "
                 "the model keeps its last weights.", stacklevel=2)
         if self.backup_dir is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
+            _files.remove_ours(self._folder, _is_state)
             unshare(self.backup_dir, self)
 
     # -- restart support --------------------------------------------------
@@ -264,7 +268,7 @@ class SWA(keras.callbacks.Callback):
 
         _files.write_atomically(self._path(epoch), write)
         for name in os.listdir(self._folder):
-            match = _STATE.match(name)
+            match = _STATE.fullmatch(name)
             if match and int(match.group(1)) < epoch - 1:
                 os.remove(os.path.join(self._folder, name))
 
@@ -272,8 +276,7 @@ class SWA(keras.callbacks.Callback):
         """Continues the average saved after epoch `epoch - 1` (a fit
         resumed at `epoch`); a fit from epoch 0 starts over."""
         if epoch == 0 or not os.path.isdir(self._folder):
-            if os.path.isdir(self._folder):
-                shutil.rmtree(self._folder, ignore_errors=True)
+            _files.remove_ours(self._folder, _is_state)
             return
         path = self._path(epoch - 1)
         if not os.path.exists(path):

@@ -30,6 +30,7 @@ import shutil
 import tempfile
 import uuid
 
+from keras_regkit._lock import FileLock
 from keras_regkit.lab.errors import LabError
 
 MARKER = ".keras-regkit-report"
@@ -73,48 +74,6 @@ def _is_our_scratch(folder):
     return _read_marker(os.path.join(folder, _PARTIAL_MARKER)) is not None
 
 
-class _Lock:
-    """An exclusive, non-blocking lock on a file (POSIX `flock`; no lock
-    where the platform has none)."""
-
-    def __init__(self, path):
-        self.path = path
-        self._file = None
-
-    def acquire(self):
-        try:
-            import fcntl
-        except ImportError:  # Windows: no second-writer check
-            return True
-        while True:
-            handle = open(self.path, "a+")
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                return False
-            # The holder before us may have removed the file as it left:
-            # then this lock is on a deleted file; take the new one.
-            try:
-                same = os.path.samestat(os.fstat(handle.fileno()),
-                                        os.stat(self.path))
-            except OSError:
-                same = False
-            if same:
-                self._file = handle
-                return True
-            handle.close()
-
-    def release(self):
-        if self._file is not None:
-            try:
-                os.remove(self.path)
-            except OSError:
-                pass
-            self._file.close()
-            self._file = None
-
-
 class ReportFolder:
     """Stages a report for `out` and swaps it in when the block succeeds.
 
@@ -133,7 +92,7 @@ class ReportFolder:
         self.path = None
         self._kept = False
         parent, name = os.path.split(self.out)
-        self._lock = _Lock(os.path.join(parent, f".{name}.lock"))
+        self._lock = FileLock(os.path.join(parent, f".{name}.lock"))
 
     def __enter__(self):
         out = self.out

@@ -306,21 +306,3 @@ def test_backup_and_restore_is_a_keras_drop_in(tmp_path):
     backup = str(tmp_path / "b")
     model, _ = _fit(backup, epochs=3)
     assert not os.path.exists(backup)  # deleted after a normal end
-
-
-@pytest.mark.backends
-def test_temp_folders_of_killed_processes_are_removed(tmp_path, monkeypatch):
-    import tempfile
-
-    from keras_regkit.callbacks.early_stopping import _new_temp_dir
-
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    dead = tmp_path / "regkit-early-stopping-999999999-abc"
-    alive = tmp_path / f"regkit-early-stopping-{os.getpid()}-def"
-    dead.mkdir()
-    alive.mkdir()
-    (dead / "best.weights.h5").write_text("left by a killed run")
-    made = _new_temp_dir()
-    assert not dead.exists() and alive.exists()
-    assert os.path.basename(made).startswith(
-        f"regkit-early-stopping-{os.getpid()}-")

@@ -163,7 +163,8 @@ def test_swa_resumes_exactly_after_a_crash(tmp_path, swa_first):
     for got, want in zip(resumed.get_weights(), reference.get_weights(),
                          strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
-    assert not os.path.exists(tmp_path / "backup")
+    assert not os.path.exists(tmp_path / "backup"), [
+        str(p) for p in (tmp_path / "backup").rglob("*")]
 
 
 def test_swa_refuses_a_damaged_state(tmp_path):
