@@ -69,3 +69,38 @@ def test_an_unsupported_keras_fails_at_import_with_one_line(version,
         f'Run: pip install "keras>=3.15,<3.16"')
     monkeypatch.undo()
     importlib.reload(keras_regkit)
+
+
+def test_importing_the_package_is_enough_to_load_a_keras_file(tmp_path):
+    """Before, Keras fell back to its own `L2` (`Invalid value for argument
+    l2`) or could not locate our layers unless a subpackage was imported.
+    Here Keras is imported after the package (the harder order)."""
+    import keras
+
+    from keras_regkit import layers
+    from keras_regkit import regularizers
+    from keras_regkit import schedules
+    from keras_regkit import training
+
+    inputs = keras.Input((8, 8, 1))
+    x = layers.RandomRotation(0.1, seed=1)(inputs)
+    x = keras.layers.Flatten()(x)
+    x = layers.Dropout(schedules.Linear(0.0, 0.3, 10))(x)
+    outputs = keras.layers.Dense(
+        2, kernel_regularizer=regularizers.L2(schedules.Constant(1e-3)))(x)
+    model = training.RegularizedModel(inputs, outputs, components=[
+        training.SAM()])
+    path = os.fspath(tmp_path / "model.keras")
+    model.save(path)
+    code = (
+        "import keras_regkit, sys; assert 'keras' not in sys.modules;"
+        "import keras; m = keras.saving.load_model(sys.argv[1]);"
+        "print(type(m).__name__, [type(l).__name__ for l in m.layers][1:3],"
+        " type(m.layers[-1].kernel_regularizer).__module__)")
+    result = subprocess.run(
+        [sys.executable, "-c", code, path], capture_output=True, text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"}, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == [
+        "RegularizedModel", "['RandomRotation',", "'Flatten']",
+        "keras_regkit.regularizers.penalties"]

@@ -1,0 +1,69 @@
+"""`import keras_regkit` is enough to load a `.keras` file that uses it.
+
+Keras finds our classes in `.keras` files only once the modules defining
+them have run (`register_keras_serializable`). `import keras_regkit` does
+not import Keras (so the command line can quiet TensorFlow first): if Keras
+is already imported, the serializable modules are imported at once;
+otherwise a finder on `sys.meta_path` waits for the `keras` package to
+finish loading, imports them then, and removes itself. They add ~0.1 s to
+Keras's own import; the lab, which loads plotting and data libraries,
+stays lazy.
+
+Example:
+
+>>> import keras, keras_regkit
+>>> keras.saving.get_registered_object("keras_regkit>L2") is not None
+True
+"""
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import sys
+
+# The subpackages whose classes Keras may meet in a `.keras` file.
+SERIALIZABLE = ("keras_regkit.schedules", "keras_regkit.regularizers",
+                "keras_regkit.layers", "keras_regkit.training")
+
+
+def _import_serializable():
+    for name in SERIALIZABLE:
+        importlib.import_module(name)
+
+
+class _AfterKeras(importlib.abc.MetaPathFinder):
+    """Runs `_import_serializable` right after `keras` is imported."""
+
+    def find_spec(self, fullname, path, target=None):
+        if fullname != "keras":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if spec is None or spec.loader is None:
+            return spec
+        loader = spec.loader
+        execute = loader.exec_module
+
+        def exec_module(module):
+            execute(module)
+            _unhook()
+            _import_serializable()
+
+        loader.exec_module = exec_module
+        return spec
+
+
+_HOOK = _AfterKeras()
+
+
+def _unhook():
+    if _HOOK in sys.meta_path:
+        sys.meta_path.remove(_HOOK)
+
+
+def register_with_keras():
+    """Registers our classes with Keras now, or as soon as it is imported."""
+    keras = sys.modules.get("keras")
+    if keras is not None and hasattr(keras, "saving"):
+        _import_serializable()
+    elif _HOOK not in sys.meta_path:
+        sys.meta_path.insert(0, _HOOK)
