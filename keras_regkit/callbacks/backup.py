@@ -1,10 +1,12 @@
 """`BackupAndRestore`: Keras's, crash-safe at any instant and in step with
 our `EarlyStopping`."""
 
+import base64
 import json
 import os
 
 import keras
+import numpy as np
 
 from keras_regkit import _files
 from keras_regkit.callbacks._sharing import remove_when_unshared
@@ -61,7 +63,10 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         path = self._epoch_weights_path()
         metadata = {"epoch": self._current_epoch,
                     "batch": self._last_batch_seen,
-                    "weights": os.path.basename(path)}
+                    "weights": os.path.basename(path),
+                    "seeds": [keras.ops.convert_to_numpy(v).tolist()
+                              for v in self._seed_states()],
+                    "global_generators": _global_generator_states()}
         target = path
         try:
             os.makedirs(folder, exist_ok=True)
@@ -85,6 +90,33 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             except OSError:
                 pass
         _files.remove_leftovers(folder)
+
+    def _seed_states(self):
+        """The model's random state: every variable that is not a weight
+        (the seed-generator states of its layers, ours and Keras's, and of
+        its train-step components). `save_weights` leaves it out, so
+        without it a resumed fit draws other dropout masks and
+        augmentations than the uninterrupted one."""
+        weights = {id(w) for w in self.model.weights}
+        return [v for v in self.model.variables if id(v) not in weights]
+
+    def _restore_seeds(self, seeds, path):
+        states = self._seed_states()
+        shapes = [list(v.shape) for v in states]
+        try:
+            values = [np.asarray(s, dtype=v.dtype)
+                      for s, v in zip(seeds, states, strict=True)]
+            ok = [list(a.shape) for a in values] == shapes
+        except (TypeError, ValueError, OverflowError):
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"BackupAndRestore cannot resume from {path}: its seed "
+                f"states do not fit the model's {len(states)} random "
+                f"states of shapes {shapes}. Delete {self.backup_dir} to "
+                "start over.")
+        for variable, value in zip(states, values, strict=True):
+            variable.assign(value)
 
     def _remove_backup(self):
         """Removes the metadata and the weights it names (and the folder,
@@ -134,6 +166,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if optimizer is not None and not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         self.model.load_weights(weights)
+        if "seeds" in metadata:  # older backups: weights only
+            self._restore_seeds(metadata["seeds"], path)
+        if metadata.get("global_generators"):
+            _restore_global_generators(metadata["global_generators"], path,
+                                       self.backup_dir)
         self.model._initial_epoch = epoch
 
     def on_train_begin(self, logs=None):
@@ -141,3 +178,41 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         _files.check_writable(self.backup_dir, "BackupAndRestore")
         _files.remove_leftovers(os.fspath(self.backup_dir))
         self._load_model()
+
+
+def _global_generator_states():
+    """The torch backend's global generators (CPU, and CUDA once used):
+    Keras's unseeded random layers (`Dropout(seed=None)`) draw from them
+    there, not from a seed state of the model. Other backends: None."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    states = [torch.get_rng_state()]
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states += torch.cuda.get_rng_state_all()
+    return [base64.b64encode(s.numpy().tobytes()).decode() for s in states]
+
+
+def _restore_global_generators(saved, path, backup_dir):
+    current = _global_generator_states()
+    try:
+        states = [base64.b64decode(s, validate=True) for s in saved]
+        ok = current is not None and len(states) == len(current) and all(
+            len(s) == len(base64.b64decode(c))
+            for s, c in zip(states, current, strict=True))
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"BackupAndRestore cannot resume from {path}: its global "
+            "random-generator states are not this backend's (it was saved "
+            f"under another backend or device). Delete {backup_dir} to "
+            "start over.")
+    import torch
+
+    tensors = [torch.frombuffer(bytearray(s), dtype=torch.uint8)
+               for s in states]
+    torch.set_rng_state(tensors[0])
+    if len(tensors) > 1:
+        torch.cuda.set_rng_state_all(tensors[1:])

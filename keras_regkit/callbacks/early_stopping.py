@@ -201,14 +201,27 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self._temp_dir, self._temp_lock = _new_temp_dir()
         return os.path.join(self._temp_dir, "best.weights.h5")
 
+    def _kept_weights(self):
+        """The weights the best snapshot holds: the model's, less the
+        scheduled regularizer factors joined to its state. The scheduler
+        sets those from the step count and a `.weights.h5` file does not
+        hold them, so every store restores the same thing."""
+        held = {id(v) for v in strength_state_variables(self.model)}
+        return [w for w in self.model.weights if id(w) not in held]
+
+    def _host_weights(self):
+        if not isinstance(self.model, keras.Model):
+            return self.model.get_weights()  # a test double
+        return [keras.ops.convert_to_numpy(w.value)
+                for w in self._kept_weights()]
+
     def _snapshot(self, epoch):
         store = self._store()
         if store == "device":
-            self.best_weights = [
-                keras.ops.copy(w.value) for w in self.model.weights
-            ]
+            self.best_weights = [keras.ops.copy(w.value)
+                                 for w in self._kept_weights()]
         elif store == "host":
-            self.best_weights = self.model.get_weights()
+            self.best_weights = self._host_weights()
         else:
             path = self._disk_path()
             _files.write_atomically(
@@ -219,8 +232,9 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     def _restore(self):
         store = self._store()
-        if store == "device":
-            for weight, value in zip(self.model.weights, self.best_weights,
+        if store == "device" or (store == "host"
+                                 and isinstance(self.model, keras.Model)):
+            for weight, value in zip(self._kept_weights(), self.best_weights,
                                      strict=True):
                 weight.assign(value)
         elif store == "host":
@@ -248,14 +262,8 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             # applies is known at the first epoch (see `_resume`).
             disk = self._store() == "disk"
             self._restart = RestartState(self.backup_dir, disk)
-            weights = self.model.weights
-            if disk:
-                # A .weights.h5 file holds the layers' own weights, not the
-                # scheduled regularizer factors joined to the model's state
-                # (the scheduler rewrites those).
-                held = {id(v) for v in strength_state_variables(self.model)}
-                weights = [w for w in weights if id(w) not in held]
-            self._restart.read([tuple(w.shape) for w in weights])
+            self._restart.read([tuple(w.shape)
+                                for w in self._kept_weights()])
             self._resume_pending = True
             share(self.backup_dir, self)
 

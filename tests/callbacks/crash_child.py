@@ -42,6 +42,7 @@ import tensorflow  # noqa: E402, F401
 
 from keras_regkit import _files  # noqa: E402
 from keras_regkit import callbacks  # noqa: E402
+from keras_regkit import layers  # noqa: E402
 from keras_regkit import regularizers  # noqa: E402
 from keras_regkit import schedules  # noqa: E402
 
@@ -106,10 +107,17 @@ def train(folder, store, order, kill=None):
     x = rng.normal(size=(64, 4)).astype("float32")
     y = (x[:, :1] + rng.normal(size=(64, 1)) * 0.5).astype("float32")
     schedule = schedules.Linear(0.0, 1e-2, duration=10)
+    # Random layers, ours and Keras's: a resumed run draws the same masks
+    # and flips only if their seed states are in the backup.
     model = keras.Sequential([
         keras.Input((4,)),
+        keras.layers.Reshape((2, 2, 1)),
+        layers.RandomFlip(seed=1),
+        keras.layers.Flatten(),
         keras.layers.Dense(16, activation="relu", name="dense",
                            kernel_regularizer=regularizers.L2(schedule)),
+        layers.Dropout(0.2, seed=2),
+        keras.layers.Dropout(0.1),
         keras.layers.Dense(1, name="head"),
     ])
     model.compile(keras.optimizers.Adam(0.03), "mse", jit_compile=True)
