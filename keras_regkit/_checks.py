@@ -28,6 +28,7 @@ import math
 import numbers
 
 import keras
+import numpy as np
 
 DATA_FORMATS = ("channels_last", "channels_first")
 
@@ -89,15 +90,20 @@ def number(owner, name, value, valid=None, expected="a float"):
     return float(value)
 
 
-def integer(owner, name, value, minimum=0, expected=None):
-    """An int (not a bool) >= `minimum`; a `ValueError` otherwise."""
+def integer(owner, name, value, minimum=0, expected=None, maximum=None):
+    """An int (not a bool) in [`minimum`, `maximum`]; a `ValueError`
+    otherwise. `maximum` bounds sizes that cost time or memory (a graph
+    unrolled that many times)."""
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Integral)
         or value < minimum
+        or (maximum is not None and value > maximum)
     ):
-        raise invalid(owner, name, value,
-                      expected or f"an int >= {minimum}")
+        if expected is None:
+            expected = (f"an int >= {minimum}" if maximum is None
+                        else f"an int in [{minimum}, {maximum}]")
+        raise invalid(owner, name, value, expected)
     return value
 
 
@@ -170,6 +176,43 @@ def value_range(owner, value, expected=None):
         raise invalid(owner, "value_range", value, expected or
                       "a pair of numbers (low, high) with low < high")
     return tuple(value)
+
+
+def scalar(owner, name, value, valid, expected, optional=False):
+    """A function form's scalar argument, checked as the classes check theirs.
+
+    A Python or NumPy number (a 0-d array included) must be finite and
+    accepted by `valid(value)`; a scalar tensor passes unchecked (inside a
+    compiled step it is data, such as the strength variable a layer
+    reads); None passes where `optional`. Anything else is a `TypeError`.
+    Returns the value (a number as a Python float).
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if is_number(value):
+        if not math.isfinite(value) or not valid(value):
+            raise invalid(owner, name, value, expected)
+        return float(value)
+    if (not isinstance(value, (bool, str, bytes, np.ndarray))
+            and hasattr(value, "shape") and hasattr(value, "dtype")):
+        if len(value.shape) != 0:
+            raise invalid(owner, name, value, expected + " (a scalar)",
+                          show=lambda v: f"a tensor of shape "
+                          f"{tuple(v.shape)}")
+        return value
+    raise invalid(owner, name, value, expected, error=TypeError)
+
+
+def seed_source(owner, value):
+    """A function form's `seed`: a `keras.random.SeedGenerator` or an int."""
+    if not isinstance(value, keras.random.SeedGenerator) and (
+            isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        raise invalid(owner, "seed", value,
+                      "a keras.random.SeedGenerator or an int",
+                      error=TypeError)
+    return value
 
 
 def optional_positive(owner, name, value):

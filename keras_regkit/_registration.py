@@ -5,7 +5,11 @@ them have run (`register_keras_serializable`). `import keras_regkit` does
 not import Keras (so the command line can quiet TensorFlow first): if Keras
 is already imported, the serializable modules are imported at once;
 otherwise a finder on `sys.meta_path` waits for the `keras` package to
-finish loading, imports them then, and removes itself. They add ~0.1 s to
+finish loading, imports them then, and removes itself. When one of our own
+modules is what imports Keras, they would be imported half-way through
+that module (a circular import), so the finder leaves it to the
+subpackage, which registers as its last step (`package_loaded`). They add
+~0.1 s to
 Keras's own import; the lab, which loads plotting and data libraries,
 stays lazy.
 
@@ -46,7 +50,8 @@ class _AfterKeras(importlib.abc.MetaPathFinder):
         def exec_module(module):
             execute(module)
             _unhook()
-            _import_serializable()
+            if not _ours_loading():
+                _import_serializable()
 
         loader.exec_module = exec_module
         return spec
@@ -58,6 +63,26 @@ _HOOK = _AfterKeras()
 def _unhook():
     if _HOOK in sys.meta_path:
         sys.meta_path.remove(_HOOK)
+
+
+def _ours_loading(besides=None):
+    """Whether one of our modules (other than `besides`) is being imported
+    and has not finished."""
+    return any(
+        name.startswith("keras_regkit.") and name != besides
+        and getattr(getattr(module, "__spec__", None), "_initializing", False)
+        for name, module in list(sys.modules.items()))
+
+
+def package_loaded(name):
+    """The last step of subpackage `name`: registers our classes if Keras
+    is loaded by now (the finder left it to us when our module imported
+    Keras) and no other module of ours is half-imported (the outermost one
+    registers when it ends)."""
+    keras = sys.modules.get("keras")
+    if (keras is not None and hasattr(keras, "saving")
+            and not _ours_loading(besides=name)):
+        _import_serializable()
 
 
 def register_with_keras():

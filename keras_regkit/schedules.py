@@ -27,6 +27,7 @@ import math
 import keras
 
 from keras_regkit import _checks as checks
+from keras_regkit import _registration
 
 __all__ = [
     "Schedule",
@@ -643,3 +644,6 @@ def get(identifier, name="schedule", owner=None):
         f"config dict. Received: {name}={identifier!r} of type "
         f"{type(identifier).__name__}"
     )
+
+# Last: registers our classes with Keras if this import loaded it.
+_registration.package_loaded(__name__)

@@ -104,3 +104,22 @@ def test_importing_the_package_is_enough_to_load_a_keras_file(tmp_path):
     assert result.stdout.split() == [
         "RegularizedModel", "['RandomRotation',", "'Flatten']",
         "keras_regkit.regularizers.penalties"]
+
+
+@pytest.mark.parametrize("first", [
+    "import keras_regkit.layers", "from keras_regkit import callbacks",
+    "from keras_regkit.training import SAM"])
+def test_any_first_import_loads_keras_and_registers(first):
+    """When our own module is what imports Keras, registering at once
+    would re-enter it half-imported (a circular ImportError); it happens
+    when the outermost subpackage ends instead."""
+    code = (
+        f"import sys; {first}; import keras;"
+        "names = ['keras_regkit>L2', 'keras_regkit>RandomFlip',"
+        " 'keras_regkit>SAM', 'keras_regkit>Linear'];"
+        "print(all(keras.saving.get_registered_object(n) for n in names))")
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        env={**os.environ, "KERAS_BACKEND": "jax"}, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True"]

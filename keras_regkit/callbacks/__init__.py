@@ -1,5 +1,6 @@
 """Callbacks that drive and observe regularization during `fit`."""
 
+from keras_regkit import _registration
 from keras_regkit.callbacks.backup import BackupAndRestore
 from keras_regkit.callbacks.batch_norm import recompute_batch_norm
 from keras_regkit.callbacks.diagnostics import RegularizationMonitor
@@ -17,3 +18,6 @@ __all__ = [
     "StrengthScheduler",
     "recompute_batch_norm",
 ]
+
+# Last: registers our classes with Keras if this import loaded it.
+_registration.package_loaded(__name__)

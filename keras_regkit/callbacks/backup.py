@@ -8,6 +8,7 @@ import os
 import keras
 import numpy as np
 
+from keras_regkit import _checks as checks
 from keras_regkit import _files
 from keras_regkit.callbacks._sharing import remove_when_unshared
 from keras_regkit.callbacks._sharing import sharing
@@ -45,6 +46,19 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     >>> backup = callbacks.BackupAndRestore("backup")
     >>> stop = callbacks.EarlyStopping(patience=3, backup_dir="backup")
     """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,
+                 delete_checkpoint=True):
+        owner = "BackupAndRestore"
+        if not isinstance(backup_dir, (str, os.PathLike)):
+            raise checks.invalid(owner, "backup_dir", backup_dir,
+                                 "a path (str or os.PathLike)",
+                                 error=TypeError)
+        checks.boolean(owner, "double_checkpoint", double_checkpoint)
+        checks.boolean(owner, "delete_checkpoint", delete_checkpoint)
+        super().__init__(backup_dir, save_freq=save_freq,
+                         double_checkpoint=double_checkpoint,
+                         delete_checkpoint=delete_checkpoint)
 
     def _epoch_weights_path(self):
         return os.path.join(

@@ -116,6 +116,22 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
         backup_dir=None,
     ):
         owner = "EarlyStopping"
+        if not isinstance(monitor, str) or not monitor:
+            raise checks.invalid(owner, "monitor", monitor,
+                                 'the name of a logged metric (a str such '
+                                 'as "val_loss")', error=TypeError)
+        if baseline is not None:
+            checks.number(owner, "baseline", baseline,
+                          expected="None or a finite float")
+        checks.boolean(owner, "restore_best_weights", restore_best_weights)
+        checks.integer(owner, "start_from_epoch", start_from_epoch)
+        checks.verbose(owner, verbose)
+        for name, value in (("backup_dir", backup_dir),
+                            ("weights_path", weights_path)):
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise checks.invalid(owner, name, value,
+                                     "None or a path (str or os.PathLike)",
+                                     error=TypeError)
         checks.choice(owner, "mode", mode, ("auto", "min", "max"),
                       expected='one of "auto", "min", "max"')
         checks.number(owner, "min_delta", min_delta,

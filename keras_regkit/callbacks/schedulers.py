@@ -1,5 +1,7 @@
 """`StrengthScheduler`: moves every strength along its schedule."""
 
+import warnings
+
 import keras
 
 from keras_regkit import _checks as checks
@@ -62,6 +64,13 @@ class StrengthScheduler(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self.writer = StrengthWriter(self.model, "StrengthScheduler")
         self.strengths = self.writer.strengths
+        if all(s.is_constant for s in self.strengths.values()):
+            warnings.warn(
+                "StrengthScheduler has nothing to move: no regularizer "
+                "factor, rate or magnitude of model "
+                f"{self.model.name!r} follows a Schedule. Give one a "
+                "Schedule (e.g. Dropout(schedules.Linear(0.0, 0.3, "
+                "duration=10))) or leave the callback out.", stacklevel=2)
         self.writer.refresh()
         self._step_strengths = {
             path: s

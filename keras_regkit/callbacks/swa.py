@@ -100,6 +100,12 @@ class SWA(keras.callbacks.Callback):
                 "cyclical schedule goes from learning_rate down to "
                 "min_learning_rate."
             )
+        if (self.min_learning_rate is not None
+                and self.min_learning_rate > self.learning_rate):
+            raise checks.invalid(
+                "SWA", "min_learning_rate", min_learning_rate,
+                f"None or a float in (0, learning_rate={learning_rate}] (a "
+                "cycle goes from learning_rate down to min_learning_rate)")
         self.cycle_epochs = checks.integer("SWA", "cycle_epochs",
                                            cycle_epochs, 1)
         self.batch_norm_data = batch_norm_data

@@ -11,6 +11,7 @@ Run it from the shell (`keras-regkit lab`) or from Python:
 Nothing heavy is imported until these functions are used.
 """
 
+from keras_regkit import _registration
 from keras_regkit.lab.errors import LabError
 
 
@@ -57,3 +58,6 @@ __all__ = [
     "run_recipe_seeds",
     "write_report",
 ]
+
+# Last: registers our classes with Keras if this import loaded it.
+_registration.package_loaded(__name__)

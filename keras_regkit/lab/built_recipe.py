@@ -12,6 +12,7 @@ import dataclasses
 
 import keras
 
+from keras_regkit._strength import collect_strengths
 from keras_regkit.callbacks import RegularizationMonitor
 from keras_regkit.callbacks import StrengthScheduler
 from keras_regkit.lab.model import build_model
@@ -75,11 +76,15 @@ class BuiltRecipe:
         )
         return model
 
-    def callbacks(self, monitor=True):
-        """`StrengthScheduler`, the recipe's callbacks and, with `monitor`,
-        a `RegularizationMonitor` last (so it sees what a controller
-        decided and writes penalties, norms and gaps into `History`)."""
-        callbacks = [StrengthScheduler(), *self.components["callbacks"]]
+    def callbacks(self, model, monitor=True):
+        """`StrengthScheduler` (where `model` has a scheduled strength), the
+        recipe's callbacks and, with `monitor`, a `RegularizationMonitor`
+        last (so it sees what a controller decided and writes penalties,
+        norms and gaps into `History`)."""
+        scheduled = any(not s.is_constant
+                        for s in collect_strengths(model).values())
+        callbacks = ([StrengthScheduler()] if scheduled else []) + list(
+            self.components["callbacks"])
         if monitor:
             callbacks.append(RegularizationMonitor())
         return callbacks

@@ -220,7 +220,8 @@ class SeedRunner:
         built = BuiltRecipe.build(self.recipe, seed)
         model = self._model_for(built)
         data = self.data
-        callbacks = [_Validation(data.x_val, data.y_val), *built.callbacks()]
+        callbacks = [_Validation(data.x_val, data.y_val),
+                     *built.callbacks(model)]
         callbacks.extend(extra_callbacks)
         if on_epoch is not None:
             callbacks.append(_EpochProgress(on_epoch))

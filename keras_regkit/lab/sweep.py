@@ -113,7 +113,7 @@ def run_sweep(
             return self.built.compile(model, jit_compile)
 
         def fit(self, hp, model, *args, callbacks=(), **kwargs):
-            recipe_callbacks = self.built.callbacks(monitor=False)
+            recipe_callbacks = self.built.callbacks(model, monitor=False)
             return model.fit(*args, callbacks=[*recipe_callbacks,
                                                *callbacks], **kwargs)
 

@@ -5,6 +5,7 @@ augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
 `Mosaic`,
 `RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`,
 the fusing `Augment` pipeline)."""
+from keras_regkit import _registration
 from keras_regkit.layers.augment import Augment
 from keras_regkit.layers.augment import AugMix
 from keras_regkit.layers.augment import CutMix
@@ -102,3 +103,6 @@ __all__ = [
     "stochastic_residual",
     "token_dropout",
 ]
+
+# Last: registers our classes with Keras if this import loaded it.
+_registration.package_loaded(__name__)

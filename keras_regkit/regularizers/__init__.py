@@ -9,6 +9,7 @@ import inspect
 
 import keras
 
+from keras_regkit import _registration
 from keras_regkit.regularizers._base import Regularizer
 from keras_regkit.regularizers.group_lasso import GroupLasso
 from keras_regkit.regularizers.penalties import L1
@@ -111,3 +112,6 @@ __all__ = [
     "serialize",
     "deserialize",
 ]
+
+# Last: registers our classes with Keras if this import loaded it.
+_registration.package_loaded(__name__)

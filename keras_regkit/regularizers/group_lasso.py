@@ -66,6 +66,13 @@ class GroupLasso(Regularizer):
                 "GroupLasso needs a weight of rank >= 2 (a kernel), got "
                 f"shape {tuple(x.shape)}; use it as a kernel_regularizer."
             )
+        if self.mode == "filters" and rank < 3:
+            raise ValueError(
+                'GroupLasso(mode="filters") groups the filters of a conv '
+                f"kernel (rank >= 3); this weight has shape {tuple(x.shape)}"
+                ', a Dense kernel: use mode="columns" for its units or '
+                '"rows" for its inputs.'
+            )
         factor = self.factor_of("factor", x.dtype)
         group_axis = rank + _MODES[self.mode]
         reduce_axes = tuple(a for a in range(rank) if a != group_axis)

@@ -7,6 +7,7 @@ consistency loss, decoupled weight decay.
 `StepComponent` for writing a component of your own.
 """
 
+from keras_regkit import _registration
 from keras_regkit.training._component import StepComponent
 from keras_regkit.training._step import StepBatch
 from keras_regkit.training.adversarial import AdversarialTraining
@@ -54,3 +55,6 @@ __all__ = [
     "sam_perturbation",
     "symmetric_kl",
 ]
+
+# Last: registers our classes with Keras if this import loaded it.
+_registration.package_loaded(__name__)

@@ -98,6 +98,10 @@ class StepComponent(HasStrengths, keras.layers.Layer):
         weight to add to it after the optimizer's update; `weights` are
         the values before."""
 
+    def check_optimizer(self, optimizer):
+        """Raises a `ValueError` where the component's settings make no
+        sense with `optimizer`; called as `fit` starts, before any step."""
+
     def call(self, inputs):
         raise TypeError(
             f"{type(self).__name__} is a train-step component: give it to "

@@ -21,6 +21,10 @@ def fgsm(inputs, input_gradient, epsilon, value_range=None):
     >>> [round(float(v), 3) for v in fgsm(x, g, 0.1)]
     [0.6, 0.4]
     """
+    epsilon = checks.scalar("fgsm", "epsilon", epsilon, lambda v: v >= 0,
+                            "a float >= 0 or a scalar tensor")
+    if value_range is not None:
+        value_range = checks.value_range("fgsm", value_range)
     adversarial = ops.convert_to_tensor(inputs) + epsilon * ops.sign(
         input_gradient)
     if value_range is not None:

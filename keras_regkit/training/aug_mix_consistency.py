@@ -33,6 +33,7 @@ def jensen_shannon(predictions, from_logits=False):
     >>> [round(float(v), 3) for v in js]
     [0.0, 0.368]
     """
+    checks.boolean("jensen_shannon", "from_logits", from_logits)
     logs = [log_probabilities(p, from_logits) for p in predictions]
     probabilities = [ops.exp(log_p) for log_p in logs]
     mixture = ops.log(ops.clip(

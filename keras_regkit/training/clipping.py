@@ -34,6 +34,11 @@ def clip_gradients(gradients, clipvalue=None, clipnorm=None,
     >>> [round(float(v), 3) for v in clipped[0]], bool(changed)
     ([0.6, 0.8], True)
     """
+    clipvalue, clipnorm, global_clipnorm = (
+        checks.scalar("clip_gradients", name, value, lambda v: v > 0,
+                      "a float > 0, a scalar tensor or None", optional=True)
+        for name, value in (("clipvalue", clipvalue), ("clipnorm", clipnorm),
+                            ("global_clipnorm", global_clipnorm)))
     changed = ops.convert_to_tensor(False)
     if clipvalue is not None:
         changed = changed | ops.any(ops.stack(
@@ -43,15 +48,17 @@ def clip_gradients(gradients, clipvalue=None, clipnorm=None,
     if squares is None:
         squares = [ops.sum(ops.square(g)) for g in gradients]
     if clipnorm is not None:
-        limit = clipnorm * clipnorm
-        changed = changed | ops.any(ops.stack([q > limit for q in squares]))
+        # Norms, not squares, are compared: a bound above 1.8e19 squared
+        # overflows float32.
+        changed = changed | ops.any(ops.stack(
+            [ops.sqrt(q) > clipnorm for q in squares]))
         scales = [ops.minimum(1.0, clipnorm / ops.sqrt(ops.maximum(q, 1e-24)))
                   for q in squares]
         gradients = [g * k for g, k in zip(gradients, scales, strict=True)]
         squares = [q * k * k for q, k in zip(squares, scales, strict=True)]
     if global_clipnorm is not None:
         total = sum(squares)
-        changed = changed | (total > global_clipnorm * global_clipnorm)
+        changed = changed | (ops.sqrt(total) > global_clipnorm)
         scale = ops.minimum(
             1.0, global_clipnorm / ops.sqrt(ops.maximum(total, 1e-24)))
         gradients = [g * scale for g in gradients]
@@ -75,6 +82,11 @@ def adaptive_clip(gradient, weight, clipping, eps=1e-3):
     >>> values.round(3).tolist(), bool(acted)
     ([[0.06], [0.08]], True)
     """
+    clipping = checks.scalar("adaptive_clip", "clipping", clipping,
+                             lambda v: v > 0,
+                             "a float > 0 or a scalar tensor")
+    checks.number("adaptive_clip", "eps", eps, lambda v: v > 0,
+                  "a float > 0")
     if len(gradient.shape) <= 1:
         g_norm = ops.abs(gradient)
         w_norm = ops.abs(weight)
@@ -204,7 +216,7 @@ class AdaptiveGradientClipping(_Clipper):
         super().__init__(**kwargs)
         owner = "AdaptiveGradientClipping"
         checks.optional_positive(owner, "clipping", clipping)
-        checks.optional_positive(owner, "eps", eps)
+        checks.number(owner, "eps", eps, lambda v: v > 0, "a float > 0")
         self.exclude = checks.patterns(
             owner, "exclude", exclude, "a list of glob patterns",
             allow_empty=True, error=TypeError)

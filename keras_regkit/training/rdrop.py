@@ -40,6 +40,7 @@ def symmetric_kl(first, second, from_logits=False):
     >>> keras.ops.convert_to_numpy(symmetric_kl(p, p)).tolist()
     [0.0, 0.0]
     """
+    checks.boolean("symmetric_kl", "from_logits", from_logits)
     log_p = log_probabilities(first, from_logits)
     log_q = log_probabilities(second, from_logits)
     divergence = 0.5 * ops.sum((ops.exp(log_p) - ops.exp(log_q))

@@ -4,9 +4,14 @@ import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import NON_NEGATIVE
+from keras_regkit._strength import Bounds
 from keras_regkit._strength import Scheduled
 from keras_regkit.training._component import StepComponent
+
+# The neighbourhood radius, in weight units: published values lie in
+# [0.01, 2] (SAM about 0.05, ASAM about 2); past 100 the ascent step alone
+# overflows or wipes out any network's weights.
+RHO = Bounds(0.0, 100.0)
 
 
 def sam_perturbation(gradients, weights, rho, adaptive=False, eps=1e-12):
@@ -23,6 +28,11 @@ def sam_perturbation(gradients, weights, rho, adaptive=False, eps=1e-12):
     >>> [round(float(v), 3) for v in sam_perturbation(g, w, 0.5)[0]]
     [0.3, 0.4]
     """
+    rho = checks.scalar("sam_perturbation", "rho", rho, lambda v: v in RHO,
+                        RHO.describe() + " or a scalar tensor")
+    checks.boolean("sam_perturbation", "adaptive", adaptive)
+    checks.number("sam_perturbation", "eps", eps, lambda v: v > 0,
+                  "a float > 0")
     if adaptive:
         scaled = [ops.abs(w) * g
                   for g, w in zip(gradients, weights, strict=True)]
@@ -73,7 +83,7 @@ class SAM(StepComponent):
     logs = ("sam_sharpness",)
     exclusive = "SAM"
 
-    rho = Scheduled(NON_NEGATIVE)
+    rho = Scheduled(RHO)
 
     def __init__(self, rho=0.05, adaptive=False, **kwargs):
         super().__init__(**kwargs)

@@ -203,6 +203,9 @@ class _RegularizedStep:
                 "\"auto\") on torch, or use the JAX or TensorFlow backend "
                 "for XLA."
             )
+        if self.optimizer is not None:
+            for component in self.step_components:
+                component.check_optimizer(self.optimizer)
         return super().make_train_function(force)
 
     def train_step(self, *args):

@@ -74,6 +74,22 @@ class DecoupledWeightDecay(StepComponent):
         return not any(fnmatch.fnmatchcase(variable.path, pattern)
                        for pattern in self.exclude)
 
+    def check_optimizer(self, optimizer):
+        """`learning_rate * rate` above 1 moves each weight past zero
+        every step (its sign flips); checked with the values in force as
+        `fit` starts (for schedules, the first ones)."""
+        optimizer = getattr(optimizer, "inner_optimizer", optimizer)
+        rate = self.strength("rate").current
+        learning_rate = float(keras.ops.convert_to_numpy(
+            optimizer.learning_rate))
+        if learning_rate * rate > 1.0:
+            raise checks.invalid(
+                "DecoupledWeightDecay", "rate", rate,
+                f"at most 1 / learning_rate = {1.0 / learning_rate:g} (the "
+                "optimizer's learning rate is "
+                f"{learning_rate:g}; a larger product flips every decayed "
+                "weight's sign each step)")
+
     def after_update(self, weights, step):
         factor = step.learning_rate * self.strength("rate").value
         return [

@@ -11,6 +11,7 @@ from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment.geometric import check_resampling
 from keras_regkit.layers.augment.policies import GEOMETRIC_OPS
+from keras_regkit.layers.augment.policies import MAX_OPS
 from keras_regkit.layers.augment.policies import apply_chain
 
 #: The paper's operations (`equalize` left out, as in `RandAugment`: a
@@ -91,10 +92,11 @@ class AugMix(BaseAugmentation):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         owner = type(self).__name__
         self.value_range = checks.value_range(owner, value_range)
+        # Each chain and op is unrolled in the compiled graph.
         self.num_chains = checks.integer(owner, "num_chains", num_chains, 1,
-                                         "an int >= 1")
+                                         maximum=MAX_OPS)
         self.chain_depth = checks.integer(owner, "chain_depth", chain_depth,
-                                          1, "an int >= 1")
+                                          1, maximum=MAX_OPS)
         self.factor = factor
         self.alpha = checks.number(owner, "alpha", alpha, lambda v: v > 0,
                                    "a float > 0")

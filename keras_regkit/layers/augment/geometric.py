@@ -31,8 +31,7 @@ def check_resampling(owner, fill_mode, interpolation, fill_value):
     checks.choice(owner, "fill_mode", fill_mode, geometry.FILL_MODES)
     checks.choice(owner, "interpolation", interpolation,
                   geometry.INTERPOLATIONS)
-    if not checks.is_number(fill_value):
-        raise checks.invalid(owner, "fill_value", fill_value, "a number")
+    checks.number(owner, "fill_value", fill_value, expected="a finite number")
     return {"interpolation": interpolation, "fill_mode": fill_mode,
             "fill_value": fill_value}
 
@@ -530,7 +529,11 @@ class RandomPerspective(GeometricAugmentation):
         end = start + start * ops.reshape(draw["shift"], (-1, 4, 2))
         # Output pixels sample the input where the moved corners came from.
         maps = geometry.perspective(end, start)
-        return ops.where(ops.reshape(draw["apply"], (-1, 1, 1)), maps,
+        # An image 1 pixel high or wide has coinciding corners and no
+        # perspective (the solve would give NaN): it is left as it is.
+        apply = ops.logical_and(draw["apply"],
+                                ops.logical_and(height > 1, width > 1))
+        return ops.where(ops.reshape(apply, (-1, 1, 1)), maps,
                          geometry.identity(ops.shape(maps)[0]))
 
     def draw_from_keras(self, transformation):

@@ -31,6 +31,9 @@ _ROTATE_MAX = 30.0 * 3.141592653589793 / 180.0
 _SHEAR_MAX = 0.3
 _TRANSLATE_MAX = 0.45
 _ENHANCE_MAX = 0.9
+# The most ops (or chains) a policy layer unrolls: published policies use
+# 1-3; a million would take minutes to trace, and a .keras file may ask.
+MAX_OPS = 32
 
 COLOUR_OPS = ("identity", "auto_contrast", "brightness", "color", "contrast",
               "posterize", "solarize", "sharpness")
@@ -163,7 +166,9 @@ class _Policy(BaseAugmentation):
         super().__init__(data_format=data_format, seed=seed, **kwargs)
         owner = type(self).__name__
         self.value_range = checks.value_range(owner, value_range)
-        self.num_ops = checks.integer(owner, "num_ops", num_ops)
+        # Each op is unrolled in the compiled graph.
+        self.num_ops = checks.integer(owner, "num_ops", num_ops,
+                                      maximum=MAX_OPS)
         self.factor = factor
         self._resampling = check_resampling(owner, fill_mode, interpolation,
                                             fill_value)

@@ -1,6 +1,7 @@
 """Shared plumbing of the stochastic layers: scheduled rate, seed, MC mode."""
 
 import keras
+import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit._strength import RATE
@@ -8,7 +9,7 @@ from keras_regkit._strength import HasStrengths
 from keras_regkit._strength import Scheduled
 
 
-def check_rate(owner, rate):
+def check_rate(owner, rate, alternative="a Schedule"):
     """Keras's check and wording for a plain `rate`, plus what we allow.
 
     Keras's own unit tests match its sentence, so drop-in layers keep it.
@@ -18,9 +19,22 @@ def check_rate(owner, rate):
     if checks.is_number(rate) and not 0 <= rate < 1:
         raise ValueError(
             "Invalid value received for argument `rate`. Expected a "
-            f"float value between 0 and 1 (1 excluded) or a Schedule, for "
-            f"{owner}. Received: rate={rate}"
+            f"float value between 0 and 1 (1 excluded) or {alternative}, "
+            f"for {owner}. Received: rate={rate}"
         )
+
+
+def check_function_args(owner, rate, seed):
+    """The function forms' `rate` and `seed`, checked as the layers check
+    theirs: a number in [0, 1) (NumPy's too) or a scalar tensor (the
+    layer's strength variable, unchecked data in a compiled step), and a
+    `SeedGenerator` or int. Returns `rate`."""
+    if isinstance(rate, np.ndarray) and rate.ndim == 0:
+        rate = rate.item()
+    check_rate(owner, rate, alternative="a scalar tensor")
+    checks.seed_source(owner, seed)
+    return checks.scalar(owner, "rate", rate, lambda r: True,
+                         "a float in [0, 1) or a scalar tensor")
 
 
 class Stochastic(HasStrengths):

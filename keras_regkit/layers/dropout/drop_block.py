@@ -11,6 +11,7 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.dropout._base import StochasticLayer
+from keras_regkit.layers.dropout._base import check_function_args
 
 
 def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
@@ -40,10 +41,23 @@ def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
     >>> tuple(y.shape)
     (1, 8, 8, 1)
     """
+    owner = "drop_block_2d"
+    rate = check_function_args(owner, rate, seed)
+    checks.integer(owner, "block_size", block_size, minimum=1)
+    checks.choice(owner, "data_format", data_format, checks.DATA_FORMATS)
+    if len(inputs.shape) != 4:
+        raise ValueError(f"{owner} expects a 4D input (batch, height, "
+                         f"width, channels or channels first); received "
+                         f"shape {tuple(inputs.shape)}.")
     if data_format == "channels_last":
         height, width = inputs.shape[1], inputs.shape[2]
     else:
         height, width = inputs.shape[2], inputs.shape[3]
+    if None in (height, width) or block_size > min(height, width):
+        raise checks.invalid(
+            owner, "block_size", block_size,
+            f"at most the input's known height and width "
+            f"({height} x {width})")
     valid_h, valid_w = height - block_size + 1, width - block_size + 1
     rate = ops.cast(rate, "float32")
     gamma = rate * (height * width) / (block_size**2 * valid_h * valid_w)

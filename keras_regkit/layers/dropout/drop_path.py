@@ -13,6 +13,7 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.dropout._base import StochasticLayer
+from keras_regkit.layers.dropout._base import check_function_args
 
 
 def drop_path(inputs, rate, seed, scale_by_keep=True):
@@ -36,6 +37,8 @@ def drop_path(inputs, rate, seed, scale_by_keep=True):
     >>> sorted(set(keras.ops.convert_to_numpy(y).sum(axis=1).tolist()))
     [0.0, 6.0]
     """
+    rate = check_function_args("drop_path", rate, seed)
+    checks.boolean("drop_path", "scale_by_keep", scale_by_keep)
     shape = (ops.shape(inputs)[0],) + (1,) * (len(inputs.shape) - 1)
     keep_prob = 1.0 - ops.cast(rate, "float32")
     # A per-sample factor (0, or 1 / keep_prob), so the full-size tensor is

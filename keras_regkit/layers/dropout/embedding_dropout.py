@@ -14,6 +14,7 @@ from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._strength import strengths_of
 from keras_regkit.layers.dropout._base import Stochastic
+from keras_regkit.layers.dropout._base import check_function_args
 
 
 def embedding_dropout(embedded, token_ids, rate, seed, vocabulary_size,
@@ -45,6 +46,10 @@ def embedding_dropout(embedded, token_ids, rate, seed, vocabulary_size,
     >>> bool(zeroed[0] == zeroed[2] == zeroed[3])  # every "3" alike
     True
     """
+    owner = "embedding_dropout"
+    rate = check_function_args(owner, rate, seed)
+    checks.integer(owner, "vocabulary_size", vocabulary_size, minimum=1)
+    checks.boolean(owner, "per_batch", per_batch)
     ids = ops.cast(token_ids, "int32")
     if not per_batch:
         rows = ops.reshape(ops.arange(ops.shape(ids)[0], dtype="int32"),

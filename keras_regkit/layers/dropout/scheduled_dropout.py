@@ -19,6 +19,7 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.dropout._base import StochasticLayer
+from keras_regkit.layers.dropout._base import check_function_args
 
 _PACKAGE = "keras_regkit"
 
@@ -43,6 +44,7 @@ def dropout(inputs, rate, seed, noise_shape=None):
     >>> sorted(set(keras.ops.convert_to_numpy(y).ravel().tolist()))
     [0.0, 2.0]
     """
+    rate = check_function_args("dropout", rate, seed)
     shape = ops.shape(inputs)
     if noise_shape is not None:
         shape = tuple(s if n is None else n
@@ -62,7 +64,8 @@ def gaussian_dropout(inputs, rate, seed):
     >>> keras.ops.convert_to_numpy(y).tolist()
     [1.0, 1.0, 1.0]
     """
-    rate = ops.cast(rate, "float32")
+    rate = ops.cast(check_function_args("gaussian_dropout", rate, seed),
+                    "float32")
     stddev = ops.sqrt(rate / (1.0 - rate))
     noise = _random.normal(ops.shape(inputs), seed) * stddev + 1.0
     return inputs * ops.cast(noise, inputs.dtype)

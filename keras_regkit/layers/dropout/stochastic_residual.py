@@ -63,6 +63,15 @@ def stochastic_residual(inputs, branch, rate, seed, scale_by_keep=True):
     >>> sorted(set(keras.ops.convert_to_numpy(y)[:, 0].tolist()))
     [1.0, 5.0]
     """
+    owner = "stochastic_residual"
+    rate = checks.number(owner, "rate", rate, lambda r: 0 <= r < 1,
+                         "a float in [0, 1) (not a tensor: the subset's "
+                         "size is static)")
+    checks.seed_source(owner, seed)
+    checks.boolean(owner, "scale_by_keep", scale_by_keep)
+    if not callable(branch):
+        raise checks.invalid(owner, "branch", branch, "a callable",
+                             error=TypeError)
     batch_size = inputs.shape[0]
     if batch_size is None:
         return inputs + drop_path(branch(inputs), rate, seed, scale_by_keep)

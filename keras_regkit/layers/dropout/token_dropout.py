@@ -6,6 +6,7 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.dropout._base import StochasticLayer
+from keras_regkit.layers.dropout._base import check_function_args
 
 
 def token_dropout(token_ids, rate, seed, mask_id=1, padding_id=0):
@@ -30,11 +31,27 @@ def token_dropout(token_ids, rate, seed, mask_id=1, padding_id=0):
     >>> out.tolist()
     [[1, 1, 1, 0, 0]]
     """
+    rate = check_function_args("token_dropout", rate, seed)
+    _check_ids("token_dropout", mask_id, padding_id)
     replace = _random.uniform(ops.shape(token_ids), seed) < ops.cast(
         rate, "float32")
     if padding_id is not None:
         replace = ops.logical_and(replace, token_ids != padding_id)
     return ops.where(replace, ops.cast(mask_id, token_ids.dtype), token_ids)
+
+
+def _check_ids(owner, mask_id, padding_id):
+    """`mask_id` an int >= 0; `padding_id` None or another int >= 0 (were
+    they equal, every replaced token would read as padding)."""
+    checks.integer(owner, "mask_id", mask_id)
+    if padding_id is not None:
+        checks.integer(owner, "padding_id", padding_id, 0,
+                       f"None or an int >= 0 other than mask_id={mask_id}")
+        if padding_id == mask_id:
+            raise checks.invalid(
+                owner, "padding_id", padding_id,
+                f"None or an int >= 0 other than mask_id={mask_id}")
+    return mask_id, padding_id
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -71,11 +88,8 @@ class TokenDropout(StochasticLayer):
     def __init__(self, rate, mask_id=1, padding_id=0, seed=None,
                  monte_carlo=False, **kwargs):
         super().__init__(rate, seed=seed, monte_carlo=monte_carlo, **kwargs)
-        self.mask_id = checks.integer("TokenDropout", "mask_id", mask_id)
-        if padding_id is not None:
-            checks.integer("TokenDropout", "padding_id", padding_id, 0,
-                           "None or an int >= 0")
-        self.padding_id = padding_id
+        self.mask_id, self.padding_id = _check_ids("TokenDropout", mask_id,
+                                                   padding_id)
         self.mark_built_if_stateless()
 
     def drop(self, inputs, rate):

@@ -61,8 +61,10 @@ def test_unknown_flip_mode():
 
 def test_fill_value_must_be_a_number():
     with pytest.raises(ValueError, match=r"`fill_value` of RandomRotation: "
-                                         r"expected a number"):
+                                         r"expected a finite number"):
         layers.RandomRotation(0.1, fill_value="black")
+    with pytest.raises(ValueError, match=r"Received: fill_value=nan"):
+        layers.RandomRotation(0.1, fill_value=float("nan"))
 
 
 def test_seed_must_be_int():
@@ -157,8 +159,11 @@ def test_bad_num_classes():
 
 def test_num_ops_must_be_a_non_negative_int():
     with pytest.raises(ValueError, match=r"`num_ops` of RandAugment: "
-                                         r"expected an int >= 0"):
+                                         r"expected an int in \[0, 32\]"):
         layers.RandAugment(num_ops=-1)
+    # Each op is unrolled in the graph: a million would trace for minutes.
+    with pytest.raises(ValueError, match=r"Received: num_ops=1000000"):
+        layers.RandAugment(num_ops=10**6)
 
 
 def test_augment_takes_augmentation_layers_only():
