@@ -23,6 +23,11 @@ def test_there_are_notebooks():
 # JAX pass of the backend-agnostic tests does too; a second kernel for it
 # cost 24 s of the suite.
 RUNS = [(path, "tensorflow") for path in NOTEBOOKS]
+# Mixed precision is a configuration we support: the notebook of train
+# steps and augmentation runs under mixed_float16 too (a first cell sets
+# the policy).
+RUNS += [(path, "tensorflow:mixed_float16") for path in NOTEBOOKS
+         if path.name.startswith("03_")]
 
 
 @pytest.mark.parametrize(("path", "backend"), RUNS,
@@ -31,10 +36,15 @@ def test_notebook_runs(path, backend, tmp_path, monkeypatch):
     """Worth 10-40 s a notebook (a kernel starting TensorFlow, then small
     fits): the notebooks are what Colab users run first, and only this
     keeps them from rotting."""
+    backend, _, policy = backend.partition(":")
     monkeypatch.setenv("REGKIT_SMOKE", "1")
     monkeypatch.setenv("KERAS_BACKEND", backend)
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
     notebook = nbformat.read(path, as_version=4)
+    if policy:
+        notebook.cells.insert(0, nbformat.v4.new_code_cell(
+            "import keras\n"
+            f"keras.mixed_precision.set_global_policy({policy!r})"))
     client = nbclient.NotebookClient(
         notebook, timeout=600, kernel_name="python3",
         resources={"metadata": {"path": str(tmp_path)}},

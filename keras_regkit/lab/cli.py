@@ -23,6 +23,8 @@ PROG = "keras-regkit"
 # test about 95%); the other 779 training images join the test set.
 DIGITS_TRAIN_SIZE = 300
 DEFAULT_EPOCHS = 40
+# The dtype policies `--precision` takes.
+PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _seed(text):
@@ -81,6 +83,11 @@ def _common_options(parser, suppress=False):
         help="compile train steps with XLA (default: off; on CPU it adds "
         "about 7 s of compilation per recipe and does not speed up the "
         "lab's small model; use it to check that recipes compile)",
+    )
+    parser.add_argument(
+        "--precision", default=default("float32"), choices=PRECISIONS,
+        help="Keras dtype policy to train under (default: float32); "
+        "mixed_float16 scales the loss against underflow, as on a GPU",
     )
     parser.add_argument(
         "--train-size", type=_positive_int, default=default(None),
@@ -238,6 +245,7 @@ def _meta(args, data, epochs):
         "seed": args.seed,
         "seeds": _seed_list(args),
         "jit": args.jit,
+        "precision": args.precision,
         "backend": keras.backend.backend(),
     }
 
@@ -541,6 +549,9 @@ def main(argv=None):
         "ignore", message="Model doesn't support `jit_compile=True`"
     )
     previous = _raise_on_sigterm()
+    policy = keras.mixed_precision.dtype_policy()
+    if args.command == "lab":
+        keras.mixed_precision.set_dtype_policy(args.precision)
     try:
         if args.command == "preview":
             return run_preview(args)
@@ -558,6 +569,7 @@ def main(argv=None):
         return getattr(interrupt, "status", 130)
     finally:
         _restore_sigterm(previous)
+        keras.mixed_precision.set_dtype_policy(policy)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

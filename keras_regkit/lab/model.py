@@ -56,8 +56,11 @@ def _classifier(x, units, num_classes, components):
                            name="dense")(x)
     for layer in components["head"]:
         x = layer(x)
+    # float32 logits under a mixed policy, as Keras's mixed-precision
+    # guide advises: the softmax and loss stay exact.
     return keras.layers.Dense(
-        num_classes, kernel_regularizer=make_regularizer(), name="classifier"
+        num_classes, kernel_regularizer=make_regularizer(), name="classifier",
+        dtype="float32",
     )(x)
 
 

@@ -130,6 +130,29 @@ def test_verbose_prints_every_epoch(tmp_path, capsys):
         assert f"baseline seed 0: epoch {epoch} (val acc " in printed
 
 
+def test_mixed_precision_trains_as_float32_does(tmp_path):
+    """Under mixed_float16 the lab's step scales the loss (SAM's two
+    passes and the dropout recipe included) and learns what float32
+    learns; before, it moved the weights 1/32768 as far (chance
+    accuracy). The policy in force before is restored."""
+    import keras
+
+    accuracy = {}
+    for precision in ("float32", "mixed_float16"):
+        out = str(tmp_path / precision)
+        assert main(["lab", "--recipes", "baseline,sam,dropout", "--epochs",
+                     "4", "--seeds", "1", "--out", out, "--train-size",
+                     "200", "--precision", precision]) == 0
+        summary = _json(os.path.join(out, "summary.json"))
+        assert summary["meta"]["precision"] == precision
+        accuracy[precision] = {r["name"]: r["test_accuracy"]
+                               for r in summary["results"]}
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    for recipe, value in accuracy["float32"].items():
+        assert value > 0.5, accuracy
+        assert abs(accuracy["mixed_float16"][recipe] - value) < 0.1, accuracy
+
+
 def test_same_seed_same_result(tmp_path):
     rows = []
     for run in range(2):
