@@ -58,7 +58,10 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
       warning. The folder is deleted when training ends normally;
     - `best`, `best_epoch`, `stopped_epoch` and `wait` are attributes, and
       go into `logs` every epoch as `early_stopping/best`,
-      `early_stopping/best_epoch` and `early_stopping/wait`.
+      `early_stopping/best_epoch` and `early_stopping/wait` (and
+      `early_stopping/smoothed` with `smoothing`): one value per epoch,
+      NaN while there is none yet (before `start_from_epoch`), so
+      `History` stays rectangular.
 
     With an optimizer EMA (`use_ema=True`), Keras writes the moving averages
     into the model right before `on_train_end`; restoring the best weights
@@ -308,12 +311,18 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
                     "and the smoothing.", stacklevel=2)
                 self._decide(epoch, None)
         if logs is not None:
+            # One value per epoch, every epoch (NaN until there is one), so
+            # `History` stays rectangular (`pandas.DataFrame(history)`).
             logs["early_stopping/wait"] = self.wait
             logs["early_stopping/best_epoch"] = self.best_epoch
-            if self.best is not None and np.ndim(self.best) == 0:
-                logs["early_stopping/best"] = float(self.best)
-            if self.smoothing is not None and self._smoothed is not None:
-                logs["early_stopping/smoothed"] = self._smoothed
+            logs["early_stopping/best"] = (
+                float(self.best)
+                if self.best is not None and np.ndim(self.best) == 0
+                else float("nan"))
+            if self.smoothing is not None:
+                logs["early_stopping/smoothed"] = (
+                    float("nan") if self._smoothed is None
+                    else self._smoothed)
         if self._restart is not None:
             self._save_restart_state(epoch)
 

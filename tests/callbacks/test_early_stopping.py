@@ -323,3 +323,22 @@ def test_keras_loses_its_state_on_resume(tmp_path):
 def test_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         callbacks.EarlyStopping(**kwargs)
+
+
+@pytest.mark.backends
+def test_history_stays_rectangular():
+    """One value per epoch for every key, NaN before `start_from_epoch`,
+    so `pandas.DataFrame(history.history)` works (it failed: the
+    `early_stopping/*` keys had fewer entries than epochs)."""
+    model = _model()
+    history = model.fit(
+        np.ones((8, 4)), np.ones((8, 1)), epochs=4, verbose=0,
+        validation_data=(np.ones((4, 4)), np.ones((4, 1))),
+        callbacks=[callbacks.EarlyStopping(start_from_epoch=2,
+                                           smoothing="mean",
+                                           smoothing_window=2)])
+    lengths = {k: len(v) for k, v in history.history.items()}
+    assert set(lengths.values()) == {4}, lengths
+    best = history.history["early_stopping/best"]
+    assert np.isnan(best[:2]).all() and np.isfinite(best[2:]).all()
+    assert np.isnan(history.history["early_stopping/smoothed"][:2]).all()

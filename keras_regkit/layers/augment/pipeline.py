@@ -60,6 +60,63 @@ def _is_keras_image_layer(layer):
                 "transform_labels", "transform_segmentation_masks")))
 
 
+def _our_namesake(layer):
+    """Keras's image layer replaced by ours of the same name (the same
+    arguments, built from its config): ours fuse and compile under XLA,
+    where Keras's would quietly take XLA away from the whole model."""
+    if not type(layer).__module__.startswith("keras."):
+        return layer
+    name = type(layer).__name__
+    cls = _registry.resolve(name, BaseAugmentation)
+    if cls is None:
+        return layer
+    try:
+        return cls.from_config(layer.get_config())
+    except (TypeError, ValueError) as error:
+        reason = str(error).strip().splitlines()[-1]
+        raise ValueError(
+            f"Augment replaces keras.layers.{name} by "
+            f"keras_regkit.layers.{name} (which fuses and compiles under "
+            "XLA), but could not carry this one's settings over "
+            f"({reason}). Pass keras_regkit.layers.{name}(...) with the "
+            "arguments you gave Keras's.") from None
+
+
+# Keras layers that change pixel values only (no geometry, no
+# randomness): applied to the images of an `Augment`, all else unchanged.
+_VALUE_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
+
+
+class ValueStep(BaseAugmentation):
+    """`keras.layers.Rescaling` or `Normalization` as a step of `Augment`:
+    it maps the images' values (labels, boxes and masks unchanged), in
+    training and at inference alike, as in a `Sequential`."""
+
+    def __init__(self, layer, data_format=None, **kwargs):
+        super().__init__(data_format=data_format, **kwargs)
+        self.layer = layer
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        if not self.layer.built:
+            shape = self._images_shape(input_shape)
+            self.layer.build(shape)
+
+    def _apply(self, images):
+        if self.data_format == "channels_first":
+            images = ops.transpose(images, (0, 3, 1, 2))
+        images = ops.cast(self.layer(images), "float32")
+        if self.data_format == "channels_first":
+            images = ops.transpose(images, (0, 2, 3, 1))
+        return images
+
+    def apply_images(self, images, draw):
+        return self._apply(images)
+
+    def inference_images(self, images):
+        return self._apply(images)
+
+
 class KerasStep(BaseAugmentation):
     """A Keras image layer as one step of `Augment` (not fused).
 
@@ -188,14 +245,19 @@ class Augment(BaseAugmentation):
                                  error=TypeError)
         layers = [_layer_from_config(layer) if isinstance(layer, dict)
                   else layer for layer in layers]
+        layers = [_our_namesake(layer) for layer in layers]
+        layers = [ValueStep(layer, data_format=data_format)
+                  if isinstance(layer, _VALUE_LAYERS) else layer
+                  for layer in layers]
         layers = [KerasStep(layer) if _is_keras_image_layer(layer) else layer
                   for layer in layers]
         for layer in layers:
             if not isinstance(layer, BaseAugmentation):
                 raise TypeError(
-                    "Augment takes keras_regkit augmentation layers and "
+                    "Augment takes keras_regkit augmentation layers, "
                     "Keras's image preprocessing layers (RandomSharpness, "
-                    f"Solarization, ...). Received: {layer!r}"
+                    "Solarization, Resizing, ...) and its value layers "
+                    f"(Rescaling, Normalization). Received: {layer!r}"
                 )
         if data_format is None and layers:
             data_format = layers[0].data_format
@@ -336,6 +398,7 @@ class Augment(BaseAugmentation):
         return {
             **config,
             "layers": [keras.saving.serialize_keras_object(
-                layer.layer if isinstance(layer, KerasStep) else layer)
+                layer.layer if isinstance(layer, (KerasStep, ValueStep))
+                else layer)
                 for layer in self.layers],
         }

@@ -121,4 +121,48 @@ class DropPath(StochasticLayer):
         return {**super().get_config(), "scale_by_keep": self.scale_by_keep}
 
 
-StochasticDepth = DropPath
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class StochasticDepth(DropPath):
+    """`DropPath` under keras-cv's name, taking keras-cv's call form too.
+
+    `StochasticDepth(rate)(residual)` is `DropPath(rate)(residual)`;
+    `StochasticDepth(rate)([shortcut, residual])`, as keras-cv's layer is
+    called, returns `shortcut + ` the dropped residual. keras-cv drops the
+    branch for the whole batch and scales it by `1 - rate` at inference;
+    here it is dropped per sample and scaled by `1 / (1 - rate)` while
+    training (timm's convention): the same expected output, with less
+    variance per batch. `rate` defaults to keras-cv's `0.5`.
+
+    Example:
+
+    >>> shortcut = keras.Input((8,))
+    >>> residual = keras.layers.Dense(8)(shortcut)
+    >>> outputs = StochasticDepth(0.1)([shortcut, residual])
+    >>> tuple(outputs.shape)
+    (None, 8)
+    """
+
+    def __init__(self, rate=0.5, scale_by_keep=True, seed=None,
+                 monte_carlo=False, **kwargs):
+        super().__init__(rate, scale_by_keep=scale_by_keep, seed=seed,
+                         monte_carlo=monte_carlo, **kwargs)
+
+    def _pair(self, inputs):
+        if len(inputs) != 2:
+            raise ValueError(
+                "StochasticDepth takes a residual tensor, or a list "
+                "[shortcut, residual] as keras-cv's layer does. Received a "
+                f"list of {len(inputs)}.")
+        return inputs
+
+    def call(self, inputs, training=False):
+        if isinstance(inputs, (list, tuple)):
+            shortcut, residual = self._pair(inputs)
+            return shortcut + super().call(residual, training=training)
+        return super().call(inputs, training=training)
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, (list, tuple)) and input_shape and \
+                isinstance(input_shape[0], (list, tuple)):
+            return tuple(self._pair(input_shape)[0])
+        return super().compute_output_shape(input_shape)

@@ -168,7 +168,7 @@ def test_num_ops_must_be_a_non_negative_int():
 
 def test_augment_takes_augmentation_layers_only():
     with pytest.raises(TypeError, match=r"Augment takes keras_regkit "
-                                        r"augmentation layers and Keras's "
+                                        r"augmentation layers, Keras's "
                                         r"image preprocessing layers"):
         layers.Augment([keras.layers.Dense(3)])
     with pytest.raises(TypeError, match=r"`layers` of Augment: expected a "

@@ -146,7 +146,48 @@ def test_keras_layers_in_augment_carry_boxes_and_masks():
         without_format(data)
 
 
-def test_augment_with_a_keras_layer_xla_cannot_compile_says_so():
-    assert layers.Augment([layers.RandomFlip()]).supports_jit is True
-    assert layers.Augment([keras.layers.RandomRotation(0.1)]).supports_jit \
-        is keras.layers.RandomRotation(0.1).supports_jit
+@pytest.mark.backends
+def test_keras_namesakes_become_ours_and_value_layers_join(tmp_path):
+    """`Augment([keras.layers.RandomCrop(...), keras.layers.RandomFlip()])`
+    kept Keras's layers and quietly took XLA away from the model; now ours
+    of the same name take their place (same settings), fused.
+    `keras.layers.Rescaling(1 / 255)` (as keras.io writes pipelines) was
+    refused; it maps the images, in training and inference."""
+    keras_rotation = keras.layers.RandomRotation(0.1, seed=2)
+    augment = layers.Augment([
+        keras.layers.Rescaling(1 / 255), keras.layers.RandomCrop(8, 8),
+        keras.layers.RandomFlip("horizontal"), keras_rotation])
+    kinds = [type(layer).__name__ for layer in augment.layers]
+    assert kinds == ["ValueStep", "RandomCrop", "RandomFlip",
+                     "RandomRotation"]
+    assert type(augment.layers[1]) is layers.RandomCrop
+    assert list(augment.layers[3].get_config()["factor"]) == list(
+        keras_rotation.get_config()["factor"])
+    assert augment.supports_jit is True
+    assert [len(run) for run, _ in fusion_runs(augment.layers)] == [1, 3]
+    x = _images(size=10)
+    inference = keras.ops.convert_to_numpy(augment(x, training=False))
+    expected = layers.RandomCrop(8, 8)(x / 255, training=False)
+    np.testing.assert_allclose(inference, keras.ops.convert_to_numpy(
+        expected), rtol=1e-5, atol=1e-6)
+    inputs = keras.Input((10, 10, 3))
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(augment(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse", jit_compile=XLA)
+    model.fit(x, np.zeros((4, 1)), epochs=1, verbose=0)
+    assert model.jit_compile is XLA
+    trained = keras.ops.convert_to_numpy(augment(x, training=True))
+    assert 0 <= trained.min() and trained.max() <= 1.0 + 1e-6
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    revived = loaded.layers[1]
+    assert type(revived.layers[0].layer) is keras.layers.Rescaling
+    np.testing.assert_allclose(loaded.predict(x, verbose=0),
+                               model.predict(x, verbose=0), rtol=1e-5)
+
+
+def test_a_keras_namesake_whose_settings_do_not_carry_over_is_refused():
+    with pytest.raises(ValueError, match=r"Pass keras_regkit\.layers\."
+                       r"RandomSaturation\(\.\.\.\)"):
+        layers.Augment([keras.layers.RandomSaturation(0.1)])

@@ -48,3 +48,30 @@ def test_drop_path_rates_bad_depth():
     with pytest.raises(ValueError, match=r"argument `depth` of "
                        r"drop_path_rates: expected an int >= 1"):
         layers.drop_path_rates(0.1, 0)
+
+
+@pytest.mark.backends
+def test_stochastic_depth_takes_keras_cv_call_form(tmp_path):
+    """`StochasticDepth(rate)([shortcut, residual])`, as keras-cv's layer is
+    called (it failed: `'list' object has no attribute 'shape'`): per
+    sample the shortcut alone or plus the rescaled residual; the shortcut
+    plus the residual at inference; through fit and a .keras file."""
+    shortcut = keras.Input((3,))
+    residual = keras.layers.Dense(3, kernel_initializer="ones",
+                                  use_bias=False)(shortcut)
+    outputs = layers.StochasticDepth(0.5, seed=1)([shortcut, residual])
+    model = keras.Model(shortcut, outputs)
+    x = np.ones((64, 3), "float32")
+    trained = keras.ops.convert_to_numpy(model(x, training=True))
+    assert set(np.unique(trained).tolist()) == {1.0, 7.0}  # 1, 1 + 3 / 0.5
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), 4.0)
+    model.compile("sgd", "mse")
+    model.fit(x, x, epochs=1, verbose=0)
+    path = str(tmp_path / "m.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert type(loaded.layers[-1]).__name__ == "StochasticDepth"
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)),
+                               keras.ops.convert_to_numpy(model(x)))
+    with pytest.raises(ValueError, match=r"\[shortcut, residual\]"):
+        layers.StochasticDepth()([shortcut, residual, residual])
