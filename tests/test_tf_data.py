@@ -89,6 +89,22 @@ def test_static_signature_dtypes_and_fresh_draws_per_batch():
     assert not any(np.allclose(images[0], other) for other in images[1:])
 
 
+def test_uint8_batches_come_out_float32_as_from_keras():
+    """`ds.map(lambda b: RandomFlip("horizontal")(b) / 255.0)` failed (`x
+    and y must have the same dtype`: ours gave uint8); `keep_dtype=True`
+    keeps the bytes."""
+    images = np.random.default_rng(0).integers(0, 256, (8, 8, 8, 3)).astype(
+        "uint8")
+    ds = tf.data.Dataset.from_tensor_slices(images).batch(4)
+    flip = layers.RandomFlip("horizontal", seed=1)
+    scaled = next(iter(ds.map(lambda b: flip(b, training=True) / 255.0)))
+    assert scaled.dtype == tf.float32
+    assert 0.0 <= float(tf.reduce_min(scaled)) <= float(
+        tf.reduce_max(scaled)) <= 1.0
+    kept = layers.RandomFlip("horizontal", seed=1, keep_dtype=True)
+    assert next(iter(ds.map(kept))).dtype == tf.uint8
+
+
 def test_parallel_map_never_repeats_a_draw():
     # Under TensorFlow, 400 parallel calls: with Keras's read-then-assign
     # seed advance, 15 of them (on 2 cores) repeated another's draw.
@@ -139,7 +155,7 @@ def test_mixing_layers_give_one_hot_labels(cls):
     ds = tf.data.Dataset.from_tensor_slices({"images": x, "labels": y}
                                             ).batch(4).map(layer)
     assert ds.element_spec["labels"].shape.as_list() == [None, 4]
-    assert ds.element_spec["images"].dtype == tf.uint8
+    assert ds.element_spec["images"].dtype == tf.float32
     for batch in ds:
         np.testing.assert_allclose(batch["labels"].numpy().sum(axis=1), 1.0,
                                    atol=1e-5)

@@ -45,11 +45,12 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
     `apply_segmentation_masks` (masks in their own dtype). The base handles
     single images and batches, both data formats, Keras's dict inputs
     `{"images", "labels", "bounding_boxes", "segmentation_masks"}` (box
-    formats converted at the boundary), and converts the result back to the
-    input dtype (integers are rounded and clipped to the dtype's range;
-    given a `dtype` policy, outputs take its compute dtype instead, as in
-    Keras). With `training=False` the input is returned unchanged (crops
-    override the `inference_*` methods). Keras's
+    formats converted at the boundary), and returns images in the layer's
+    compute dtype, as Keras's layers do (float32 for uint8 input under the
+    default policy), or with `keep_dtype=True` in the input's dtype
+    (integers rounded and clipped to its range). With `training=False`
+    the input is returned unchanged (crops override the `inference_*`
+    methods). Keras's
     `get_random_transformation` / `transform_images` / `transform_labels`
     / `transform_bounding_boxes` / `transform_segmentation_masks` are
     provided on top of `draw` / `apply_*`.
@@ -61,6 +62,12 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         bounding_box_format: None or one of Keras's formats (`"xyxy"`,
             `"rel_xyxy"`, `"center_xywh"`, ...): needed to take boxes.
             Defaults to `None`.
+        keep_dtype: bool. `False` (Keras's behaviour): images come out in
+            the compute dtype (float32 by default, float16 under
+            `mixed_float16`) whatever their input dtype. `True`: they keep
+            the input's dtype, so uint8 stays uint8, 4x smaller than
+            float32: for `tf.data` pipelines whose batches cross to the
+            accelerator as bytes. Defaults to `False`.
     """
 
     #: Whether `apply_labels` mixes labels (they come out one-hot).
@@ -75,13 +82,11 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
     boxes_per_box = 1
 
     def __init__(self, data_format=None, seed=None, bounding_box_format=None,
-                 **kwargs):
-        # Outputs keep the input dtype unless a dtype policy is given, in
-        # which case they are cast to its compute dtype, as Keras does.
-        self._cast_outputs = kwargs.get("dtype") is not None
+                 keep_dtype=False, **kwargs):
         kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         owner = type(self).__name__
+        self.keep_dtype = checks.boolean(owner, "keep_dtype", keep_dtype)
         checks.seed(owner, seed)
         self.data_format = checks.data_format(owner, data_format)
         self.bounding_box_format = bounding_boxes.check_format(
@@ -247,9 +252,9 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         if self.data_format == "channels_first":
             images = ops.transpose(images, (0, 2, 3, 1))
         images = ops.cast(images, "float32")
-        if self._cast_outputs or dtype.startswith("int"):
-            # Signed integers are numbers rather than pixels (np.arange
-            # input); like Keras, give them the compute dtype.
+        if not self.keep_dtype or dtype.startswith("int"):
+            # Keras's rule. (Signed integers are numbers rather than
+            # pixels, np.arange input: they always get the compute dtype.)
             dtype = self.compute_dtype
 
         def restore(result):
@@ -454,10 +459,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         }
         if self.bounding_box_format is not None:
             config["bounding_box_format"] = self.bounding_box_format
-        if not self._cast_outputs:
-            # No policy was given: a rebuilt (loaded) layer must not get
-            # one, or it would cast uint8 outputs to float32.
-            config.pop("dtype", None)
+        if self.keep_dtype:
+            config["keep_dtype"] = True
         return config
 
 

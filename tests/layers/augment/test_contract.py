@@ -79,13 +79,16 @@ def test_model_with_every_layer_trains_under_xla_saves_and_reloads(
 @pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
 @pytest.mark.parametrize("dtype", ["uint8", "float16", "bfloat16",
                                    "float32"])
-def test_dtype_is_kept_and_values_stay_in_range(cls, kwargs, size, dtype):
+def test_output_dtype_and_values_stay_in_range(cls, kwargs, size, dtype):
+    """Keras's rule: the compute dtype whatever the input's (uint8 in,
+    float32 out); `keep_dtype=True` keeps the input's."""
     x = keras.ops.cast(_images(), dtype)
-    out = make(cls, kwargs)(x)
-    assert keras.backend.standardize_dtype(out.dtype) == dtype
-    values = _np(keras.ops.cast(out, "float32"))
-    assert np.all(np.isfinite(values))
-    assert values.min() >= 0 and values.max() <= 255.5
+    for keep_dtype, expected in ((False, "float32"), (True, dtype)):
+        out = make(cls, {**kwargs, "keep_dtype": keep_dtype})(x)
+        assert keras.backend.standardize_dtype(out.dtype) == expected
+        values = _np(keras.ops.cast(out, "float32"))
+        assert np.all(np.isfinite(values))
+        assert values.min() >= 0 and values.max() <= 255.5
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)
@@ -93,10 +96,10 @@ def test_a_rebuilt_layer_keeps_the_dtype_rule(cls, kwargs, size):
     x = keras.ops.cast(_images(), "uint8")
     plain = make(cls, kwargs)
     rebuilt = cls.from_config(plain.get_config())
-    assert keras.backend.standardize_dtype(rebuilt(x).dtype) == "uint8"
-    given = make(cls, {**kwargs, "dtype": "float32"})
-    rebuilt = cls.from_config(given.get_config())
     assert keras.backend.standardize_dtype(rebuilt(x).dtype) == "float32"
+    kept = make(cls, {**kwargs, "keep_dtype": True})
+    rebuilt = cls.from_config(kept.get_config())
+    assert keras.backend.standardize_dtype(rebuilt(x).dtype) == "uint8"
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "size"), CASES, ids=IDS)

@@ -111,8 +111,9 @@ def test_jax_gather_reads_indices_from_a_reduce_window():
 def _flip_then_rotate():
     from keras_regkit import layers
 
-    flip = layers.RandomFlip(seed=1)
-    rotate = layers.RandomRotation(0.1, fill_mode="constant", seed=2)
+    flip = layers.RandomFlip(seed=1, keep_dtype=True)
+    rotate = layers.RandomRotation(0.1, fill_mode="constant", seed=2,
+                                   keep_dtype=True)
     return lambda d: rotate(flip(d, training=True), training=True)
 
 
@@ -167,8 +168,9 @@ def test_jax_keeps_a_layer_apart_from_the_next_ones_gathers(
     from keras_regkit.layers.augment import _base
 
     data = _detection_batch(mask_dtype)
-    flip = RandomFlip(seed=1)
-    rotate = RandomRotation(0.1, fill_mode="constant", seed=2)
+    flip = RandomFlip(seed=1, keep_dtype=True)
+    rotate = RandomRotation(0.1, fill_mode="constant", seed=2,
+                            keep_dtype=True)
 
     def compiled():
         # A new function each time: `jax.jit` reuses a function's trace.
@@ -248,7 +250,7 @@ def _contrast_then_rotate():
 
     return layers.Augment([layers.RandomContrast(0.5, seed=1),
                            layers.RandomRotation(0.1, fill_mode="constant",
-                                                 seed=2)])
+                                                 seed=2)], keep_dtype=True)
 
 
 @pytest.mark.tf

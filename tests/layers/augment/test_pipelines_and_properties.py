@@ -47,7 +47,8 @@ def test_works_in_a_tf_data_pipeline(cls, kwargs, size):
     images, labels = next(iter(ds.map(augment)))
     expected = (4, *(size or (16, 16)), 3)
     assert tuple(images.shape) == expected
-    assert images.dtype == tf.uint8
+    # uint8 in, float32 out, as from Keras's layers.
+    assert images.dtype == tf.float32
     np.testing.assert_allclose(labels.numpy().sum(axis=1), 1.0, atol=1e-5)
 
 
@@ -104,7 +105,8 @@ def test_property_shape_dtype_finite_and_in_range(
     if unbatched:
         x = x[0]
     x = keras.ops.cast(x, dtype)
-    layer = cls(**kwargs, seed=seed, data_format=data_format)
+    layer = cls(**kwargs, seed=seed, data_format=data_format,
+                keep_dtype=True)
     accepted = layer.accepted_channels
     if accepted is not None and channels not in accepted:
         with pytest.raises(ValueError, match=f"{cls.__name__} expects .* "
