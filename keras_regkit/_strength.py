@@ -692,6 +692,10 @@ class StrengthWriter:
     Args:
         model: the model being trained.
         writer: str, the callback's name, for error messages.
+        extra: layers outside the model whose strengths are written too
+            (those of a `tf.data` pipeline), listed as
+            `"<layer>/<argument>"` like the model's; strengths the model
+            holds are listed once.
 
     Example:
 
@@ -703,11 +707,31 @@ class StrengthWriter:
     [('drop/rate', 0.25)]
     """
 
-    def __init__(self, model, writer="StrengthWriter"):
+    def __init__(self, model, writer="StrengthWriter", extra=()):
         self.model = model
         self.strengths = collect_strengths(model)
         if keras.backend.backend() == "jax":
             _expose_to_jax_state(model, self.strengths, writer)
+        for layer in extra:
+            self.add(layer)
+
+    def add(self, layer):
+        """Writes `layer`'s strengths too (a layer outside the model: the
+        pipeline reads their variables as it runs, so they join no model
+        state). Returns the paths added."""
+        held = {id(s) for s in self.strengths.values()}
+        added = []
+        for path, strength in collect_strengths(layer).items():
+            if id(strength) in held:
+                continue
+            held.add(id(strength))
+            unique, index = path, 1
+            while unique in self.strengths:
+                index += 1
+                unique = f"{path}_{index}"
+            self.strengths[unique] = strength
+            added.append(unique)
+        return added
 
     def _sync(self):
         if keras.backend.backend() == "jax":

@@ -43,6 +43,13 @@ _TRIAL_SIZES = (4, 5)
 # its draws take there (an int64 scalar, counted atomically).
 _COUNTERS = weakref.WeakKeyDictionary()
 
+# Per layer with a scheduled strength called in a `tf.data` pipeline: how
+# many batches it has made there (a Python int under JAX and torch, a
+# TensorFlow variable the graph increments under TensorFlow).
+# `StrengthScheduler` moves the layers whose pipelines run during its fit,
+# and no others (a pipeline built and left behind is not its business).
+_PIPELINE_USES = weakref.WeakKeyDictionary()
+
 # Where a layer keeps its compiled calls under JAX (per call arguments);
 # set past Keras's attribute tracking, which would wrap the dict.
 JITTED = "_regkit_jitted_calls"
@@ -61,6 +68,36 @@ def in_foreign_graph(inputs):
         return False
     return any(isinstance(leaf, (tf.Tensor, tf.RaggedTensor))
                for leaf in tf.nest.flatten(inputs))
+
+
+def _scheduled(layer):
+    from keras_regkit._strength import collect_strengths
+
+    return any(not s.is_constant for s in collect_strengths(layer).values())
+
+
+def count_pipeline_use(layer, inputs):
+    """Under TensorFlow, in a `tf.data` function: makes the graph count
+    the batches `layer` makes there (if it has a scheduled strength).
+    Returns the counting op to run with the layer's call, or None."""
+    if not in_dataset_function() or not _scheduled(layer):
+        return None
+    import tensorflow as tf
+
+    counter = _PIPELINE_USES.get(layer)
+    if counter is None:
+        with tf.init_scope():
+            counter = tf.Variable(0, dtype="int64", trainable=False,
+                                  name=f"{layer.name}_pipeline_batches")
+        _PIPELINE_USES[layer] = counter
+    return counter.assign_add(1)
+
+
+def pipeline_uses():
+    """`{layer: batches made in tf.data pipelines so far}` for the live
+    layers with a scheduled strength."""
+    return {layer: int(count if isinstance(count, int) else count.numpy())
+            for layer, count in list(_PIPELINE_USES.items())}
 
 
 def next_seed(generator):
@@ -85,7 +122,7 @@ def next_seed(generator):
     >>> [int(v) for v in next_seed(generator)]
     [3, 0]
     """
-    if not _in_dataset_function():
+    if not in_dataset_function():
         return generator.next()
     import tensorflow as tf
 
@@ -104,7 +141,7 @@ def next_seed(generator):
         return tf.stack([state[0], tf.cast(drawn, state.dtype)])
 
 
-def _in_dataset_function():
+def in_dataset_function():
     """Whether TensorFlow ops are being added to a `tf.data` function (its
     graphs are named `Dataset_map_...`, `Dataset_filter_...`)."""
     if (keras.backend.backend() != "tensorflow"
@@ -127,7 +164,13 @@ def call_in_graph(layer, inputs, *args, **kwargs):
     structure, dtypes, shapes = _output_signature(layer, inputs, args,
                                                   kwargs)
 
+    scheduled = _scheduled(layer)
+    if scheduled:
+        _PIPELINE_USES.setdefault(layer, 0)
+
     def run(*arrays):
+        if scheduled:
+            _PIPELINE_USES[layer] = _PIPELINE_USES.get(layer, 0) + 1
         data = tf.nest.pack_sequence_as(inputs, list(arrays))
         with _LOCK, keras.device("cpu"):
             outputs = _call(layer, data, args, kwargs)

@@ -146,6 +146,48 @@ def test_each_batch_reads_the_current_strengths():
     np.testing.assert_array_equal(next(iter(ds)).numpy(), images[:, :, ::-1])
 
 
+def test_strength_scheduler_moves_a_layer_used_only_in_the_pipeline():
+    """The layer is in `ds.map`, not in the model: its schedule stayed at
+    `schedule(0)` all training, silently. Now the layer notes that it runs
+    in a pipeline, and the scheduler moves it with the model's strengths
+    (and logs it)."""
+    from keras_regkit import callbacks
+
+    flip = layers.RandomFlip("horizontal", seed=0, probability=(
+        schedules.Piecewise([1], [0.0, 1.0])), name="pipeline_flip")
+    images = np.arange(4 * 4 * 4, dtype="float32").reshape(4, 4, 4, 1)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (images, np.zeros((4, 1), "float32"))).batch(2).map(
+            lambda x, y: (flip(x, training=True), y))
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    seen = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(
+            next(iter(ds))[0].numpy()))
+    history = model.fit(ds, epochs=2, verbose=0, callbacks=[
+        callbacks.StrengthScheduler(), probe])
+    assert history.history["regkit/pipeline_flip/probability"] == [0.0, 1.0]
+    np.testing.assert_array_equal(seen[0], images[:2])
+    np.testing.assert_array_equal(seen[1], images[:2, :, ::-1])
+
+
+def test_strength_scheduler_takes_layers_outside_the_model_by_name():
+    from keras_regkit import callbacks
+
+    outside = layers.RandomRotation(schedules.Linear(0.0, 0.2, 2),
+                                    name="outside")
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2,
+                        verbose=0, callbacks=[callbacks.StrengthScheduler(
+                            layers=[outside])])
+    assert history.history["regkit/outside/factor"] == [0.0, 0.1]
+    with pytest.raises(TypeError, match=r"`layers` of StrengthScheduler"):
+        callbacks.StrengthScheduler(layers=outside)
+
+
 @pytest.mark.parametrize("cls", [layers.MixUp, layers.CutMix])
 def test_mixing_layers_give_one_hot_labels(cls):
     x = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype(

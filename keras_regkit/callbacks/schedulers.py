@@ -5,6 +5,7 @@ import warnings
 import keras
 
 from keras_regkit import _checks as checks
+from keras_regkit import _tf_data
 from keras_regkit._strength import StrengthWriter
 
 
@@ -25,11 +26,22 @@ class StrengthScheduler(keras.callbacks.Callback):
     `regkit/<layer>/<argument>` (or `regkit/<layer>/<regularizer>/<argument>`)
     and so into `History`, CSV and TensorBoard logs.
 
+    Our augmentation layers used in a `tf.data` pipeline rather than in the
+    model are moved too, from the first epoch boundary after their pipeline
+    has made a batch in this fit (each counts the batches it makes there,
+    under every backend; a pipeline built and not used is left alone). The
+    pipeline reads the strengths' variables as it runs (batches prefetched
+    before an epoch begins were made with the previous value). Layers named
+    in `layers` are moved from the start.
+
     Args:
         log_constants: bool, also log strengths that never change. Defaults to
             `False`.
         verbose: int, 0 (quiet) or 1 (print each epoch-unit change). Defaults
             to `0`.
+        layers: list of layers outside the model whose scheduled strengths
+            are moved too (besides those noted in `tf.data` pipelines).
+            Defaults to `None`.
 
     Raises:
         ValueError: (during `fit`) a schedule gives a value outside the range
@@ -51,8 +63,16 @@ class StrengthScheduler(keras.callbacks.Callback):
     [0.0, 0.0005, 0.001]
     """
 
-    def __init__(self, log_constants=False, verbose=0):
+    def __init__(self, log_constants=False, verbose=0, layers=None):
         super().__init__()
+        if layers is not None and (
+                not isinstance(layers, (list, tuple))
+                or not all(isinstance(layer, keras.layers.Layer)
+                           for layer in layers)):
+            raise checks.invalid("StrengthScheduler", "layers", layers,
+                                 "None or a list of Keras layers",
+                                 error=TypeError)
+        self.layers = list(layers or [])
         self.log_constants = checks.boolean("StrengthScheduler",
                                             "log_constants", log_constants)
         self.verbose = checks.verbose("StrengthScheduler", verbose)
@@ -62,15 +82,11 @@ class StrengthScheduler(keras.callbacks.Callback):
         self._epoch_start_step = 0
 
     def on_train_begin(self, logs=None):
-        self.writer = StrengthWriter(self.model, "StrengthScheduler")
+        self.writer = StrengthWriter(self.model, "StrengthScheduler",
+                                     extra=self.layers)
         self.strengths = self.writer.strengths
-        if all(s.is_constant for s in self.strengths.values()):
-            warnings.warn(
-                "StrengthScheduler has nothing to move: no regularizer "
-                "factor, rate or magnitude of model "
-                f"{self.model.name!r} follows a Schedule. Give one a "
-                "Schedule (e.g. Dropout(schedules.Linear(0.0, 0.3, "
-                "duration=10))) or leave the callback out.", stacklevel=2)
+        self._pipeline_uses = _tf_data.pipeline_uses()
+        self._checked_idle = False
         self.writer.refresh()
         self._step_strengths = {
             path: s
@@ -87,7 +103,20 @@ class StrengthScheduler(keras.callbacks.Callback):
             return 0
         return int(keras.ops.convert_to_numpy(optimizer.iterations))
 
+    def _add_running_pipelines(self):
+        """Adds the layers whose `tf.data` pipelines made batches since
+        the last look (this fit's data)."""
+        uses = _tf_data.pipeline_uses()
+        for layer, count in uses.items():
+            if count > self._pipeline_uses.get(layer, 0):
+                self.writer.add(layer)
+        self._pipeline_uses = uses
+        self._step_strengths = {
+            path: s for path, s in self.strengths.items()
+            if s.unit == "step" and not s.is_constant}
+
     def on_epoch_begin(self, epoch, logs=None):
+        self._add_running_pipelines()
         # What another callback restored (best weights, a backup) is read
         # back, so it is replaced by the scheduled value.
         self.writer.refresh()
@@ -102,6 +131,19 @@ class StrengthScheduler(keras.callbacks.Callback):
             self._update("step", self._epoch_start_step + batch)
 
     def on_epoch_end(self, epoch, logs=None):
+        self._add_running_pipelines()  # logged from the epoch they ran
+        if not self._checked_idle:
+            # After one epoch, pipelines that run in this fit are known.
+            self._checked_idle = True
+            if all(s.is_constant for s in self.strengths.values()):
+                warnings.warn(
+                    "StrengthScheduler has nothing to move: no regularizer "
+                    "factor, rate or magnitude of model "
+                    f"{self.model.name!r} (or of the tf.data pipeline it "
+                    "trains on) follows a Schedule. Give one a Schedule "
+                    "(e.g. Dropout(schedules.Linear(0.0, 0.3, "
+                    "duration=10))) or leave the callback out.",
+                    stacklevel=2)
         if logs is None:
             return
         for path, strength in self.strengths.items():

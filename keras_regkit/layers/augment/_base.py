@@ -154,10 +154,18 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         # In a tf.data map under JAX or torch, the backend computes the
-        # batch as the graph runs (see `_tf_data`).
+        # batch as the graph runs (see `_tf_data`). Batches made in a
+        # pipeline are counted, for StrengthScheduler.
         if _tf_data.in_foreign_graph(inputs):
             return _tf_data.call_in_graph(self, inputs, *args, **kwargs)
-        return super().__call__(inputs, *args, **kwargs)
+        counted = _tf_data.count_pipeline_use(self, inputs)
+        if counted is None:
+            return super().__call__(inputs, *args, **kwargs)
+        import tensorflow as tf
+
+        with tf.control_dependencies([counted]):
+            return tf.nest.map_structure(
+                tf.identity, super().__call__(inputs, *args, **kwargs))
 
     def _images_shape(self, input_shape):
         if isinstance(input_shape, dict):
