@@ -564,19 +564,24 @@ def _layers_of(model):
     return layers
 
 
-def collect_strengths(model):
+def collect_strengths(model, found=None):
     """Every strength in `model`, keyed by a readable path.
 
     Walks the model's layers recursively (nested models included) and, for
     each, its own strengths and those of its kernel, bias, activity and other
     regularizers. A regularizer shared by several layers is listed once.
 
+    Args:
+        model: a model or layer.
+        found: None, or a dict of strengths found already, which is
+            extended (a strength in it is not listed again).
+
     Returns:
         dict: `"<layer>/<argument>"` or `"<layer>/<regularizer>/<argument>"`
         to `Strength`.
     """
-    found = {}
-    seen = set()
+    found = {} if found is None else found
+    seen = {id(strength) for strength in found.values()}
 
     def add(path, strength):
         if id(strength) in seen:
@@ -719,19 +724,9 @@ class StrengthWriter:
         """Writes `layer`'s strengths too (a layer outside the model: the
         pipeline reads their variables as it runs, so they join no model
         state). Returns the paths added."""
-        held = {id(s) for s in self.strengths.values()}
-        added = []
-        for path, strength in collect_strengths(layer).items():
-            if id(strength) in held:
-                continue
-            held.add(id(strength))
-            unique, index = path, 1
-            while unique in self.strengths:
-                index += 1
-                unique = f"{path}_{index}"
-            self.strengths[unique] = strength
-            added.append(unique)
-        return added
+        before = set(self.strengths)
+        collect_strengths(layer, found=self.strengths)
+        return [path for path in self.strengths if path not in before]
 
     def _sync(self):
         if keras.backend.backend() == "jax":
