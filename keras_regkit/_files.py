@@ -74,10 +74,15 @@ def remove_ours(folder, is_ours, remove_folder=True):
                 pass
     remove_leftovers(folder)
     if remove_folder:
-        try:
-            os.rmdir(folder)
-        except OSError:
-            pass  # not empty: what is left is not ours
+        remove_if_empty(folder)
+
+
+def remove_if_empty(folder):
+    """Removes `folder` if it is empty; anything in it is not ours."""
+    try:
+        os.rmdir(folder)
+    except OSError:
+        pass
 
 
 def check_writable(folder, owner):

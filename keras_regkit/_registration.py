@@ -74,21 +74,22 @@ def _ours_loading(besides=None):
         for name, module in list(sys.modules.items()))
 
 
+def _keras_loaded():
+    return hasattr(sys.modules.get("keras"), "saving")
+
+
 def package_loaded(name):
     """The last step of subpackage `name`: registers our classes if Keras
     is loaded by now (the finder left it to us when our module imported
     Keras) and no other module of ours is half-imported (the outermost one
     registers when it ends)."""
-    keras = sys.modules.get("keras")
-    if (keras is not None and hasattr(keras, "saving")
-            and not _ours_loading(besides=name)):
+    if _keras_loaded() and not _ours_loading(besides=name):
         _import_serializable()
 
 
 def register_with_keras():
     """Registers our classes with Keras now, or as soon as it is imported."""
-    keras = sys.modules.get("keras")
-    if keras is not None and hasattr(keras, "saving"):
+    if _keras_loaded():
         _import_serializable()
     elif _HOOK not in sys.meta_path:
         sys.meta_path.insert(0, _HOOK)

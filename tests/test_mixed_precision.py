@@ -20,22 +20,14 @@ from keras_regkit import regularizers
 from keras_regkit import schedules
 from keras_regkit import training
 from tests.helpers import dtype_policy
-from tests.layers.augment.cases import CASES
-from tests.layers.augment.cases import make
+from tests.layers.augment.cases import every_layer
 
 pytestmark = pytest.mark.backends
 
 
 def _model():
     image = keras.Input((16, 16, 3), name="image")
-    x = image
-    for cls, kwargs, size in CASES:
-        if size is None:
-            x = make(cls, kwargs)(x)
-    x = layers.RandomResizedCrop(14, 14, seed=2)(x)
-    x = layers.RandomCrop(12, 12, seed=3)(x)
-    x = layers.Augment([layers.RandomFlip(seed=4),
-                        layers.RandomRotation(0.1, seed=5)])(x)
+    x = every_layer(image)
     x = keras.layers.Conv2D(4, 3, padding="same")(
         keras.layers.Rescaling(1 / 255)(x))
     x = layers.DropBlock2D(0.1, block_size=3, seed=6)(x)

@@ -14,15 +14,10 @@ state, whatever their order.
 
 import os
 
+from keras_regkit._files import remove_if_empty
+
 _sharing = {}
 _remove_when_unshared = {}  # folder key -> the model whose fit ended
-
-
-def _remove_if_empty(folder):
-    try:
-        os.rmdir(folder)
-    except OSError:
-        pass  # not empty: what is left is not ours
 
 
 def _key(backup_dir):
@@ -44,7 +39,7 @@ def unshare(backup_dir, callback):
     model = _remove_when_unshared.get(key)
     if model is not None and not _sharers_of(key, model):
         del _remove_when_unshared[key]
-        _remove_if_empty(backup_dir)
+        remove_if_empty(backup_dir)
 
 
 def _sharers_of(key, model):
@@ -60,7 +55,7 @@ def remove_when_unshared(backup_dir, model):
     if _sharers_of(key, model):
         _remove_when_unshared[key] = model
     else:
-        _remove_if_empty(backup_dir)
+        remove_if_empty(backup_dir)
 
 
 def sharing(backup_dir):

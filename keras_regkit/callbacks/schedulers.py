@@ -88,11 +88,7 @@ class StrengthScheduler(keras.callbacks.Callback):
         self._pipeline_uses = _tf_data.pipeline_uses()
         self._checked_idle = False
         self.writer.refresh()
-        self._step_strengths = {
-            path: s
-            for path, s in self.strengths.items()
-            if s.unit == "step" and not s.is_constant
-        }
+        self._find_step_strengths()
         self._epoch_start_step = self._iterations()
         self._update("step", self._epoch_start_step)
 
@@ -107,10 +103,14 @@ class StrengthScheduler(keras.callbacks.Callback):
         """Adds the layers whose `tf.data` pipelines made batches since
         the last look (this fit's data)."""
         uses = _tf_data.pipeline_uses()
-        for layer, count in uses.items():
-            if count > self._pipeline_uses.get(layer, 0):
-                self.writer.add(layer)
+        added = [path for layer, count in uses.items()
+                 if count > self._pipeline_uses.get(layer, 0)
+                 for path in self.writer.add(layer)]
         self._pipeline_uses = uses
+        if added:
+            self._find_step_strengths()
+
+    def _find_step_strengths(self):
         self._step_strengths = {
             path: s for path, s in self.strengths.items()
             if s.unit == "step" and not s.is_constant}

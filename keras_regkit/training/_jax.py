@@ -45,7 +45,6 @@ def train_step(model, state, data):
                      for w, c in zip(trainable, step.corrections, strict=True)]
     with keras.StatelessScope(
             state_mapping=list(zip(groups[3], metrics, strict=True))) as scope:
-        logs = model._record(loss, batch, y_pred, step.logs,
-                         step.finite)
+        logs = model._record(loss, batch, y_pred, step.logs, step.finite)
     metrics = _values_after(scope, groups[3], metrics)
     return logs, (trainable, non_trainable, optimizer_values, metrics)

@@ -49,5 +49,4 @@ def train_step(model, data):
                                         step.corrections, strict=True):
                 if change is not None:
                     variable.assign(variable.value + change)
-    return model._record(loss, batch, y_pred, step.logs,
-                         step.finite)
+    return model._record(loss, batch, y_pred, step.logs, step.finite)

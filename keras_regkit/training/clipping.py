@@ -50,17 +50,17 @@ def clip_gradients(gradients, clipvalue=None, clipnorm=None,
     if clipnorm is not None:
         # Norms, not squares, are compared: a bound above 1.8e19 squared
         # overflows float32.
+        norms = [ops.sqrt(q) for q in squares]
         changed = changed | ops.any(ops.stack(
-            [ops.sqrt(q) > clipnorm for q in squares]))
-        scales = [ops.minimum(1.0, clipnorm / ops.sqrt(ops.maximum(q, 1e-24)))
-                  for q in squares]
+            [n > clipnorm for n in norms]))
+        scales = [ops.minimum(1.0, clipnorm / ops.maximum(n, 1e-12))
+                  for n in norms]
         gradients = [g * k for g, k in zip(gradients, scales, strict=True)]
         squares = [q * k * k for q, k in zip(squares, scales, strict=True)]
     if global_clipnorm is not None:
-        total = sum(squares)
-        changed = changed | (ops.sqrt(total) > global_clipnorm)
-        scale = ops.minimum(
-            1.0, global_clipnorm / ops.sqrt(ops.maximum(total, 1e-24)))
+        total = ops.sqrt(sum(squares))
+        changed = changed | (total > global_clipnorm)
+        scale = ops.minimum(1.0, global_clipnorm / ops.maximum(total, 1e-12))
         gradients = [g * scale for g in gradients]
         squares = [q * scale * scale for q in squares]
     return gradients, changed, squares

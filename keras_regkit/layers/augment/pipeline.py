@@ -87,10 +87,10 @@ def _our_namesake(layer):
 _VALUE_LAYERS = (keras.layers.Rescaling, keras.layers.Normalization)
 
 
-class ValueStep(BaseAugmentation):
-    """`keras.layers.Rescaling` or `Normalization` as a step of `Augment`:
-    it maps the images' values (labels, boxes and masks unchanged), in
-    training and at inference alike, as in a `Sequential`."""
+class _KerasLayerStep(BaseAugmentation):
+    """A Keras layer as one step of `Augment` (not fused): holds it,
+    builds it, and moves images between our channels-last layout and the
+    layer's."""
 
     def __init__(self, layer, data_format=None, **kwargs):
         super().__init__(data_format=data_format, **kwargs)
@@ -99,16 +99,27 @@ class ValueStep(BaseAugmentation):
     def build(self, input_shape):
         super().build(input_shape)
         if not self.layer.built:
-            shape = self._images_shape(input_shape)
-            self.layer.build(shape)
+            self.layer.build(self._images_shape(input_shape))
+
+    def _keras_layout(self, images):
+        if self.data_format == "channels_first":
+            return ops.transpose(images, (0, 3, 1, 2))
+        return images
+
+    def _our_layout(self, images):
+        if self.data_format == "channels_first":
+            return ops.transpose(images, (0, 2, 3, 1))
+        return images
+
+
+class ValueStep(_KerasLayerStep):
+    """`keras.layers.Rescaling` or `Normalization` as a step of `Augment`:
+    it maps the images' values (labels, boxes and masks unchanged), in
+    training and at inference alike, as in a `Sequential`."""
 
     def _apply(self, images):
-        if self.data_format == "channels_first":
-            images = ops.transpose(images, (0, 3, 1, 2))
-        images = ops.cast(self.layer(images), "float32")
-        if self.data_format == "channels_first":
-            images = ops.transpose(images, (0, 2, 3, 1))
-        return images
+        return self._our_layout(ops.cast(
+            self.layer(self._keras_layout(images)), "float32"))
 
     def apply_images(self, images, draw):
         return self._apply(images)
@@ -117,7 +128,7 @@ class ValueStep(BaseAugmentation):
         return self._apply(images)
 
 
-class KerasStep(BaseAugmentation):
+class KerasStep(_KerasLayerStep):
     """A Keras image layer as one step of `Augment` (not fused).
 
     Its own `get_random_transformation` draws once per batch (from a batch
@@ -129,8 +140,7 @@ class KerasStep(BaseAugmentation):
     """
 
     def __init__(self, layer, **kwargs):
-        super().__init__(data_format=layer.data_format, **kwargs)
-        self.layer = layer
+        super().__init__(layer, data_format=layer.data_format, **kwargs)
         self.channels = None
         # Keras's layers that XLA cannot compile (RandomRotation, ...) say
         # so; Augment passes it on, so jit_compile=True falls back.
@@ -141,8 +151,6 @@ class KerasStep(BaseAugmentation):
         shape = self._images_shape(input_shape)
         self.channels = shape[-1 if self.data_format == "channels_last"
                               else len(shape) - 3]
-        if not self.layer.built:
-            self.layer.build(shape)
 
     def output_size(self, height, width):
         shape = (None, height, width, self.channels or 3)
@@ -151,16 +159,6 @@ class KerasStep(BaseAugmentation):
         out = self.layer.compute_output_shape(shape)
         h_axis, w_axis = self._spatial_axes(4)
         return out[h_axis], out[w_axis]
-
-    def _keras_layout(self, images):
-        if self.data_format == "channels_first":
-            return ops.transpose(images, (0, 3, 1, 2))
-        return images
-
-    def _our_layout(self, images):
-        if self.data_format == "channels_first":
-            return ops.transpose(images, (0, 2, 3, 1))
-        return images
 
     def draw(self, batch_size, height, width):
         zeros = self._keras_layout(ops.zeros(
@@ -398,7 +396,6 @@ class Augment(BaseAugmentation):
         return {
             **config,
             "layers": [keras.saving.serialize_keras_object(
-                layer.layer if isinstance(layer, (KerasStep, ValueStep))
-                else layer)
+                layer.layer if isinstance(layer, _KerasLayerStep) else layer)
                 for layer in self.layers],
         }

@@ -37,3 +37,15 @@ IDS = [case[0].__name__ for case in CASES]
 
 def make(cls, kwargs, seed=1, **extra):
     return cls(**kwargs, seed=seed, **extra)
+
+
+def every_layer(x):
+    """`x` (16x16 images) through every augmentation layer in one chain:
+    the size-keeping ones, then the crops (to 12x12) and an `Augment`."""
+    for cls, kwargs, size in CASES:
+        if size is None:
+            x = make(cls, kwargs)(x)
+    x = layers.RandomResizedCrop(14, 14, seed=2)(x)
+    x = layers.RandomCrop(12, 12, seed=3)(x)
+    return layers.Augment([layers.RandomFlip(seed=4),
+                           layers.RandomRotation(0.1, seed=5)])(x)

@@ -4,11 +4,11 @@ import keras
 import numpy as np
 import pytest
 
-from keras_regkit import layers
 from tests.contract import check_layer_contract
 from tests.helpers import XLA
 from tests.layers.augment.cases import CASES
 from tests.layers.augment.cases import IDS
+from tests.layers.augment.cases import every_layer
 from tests.layers.augment.cases import make
 
 pytestmark = pytest.mark.backends
@@ -44,14 +44,7 @@ def test_model_with_every_layer_trains_under_xla_saves_and_reloads(
     TensorFlow and torch, the one fit (under XLA on TensorFlow) and
     `.keras` round trip of each augmentation layer."""
     inputs = keras.Input((16, 16, 3))
-    x = inputs
-    for cls, kwargs, size in CASES:
-        if size is None:
-            x = make(cls, kwargs)(x)
-    x = layers.RandomResizedCrop(14, 14, seed=2)(x)
-    x = layers.RandomCrop(12, 12, seed=3)(x)
-    x = layers.Augment([layers.RandomFlip(seed=4),
-                        layers.RandomRotation(0.1, seed=5)])(x)
+    x = every_layer(inputs)
     outputs = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling2D()(
         keras.layers.Rescaling(1 / 255)(x)))
     model = keras.Model(inputs, outputs)

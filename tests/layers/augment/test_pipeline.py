@@ -15,6 +15,16 @@ def _images(n=4, size=12):
         0, 255, (n, size, size, 3)).astype("float32")
 
 
+def _fit_through(augment, x):
+    """A small model with `augment` first, fitted one epoch on `x`."""
+    inputs = keras.Input(x.shape[1:])
+    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(augment(inputs)))
+    model = keras.Model(inputs, outputs)
+    model.compile("sgd", "mse", jit_compile=XLA)
+    model.fit(x, np.zeros((len(x), 1)), epochs=1, verbose=0)
+    return model
+
+
 def _pipeline():
     return layers.Augment([
         layers.RandomFlip(seed=1),
@@ -107,11 +117,7 @@ def test_augment_runs_keras_image_layers_between_fused_runs(tmp_path):
     # Two fused runs around the Keras layers.
     assert [len(run) for run, _ in fusion_runs(augment.layers)] == [2, 1, 1,
                                                                      1]
-    inputs = keras.Input((8, 8, 3))
-    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(augment(inputs)))
-    model = keras.Model(inputs, outputs)
-    model.compile("sgd", "mse", jit_compile=XLA)
-    model.fit(x, np.zeros((4, 1)), epochs=1, verbose=0)
+    model = _fit_through(augment, x)
     assert model.jit_compile is XLA
     path = os.fspath(tmp_path / "augment.keras")
     model.save(path)
@@ -170,11 +176,7 @@ def test_keras_namesakes_become_ours_and_value_layers_join(tmp_path):
     expected = layers.RandomCrop(8, 8)(x / 255, training=False)
     np.testing.assert_allclose(inference, keras.ops.convert_to_numpy(
         expected), rtol=1e-5, atol=1e-6)
-    inputs = keras.Input((10, 10, 3))
-    outputs = keras.layers.Dense(1)(keras.layers.Flatten()(augment(inputs)))
-    model = keras.Model(inputs, outputs)
-    model.compile("sgd", "mse", jit_compile=XLA)
-    model.fit(x, np.zeros((4, 1)), epochs=1, verbose=0)
+    model = _fit_through(augment, x)
     assert model.jit_compile is XLA
     trained = keras.ops.convert_to_numpy(augment(x, training=True))
     assert 0 <= trained.min() and trained.max() <= 1.0 + 1e-6
