@@ -32,6 +32,8 @@ torch runs ops one by one.
 import keras
 from keras import ops
 
+from keras_regkit import _tf_xla
+
 
 def computed_once(tensor):
     """Returns `tensor` (values unchanged: `t + 0`); when XLA compiles it
@@ -112,14 +114,10 @@ def kept_apart_under_tensorflow(tensor, token):
 
 def _xla_on_cpu():
     """Whether TensorFlow is tracing a graph XLA compiles for a CPU."""
-    if keras.backend.backend() != "tensorflow":
+    if not _tf_xla.tracing_for_xla():
         return False
     import tensorflow as tf
-    from tensorflow.python.ops import control_flow_util
 
-    if tf.executing_eagerly() or not control_flow_util \
-            .GraphOrParentsInXlaContext(tf.compat.v1.get_default_graph()):
-        return False
     return not any(device.device_type in ("GPU", "TPU")
                    for device in tf.config.list_logical_devices())
 

@@ -11,11 +11,21 @@ two rounds of MurmurHash3's 32-bit finalizer. It is a handful of integer ops
 per element that every backend and XLA vectorize well (0.4 ms under XLA for
 the same 512K numbers, 1 ms under JAX's jit).
 
+In a TensorFlow graph that XLA does not compile (TensorFlow's default on
+CPU, `tf.data` functions, eager calls) each of those integer ops is a pass
+over memory of its own, and TensorFlow's fused Philox kernel is faster:
+`keep_mask` and `normal`, the two that draw one number per element of a
+large tensor (dropout masks, Gaussian noise), use it there. Their
+distributions are the same on every path; the numbers differ between
+paths, as Keras's own differ between backends.
+
 Not for cryptography; arrays must have fewer than 2**31 elements.
 """
 
 import keras
 from keras import ops
+
+from keras_regkit import _tf_xla
 
 _GOLDEN = 0x9E3779B9
 _M1 = 0x85EBCA6B
@@ -44,15 +54,20 @@ def _fmix32(x):
     return ops.bitwise_xor(x, ops.right_shift(x, _u32(16)))
 
 
-def _keys(seed):
-    """Two uint32 keys from a SeedGenerator (advancing it) or an int."""
+def _seed_words(seed):
+    """The two uint32 words of a SeedGenerator's next state (advancing it),
+    or of an int seed."""
     if isinstance(seed, keras.random.SeedGenerator):
         from keras_regkit import _tf_data
 
         state = _tf_data.next_seed(seed)
-        high, low = _u32(state[0]), _u32(state[1])
-    else:
-        high, low = _u32(int(seed) & 0xFFFFFFFF), _u32(0)
+        return _u32(state[0]), _u32(state[1])
+    return _u32(int(seed) & 0xFFFFFFFF), _u32(0)
+
+
+def _keys(seed):
+    """Two uint32 keys from a SeedGenerator (advancing it) or an int."""
+    high, low = _seed_words(seed)
     first = _fmix32(ops.bitwise_xor(high, _u32(0x3C6EF372)))
     second = _fmix32(_wrap(low * _u32(_GOLDEN) + first))
     return first, second
@@ -102,8 +117,57 @@ def uniform(shape, seed):
                        shape)
 
 
+def keep_mask(shape, keep_prob, seed):
+    """bool tensor of `shape`, each entry True with probability `keep_prob`
+    (a float or scalar tensor in (0, 1]) independently: a dropout mask.
+
+    Under XLA and on JAX and torch it is `uniform(shape, seed) < keep_prob`.
+    In a TensorFlow graph outside XLA it compares 16-bit halves of
+    TensorFlow's Philox bits with `keep_prob` rounded to a multiple of
+    1/65536 (at most 7.7e-6 away): half the random bits and a third of the
+    time of a float draw per element.
+
+    Example:
+
+    >>> mask = keep_mask((4000,), 0.75, seed=1)
+    >>> 0.72 < float(keras.ops.mean(keras.ops.cast(mask, "float32"))) < 0.78
+    True
+    """
+    if not _tf_xla.tensorflow_without_xla():
+        return uniform(shape, seed) < keep_prob
+    import tensorflow as tf
+
+    # P(bits >= t) = 1 - t / 65536 for t = round((1 - keep_prob) * 65536),
+    # kept below 65536 (keep_prob > 0) so it fits 16 bits.
+    drop = tf.round((1.0 - tf.cast(keep_prob, tf.float32)) * 65536.0)
+    threshold = tf.cast(tf.clip_by_value(drop, 0.0, 65535.0), tf.uint16)
+    return _philox_uint16(shape, seed) >= threshold
+
+
+def _philox_seed(seed):
+    import tensorflow as tf
+
+    return tf.cast(tf.stack(_seed_words(seed)), tf.int64)
+
+
+def _philox_uint16(shape, seed):
+    """uint16 random bits of `shape`: TensorFlow's Philox uint32 bits, each
+    split in two."""
+    import tensorflow as tf
+
+    shape = [tf.cast(dim, tf.int32) if tf.is_tensor(dim) else dim
+             for dim in shape]
+    size = tf.reduce_prod(tf.stack(shape)) if shape else 1
+    bits = tf.random.stateless_uniform(
+        [(size + 1) // 2], seed=_philox_seed(seed), minval=None,
+        maxval=None, dtype=tf.uint32)
+    halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size]
+    return tf.reshape(halves, shape)
+
+
 def normal(shape, seed):
-    """float32 standard normal noise (Box-Muller on two uniforms).
+    """float32 standard normal noise: Box-Muller on two hashed uniforms, or
+    TensorFlow's Philox normal in a TensorFlow graph outside XLA.
 
     Example:
 
@@ -111,6 +175,10 @@ def normal(shape, seed):
     >>> abs(float(keras.ops.mean(z))) < 0.1
     True
     """
+    if _tf_xla.tensorflow_without_xla():
+        import tensorflow as tf
+
+        return tf.random.stateless_normal(list(shape), _philox_seed(seed))
     bits = random_bits((2, *shape), seed)
     scale = 1.0 / 16777216.0
     u1 = (ops.cast(ops.right_shift(bits[0], _u32(8)), "float32") + 1.0) * scale

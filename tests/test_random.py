@@ -74,3 +74,39 @@ def test_bits_are_the_same_on_every_backend():
         expected = _fmix32_numpy(bits ^ first)
     np.testing.assert_array_equal(
         _np(_random.random_bits((1000,), 7)).astype(np.uint32), expected)
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_masks_and_noise_inside_and_outside_xla(jit_compile):
+    """TensorFlow draws dropout masks and Gaussian noise from its Philox
+    kernel outside XLA and from the hash under it: same distributions,
+    seeded, fresh every call, a tensor rate that never retraces."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the two paths exist on TensorFlow only")
+    import tensorflow as tf
+
+    generator = keras.random.SeedGenerator(5)
+    traces = []
+
+    @tf.function(jit_compile=jit_compile)
+    def draw(keep_prob):
+        traces.append(1)
+        return (_random.keep_mask((300, 700), keep_prob, generator),
+                _random.normal((300, 700), generator))
+
+    for keep_prob in (0.7, 0.25):
+        mask, noise = (_np(t) for t in draw(tf.constant(keep_prob)))
+        assert mask.dtype == bool and mask.shape == (300, 700)
+        assert mask.mean() == pytest.approx(keep_prob, abs=0.005)
+        rows = mask.astype("float32")
+        assert abs(np.corrcoef(rows[:, :-1].ravel(),
+                               rows[:, 1:].ravel())[0, 1]) < 0.01
+        assert noise.mean() == pytest.approx(0.0, abs=0.01)
+        assert noise.std() == pytest.approx(1.0, abs=0.01)
+    assert len(traces) == 1
+    again = _np(draw(tf.constant(0.25))[0])
+    assert not np.array_equal(again, mask)
+    assert _np(draw(tf.constant(1.0))[0]).all()
+    seeded = tf.function(lambda: _random.keep_mask((64,), 0.5, 9),
+                         jit_compile=jit_compile)
+    np.testing.assert_array_equal(_np(seeded()), _np(seeded()))

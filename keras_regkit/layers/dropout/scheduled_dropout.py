@@ -50,7 +50,7 @@ def dropout(inputs, rate, seed, noise_shape=None):
         shape = tuple(s if n is None else n
                       for s, n in zip(shape, noise_shape, strict=False))
     keep_prob = 1.0 - ops.cast(rate, "float32")
-    keep = _random.uniform(shape, seed) < keep_prob
+    keep = _random.keep_mask(shape, keep_prob, seed)
     scale = ops.cast(1.0 / keep_prob, inputs.dtype)
     return ops.where(keep, inputs * scale, ops.zeros((), inputs.dtype))
 
