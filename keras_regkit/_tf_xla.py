@@ -20,6 +20,7 @@ def tracing_for_xla():
             or "tensorflow" not in sys.modules):
         return False
     import tensorflow as tf
+
     # Keras marks nothing itself; TensorFlow records XLA on the graph (or
     # an enclosing one, for a `tf.function` called inside another).
     from tensorflow.python.ops import control_flow_util
