@@ -32,7 +32,7 @@ torch runs ops one by one.
 import keras
 from keras import ops
 
-from keras_regkit import _tf_xla
+from keras_regkit import _tensorflow
 
 
 def computed_once(tensor):
@@ -114,7 +114,7 @@ def kept_apart_under_tensorflow(tensor, token):
 
 def _xla_on_cpu():
     """Whether TensorFlow is tracing a graph XLA compiles for a CPU."""
-    if not _tf_xla.tracing_for_xla():
+    if not _tensorflow.tracing_for_xla():
         return False
     import tensorflow as tf
 

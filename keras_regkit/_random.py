@@ -11,13 +11,12 @@ two rounds of MurmurHash3's 32-bit finalizer. It is a handful of integer ops
 per element that every backend and XLA vectorize well (0.4 ms under XLA for
 the same 512K numbers, 1 ms under JAX's jit).
 
-In a TensorFlow graph that XLA does not compile (TensorFlow's default on
-CPU, `tf.data` functions, eager calls) each of those integer ops is a pass
-over memory of its own, and TensorFlow's fused Philox kernel is faster:
-`keep_mask` and `normal`, the two that draw one number per element of a
-large tensor (dropout masks, Gaussian noise), use it there. Their
-distributions are the same on every path; the numbers differ between
-paths, as Keras's own differ between backends.
+On TensorFlow outside XLA (its default on CPU, `tf.data` functions, eager
+calls) each of those integer ops runs by itself, and `uniform`, `normal`,
+`gamma` and `keep_mask` draw from TensorFlow's fused Philox kernel instead
+(`keras_regkit._tensorflow`): same distributions, other numbers, as Keras's
+own differ between backends. `bits_at` and `uniform_at`, whose equal
+counters must give equal bits, always hash.
 
 Not for cryptography; arrays must have fewer than 2**31 elements.
 """
@@ -25,7 +24,7 @@ Not for cryptography; arrays must have fewer than 2**31 elements.
 import keras
 from keras import ops
 
-from keras_regkit import _tf_xla
+from keras_regkit import _tensorflow
 
 _GOLDEN = 0x9E3779B9
 _M1 = 0x85EBCA6B
@@ -110,6 +109,8 @@ def uniform(shape, seed):
     >>> 0.45 < float(keras.ops.mean(u)) < 0.55
     True
     """
+    if _tensorflow.without_xla():
+        return _tensorflow.uniform(shape, _seed_words(seed))
     size = 1
     for dim in shape:
         size = size * dim
@@ -122,10 +123,9 @@ def keep_mask(shape, keep_prob, seed):
     (a float or scalar tensor in (0, 1]) independently: a dropout mask.
 
     Under XLA and on JAX and torch it is `uniform(shape, seed) < keep_prob`.
-    In a TensorFlow graph outside XLA it compares 16-bit halves of
-    TensorFlow's Philox bits with `keep_prob` rounded to a multiple of
-    1/65536 (at most 7.7e-6 away): half the random bits and a third of the
-    time of a float draw per element.
+    On TensorFlow outside XLA it compares 16-bit halves of Philox bits with
+    `keep_prob` rounded to a multiple of 1/65536 (at most 7.7e-6 away):
+    a third of the time of a float per element.
 
     Example:
 
@@ -133,36 +133,9 @@ def keep_mask(shape, keep_prob, seed):
     >>> 0.72 < float(keras.ops.mean(keras.ops.cast(mask, "float32"))) < 0.78
     True
     """
-    if not _tf_xla.tensorflow_without_xla():
-        return uniform(shape, seed) < keep_prob
-    import tensorflow as tf
-
-    # P(bits >= t) = 1 - t / 65536 for t = round((1 - keep_prob) * 65536),
-    # kept below 65536 (keep_prob > 0) so it fits 16 bits.
-    drop = tf.round((1.0 - tf.cast(keep_prob, tf.float32)) * 65536.0)
-    threshold = tf.cast(tf.clip_by_value(drop, 0.0, 65535.0), tf.uint16)
-    return _philox_uint16(shape, seed) >= threshold
-
-
-def _philox_seed(seed):
-    import tensorflow as tf
-
-    return tf.cast(tf.stack(_seed_words(seed)), tf.int64)
-
-
-def _philox_uint16(shape, seed):
-    """uint16 random bits of `shape`: TensorFlow's Philox uint32 bits, each
-    split in two."""
-    import tensorflow as tf
-
-    shape = [tf.cast(dim, tf.int32) if tf.is_tensor(dim) else dim
-             for dim in shape]
-    size = tf.reduce_prod(tf.stack(shape)) if shape else 1
-    bits = tf.random.stateless_uniform(
-        [(size + 1) // 2], seed=_philox_seed(seed), minval=None,
-        maxval=None, dtype=tf.uint32)
-    halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size]
-    return tf.reshape(halves, shape)
+    if _tensorflow.without_xla():
+        return _tensorflow.keep_mask(shape, keep_prob, _seed_words(seed))
+    return uniform(shape, seed) < keep_prob
 
 
 def normal(shape, seed):
@@ -175,10 +148,8 @@ def normal(shape, seed):
     >>> abs(float(keras.ops.mean(z))) < 0.1
     True
     """
-    if _tf_xla.tensorflow_without_xla():
-        import tensorflow as tf
-
-        return tf.random.stateless_normal(list(shape), _philox_seed(seed))
+    if _tensorflow.without_xla():
+        return _tensorflow.normal(shape, _seed_words(seed))
     bits = random_bits((2, *shape), seed)
     scale = 1.0 / 16777216.0
     u1 = (ops.cast(ops.right_shift(bits[0], _u32(8)), "float32") + 1.0) * scale
@@ -221,6 +192,16 @@ def _gamma_at_least_one(shape, concentration, uniforms, normals):
     return d * chosen
 
 
+def _open_uniform(shape, seed):
+    """float32 uniform in (0, 1), safe to take the log of."""
+    if _tensorflow.without_xla():
+        return _tensorflow.uniform(shape, _seed_words(seed),
+                                   minval=2.0 ** -25)
+    bits = random_bits(shape, seed)
+    return (ops.cast(ops.right_shift(bits, _u32(8)), "float32") + 0.5) * (
+        1.0 / 16777216.0)
+
+
 def gamma(shape, concentration, seed, tries=8):
     """float32 Gamma(concentration, 1) draws; `concentration` > 0 may be a
     tensor (broadcast to `shape`), so a scheduled alpha never retraces.
@@ -234,9 +215,7 @@ def gamma(shape, concentration, seed, tries=8):
     concentration = ops.broadcast_to(
         ops.cast(concentration, "float32"), shape
     )
-    bits = random_bits((3 * tries + 1, *shape), seed)
-    scale = 1.0 / 16777216.0
-    u = (ops.cast(ops.right_shift(bits, _u32(8)), "float32") + 0.5) * scale
+    u = _open_uniform((3 * tries + 1, *shape), seed)
     u1, u2, u3 = u[:tries], u[tries : 2 * tries], u[2 * tries : 3 * tries]
     normals = ops.sqrt(-2.0 * ops.log(u1)) * ops.cos(6.283185307179586 * u2)
     # Gamma(k) = Gamma(k + 1) * U ** (1 / k) covers k < 1 too.

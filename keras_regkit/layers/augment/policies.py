@@ -74,7 +74,8 @@ def colour_op(name, images, magnitude, signed, value_range):
         lo = ops.min(images, axis=(1, 2), keepdims=True, initial=high)
         hi = ops.max(images, axis=(1, 2), keepdims=True, initial=low)
         scaled = (images - lo) / ops.maximum(hi - lo, 1e-6) * span + low
-        return ops.where(hi > lo, scaled, images)
+        # Rounding can carry the maximum a few ulps past `high`.
+        return ops.where(hi > lo, ops.minimum(scaled, high), images)
     if name == "brightness":
         return _blend(ops.zeros_like(images) + low, images, enhance,
                       value_range)
@@ -191,7 +192,10 @@ class _Policy(BaseAugmentation):
         images, matrix = apply_chain(images, draw["index"], draw["magnitude"],
                                      draw["signed"], self.value_range, OPS)
         images = kept_apart(images, self.seed_generator.state)
-        return geometry.affine_transform(images, matrix, **self._resampling)
+        # Bilinear weights can carry a value a few ulps past the range.
+        return ops.clip(
+            geometry.affine_transform(images, matrix, **self._resampling),
+            *self.value_range)
 
     def _matrix(self, draw, height, width):
         index = draw["index"][:self.num_ops]

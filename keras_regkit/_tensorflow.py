@@ -1,0 +1,96 @@
+"""What keras_regkit does differently on TensorFlow outside XLA.
+
+Under XLA (TensorFlow's `jit_compile=True`, JAX's `jit`) element-wise ops
+fuse into one loop, so random numbers come from a counter hash in plain
+`keras.ops` and flips are selections. A TensorFlow graph that XLA does not
+compile (TensorFlow's default on CPU, every `tf.data` function, eager
+calls) runs each op by itself: every op is a pass over memory and, in a
+`tf.data` function, some 20 microseconds of overhead. There TensorFlow's
+own fused kernels are faster: Philox random numbers (one op instead of
+some forty for a hash) and `reverse_sequence` (a per-image flip in one
+pass). The functions here are those kernels; callers ask `without_xla()`
+first. The numbers differ between the two paths, as Keras's own differ
+between backends; their distributions do not.
+"""
+
+import sys
+
+import keras
+
+
+def tracing_for_xla():
+    """Whether the TensorFlow backend is tracing a graph for XLA (a
+    `tf.function(jit_compile=True)`, a Keras model compiled with
+    `jit_compile=True`); False under the other backends."""
+    if (keras.backend.backend() != "tensorflow"
+            or "tensorflow" not in sys.modules):
+        return False
+    import tensorflow as tf
+
+    # TensorFlow records XLA on the graph (or on an enclosing one, for a
+    # `tf.function` called inside another); Keras marks nothing itself.
+    from tensorflow.python.ops import control_flow_util
+
+    return (not tf.executing_eagerly()
+            and control_flow_util.GraphOrParentsInXlaContext(
+                tf.compat.v1.get_default_graph()))
+
+
+def without_xla():
+    """Whether ops run on the TensorFlow backend outside XLA: eagerly, in a
+    plain `tf.function` graph, or in a `tf.data` function."""
+    return keras.backend.backend() == "tensorflow" and not tracing_for_xla()
+
+
+def _shape(shape):
+    import tensorflow as tf
+
+    return [tf.cast(dim, tf.int32) if tf.is_tensor(dim) else dim
+            for dim in shape]
+
+
+def _seed(words):
+    import tensorflow as tf
+
+    return tf.cast(tf.stack(words), tf.int64)
+
+
+def uniform(shape, words, minval=0.0):
+    """float32 Philox uniform in [minval, 1) from two uint32 seed words."""
+    import tensorflow as tf
+
+    return tf.random.stateless_uniform(_shape(shape), _seed(words),
+                                       minval=minval)
+
+
+def normal(shape, words):
+    """float32 Philox standard normal from two uint32 seed words."""
+    import tensorflow as tf
+
+    return tf.random.stateless_normal(_shape(shape), _seed(words))
+
+
+def uint16_bits(shape, words):
+    """uint16 random bits of `shape`: Philox uint32 bits, each split in two
+    (half the random numbers a float per element costs)."""
+    import tensorflow as tf
+
+    shape = _shape(shape)
+    size = tf.reduce_prod(tf.stack(shape)) if shape else 1
+    bits = tf.random.stateless_uniform(
+        [(size + 1) // 2], seed=_seed(words), minval=None, maxval=None,
+        dtype=tf.uint32)
+    halves = tf.reshape(tf.bitcast(bits, tf.uint16), [-1])[:size]
+    return tf.reshape(halves, shape)
+
+
+def keep_mask(shape, keep_prob, words):
+    """bool mask of `shape`, True with probability `keep_prob` rounded to
+    a multiple of 1/65536 (at most 7.7e-6 away), from 16-bit halves."""
+    import tensorflow as tf
+
+    # P(bits >= t) = 1 - t / 65536 for t = round((1 - keep_prob) * 65536),
+    # kept below 65536 (keep_prob > 0) so that it fits 16 bits.
+    drop = tf.round((1.0 - tf.cast(keep_prob, tf.float32)) * 65536.0)
+    threshold = tf.cast(tf.clip_by_value(drop, 0.0, 65535.0), tf.uint16)
+    return uint16_bits(shape, words) >= threshold
