@@ -385,7 +385,7 @@ def test_continued_fit_after_restoring_best_weights_follows_the_schedule():
     x = keras.layers.Dense(8)(inputs)
     x = layers.Dropout(schedule, name="drop", seed=0)(x)
     model = keras.Model(inputs, keras.layers.Dense(1)(x))
-    model.compile(keras.optimizers.SGD(0.01), "mse")
+    model.compile(keras.optimizers.SGD(0.05), "mse")
     data = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
     target = data.sum(axis=1, keepdims=True)
     # mode="max" on a falling loss: an early epoch stays best, so its

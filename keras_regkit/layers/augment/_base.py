@@ -14,6 +14,7 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _tf_data
+from keras_regkit import _tensorflow
 from keras_regkit._fusion import kept_apart
 from keras_regkit._strength import HasStrengths
 from keras_regkit.layers.augment import bounding_boxes
@@ -95,6 +96,11 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     # -- subclass interface -------------------------------------------------
+
+    #: Whether `apply_images` draws random numbers of its own (beyond
+    #: `draw`'s): then it is never run as a separately compiled function
+    #: (`keras_regkit._tensorflow.compiled`), which cannot advance a seed.
+    draws_in_apply = False
 
     def draw(self, batch_size, height, width):
         return {}
@@ -346,13 +352,14 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
                 data["segmentation_masks"])
         if training:
             draw = self.draw(ops.shape(images)[0], height, width)
-            images = self.apply_images(images, draw)
+            images = _tensorflow.compiled(self, "apply_images", images, draw)
             if data.get("labels") is not None:
                 data["labels"] = self.apply_labels(data["labels"], draw)
             if boxes is not None:
                 boxes = self.apply_bounding_boxes(boxes, draw, height, width)
             if masks is not None:
-                masks = self.apply_segmentation_masks(masks, draw)
+                masks = _tensorflow.compiled(
+                    self, "apply_segmentation_masks", masks, draw)
         else:
             images = self.inference_images(images)
             if boxes is not None:

@@ -139,6 +139,8 @@ class KerasStep(_KerasLayerStep):
     Boxes need the Keras layer's `bounding_box_format`.
     """
 
+    draws_in_apply = True  # a Keras layer draws when it is called
+
     def __init__(self, layer, **kwargs):
         super().__init__(layer, data_format=layer.data_format, **kwargs)
         self.channels = None
@@ -276,6 +278,10 @@ class Augment(BaseAugmentation):
         for layer in self.layers:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
+
+    @property
+    def draws_in_apply(self):
+        return any(layer.draws_in_apply for layer in self.layers)
 
     def output_size(self, height, width):
         for layer in self.layers:

@@ -90,6 +90,10 @@ class RandomErasing(BaseAugmentation):
             "erase": u[:, 4] < self.strength("factor").value,
         }
 
+    @property
+    def draws_in_apply(self):
+        return self.fill_value is None  # noise the size of the images
+
     def apply_images(self, images, draw):
         height, width = images.shape[1], images.shape[2]
         mask = box_mask(draw["top"], draw["left"], draw["box_height"],

@@ -1,0 +1,248 @@
+"""Our fused geometric stack against the CPU libraries users pick for
+speed: albumentations (OpenCV), torchvision v2, keras-aug and Keras.
+
+One workload for all: per image a random horizontal flip, a rotation of
+up to 18 degrees, a zoom of up to 10% and a translation of up to 10% with
+reflected borders, on a batch of 32x224x224x3 uint8 images, uint8 out
+(torchvision fills with a constant: it has no reflect mode for affine
+warps). Each implementation runs in a process of its own (TensorFlow and
+torch do not share a process well, and each library sets its threads at
+start), started once per thread count; the parent asks them for one batch
+each in turn, alternating the order every round, and prints the median
+ms/batch and the median of per-round ratios to ours under TensorFlow XLA.
+
+Usage: python benchmarks/peers.py [--rounds 15] [--threads-list 1,2]
+           [--peer-python PATH]
+`--peer-python` runs albumentations and torchvision with another Python
+(a virtual environment with `pip install albumentations==2.0.8
+torchvision`); by default this one. A library that is not installed is
+reported as missing. Writes benchmarks/results/peers.json.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+BATCH_SHAPE = (32, 224, 224, 3)
+DEGREES, ZOOM, SHIFT = 18.0, 0.1, 0.1
+
+
+def _images():
+    import numpy as np
+
+    return np.random.default_rng(0).integers(0, 256, BATCH_SHAPE,
+                                             dtype=np.uint8)
+
+
+def _ours_layers():
+    from keras_regkit import layers
+
+    fill = {"fill_mode": "reflect"}
+    return layers.Augment([
+        layers.RandomFlip("horizontal", seed=1),
+        layers.RandomRotation(DEGREES / 360.0, seed=2, **fill),
+        layers.RandomZoom(ZOOM, seed=3, **fill),
+        layers.RandomTranslation(SHIFT, SHIFT, seed=4, **fill)],
+        keep_dtype=True)
+
+
+def _make(name):
+    """A function that augments one batch and waits for the result."""
+    images = _images()
+    if name in ("ours (TF XLA)", "Keras (TF graph)"):
+        import keras
+        import tensorflow as tf
+
+        if name.startswith("ours"):
+            stack = _ours_layers()
+        else:
+            stack = keras.Sequential([
+                keras.layers.RandomFlip("horizontal", seed=1),
+                keras.layers.RandomRotation(DEGREES / 360.0, seed=2),
+                keras.layers.RandomZoom(ZOOM, seed=3),
+                keras.layers.RandomTranslation(SHIFT, SHIFT, seed=4)])
+        fn = tf.function(lambda b: tf.cast(stack(b, training=True),
+                                           tf.uint8),
+                         jit_compile=name.startswith("ours"))
+        x = tf.constant(images)
+        return lambda: fn(x).numpy()
+    if name == "ours (JAX jit)":
+        import jax
+
+        stack = _ours_layers()
+        x = jax.numpy.asarray(images)
+        stack.build(x.shape)
+        step = jax.jit(lambda state, b: stack.stateless_call(
+            [], state, b, training=True))
+        box = [[v.value for v in stack.non_trainable_variables]]
+
+        def run():
+            out, box[0] = step(box[0], x)
+            return jax.block_until_ready(out)
+        return run
+    if name == "albumentations":
+        import albumentations as A
+        import cv2
+
+        transform = A.Compose([
+            A.HorizontalFlip(p=0.5),
+            A.Affine(rotate=(-DEGREES, DEGREES), scale=(1 - ZOOM, 1 + ZOOM),
+                     translate_percent=(-SHIFT, SHIFT),
+                     border_mode=cv2.BORDER_REFLECT, p=1.0)])
+        return lambda: [transform(image=image)["image"] for image in images]
+    if name == "torchvision v2":
+        import torch
+        from torchvision.transforms import v2
+
+        transform = v2.Compose([
+            v2.RandomHorizontalFlip(),
+            v2.RandomAffine(degrees=DEGREES, translate=(SHIFT, SHIFT),
+                            scale=(1 - ZOOM, 1 + ZOOM))])
+        batch = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+        return lambda: [transform(image) for image in batch]
+    if name == "keras-aug":
+        import keras_aug
+
+        stack = [keras_aug.layers.vision.RandomHorizontalFlip(),
+                 keras_aug.layers.vision.RandomAffine(
+                     degree=DEGREES, translate=(SHIFT, SHIFT),
+                     scale=(1 - ZOOM, 1 + ZOOM), padding_mode="reflect")]
+        import tensorflow as tf
+
+        def apply(b):
+            for layer in stack:
+                b = layer(b, training=True)
+            return b
+        fn = tf.function(apply)
+        x = tf.constant(images)
+        return lambda: fn(x).numpy()
+    raise ValueError(name)
+
+
+def _worker(name, threads):
+    """Runs in its own process: answers "run" with one batch's seconds."""
+    try:
+        if threads:
+            try:
+                import cv2
+
+                cv2.setNumThreads(threads)
+            except ImportError:
+                pass
+            if "torch" in name:
+                import torch
+
+                torch.set_num_threads(threads)
+            if "TF" in name or "keras" in name.lower():
+                import tensorflow as tf
+
+                tf.config.threading.set_intra_op_parallelism_threads(threads)
+                tf.config.threading.set_inter_op_parallelism_threads(threads)
+        run = _make(name)
+        for _ in range(3):
+            run()
+    except Exception as error:  # noqa: BLE001 - reported as the row
+        first = (str(error).strip().splitlines() or [""])[0][:60]
+        print(json.dumps({"error": f"{type(error).__name__}: {first}"}),
+              flush=True)
+        return
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "run":
+            break
+        start = time.perf_counter()
+        run()
+        print(json.dumps({"seconds": time.perf_counter() - start}),
+              flush=True)
+
+
+IMPLEMENTATIONS = {
+    "ours (TF XLA)": "tensorflow", "ours (JAX jit)": "jax",
+    "albumentations": None, "torchvision v2": None, "keras-aug": "tensorflow",
+    "Keras (TF graph)": "tensorflow"}
+
+
+def _start(name, threads, peer_python):
+    backend = IMPLEMENTATIONS[name]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+               OMP_NUM_THREADS=str(threads), KERAS_BACKEND=backend or "")
+    if backend == "jax":
+        env["XLA_FLAGS"] = (f"--xla_cpu_multi_thread_eigen={threads > 1} "
+                            f"intra_op_parallelism_threads={threads}")
+    python = peer_python if backend is None else sys.executable
+    process = subprocess.Popen(
+        [python, os.path.abspath(__file__), "--worker", name, str(threads)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, env=env)
+    answer = json.loads(process.stdout.readline() or
+                        '{"error": "the worker died while starting"}')
+    if "error" in answer:
+        process.kill()
+        return None, answer["error"]
+    return process, None
+
+
+def _ask(process):
+    process.stdin.write("run\n")
+    process.stdin.flush()
+    return json.loads(process.stdout.readline())["seconds"]
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        _worker(sys.argv[2], int(sys.argv[3]))
+        return
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from _common import write_results
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--threads-list", default="1,2")
+    parser.add_argument("--peer-python", default=sys.executable)
+    args = parser.parse_args()
+    results = {}
+    for threads in [int(t) for t in args.threads_list.split(",")]:
+        workers, rows = {}, {}
+        for name in IMPLEMENTATIONS:
+            process, error = _start(name, threads, args.peer_python)
+            if process is None:
+                rows[name] = error
+            else:
+                workers[name] = process
+        names = list(workers)
+        times = {name: [] for name in names}
+        for round_ in range(args.rounds):
+            order = names if round_ % 2 == 0 else names[::-1]
+            for name in order:
+                times[name].append(_ask(workers[name]))
+        for process in workers.values():
+            process.stdin.close()
+            process.wait()
+        reference = times.get("ours (TF XLA)")
+        for name in names:
+            ratio = (statistics.median(t / r for t, r in zip(
+                times[name], reference, strict=True))
+                if reference else None)
+            rows[name] = {"ms": 1000 * statistics.median(times[name]),
+                          "ratio_to_ours_tf_xla": ratio}
+        results[threads] = rows
+        print(f"\n{threads} thread(s), {BATCH_SHAPE[0]}x{BATCH_SHAPE[1]}x"
+              f"{BATCH_SHAPE[2]}x3 uint8, {args.rounds} alternated rounds")
+        print(f"{'implementation':<20}{'ms/batch':>10}{'time / ours (TF XLA)':>22}")
+        for name in IMPLEMENTATIONS:
+            row = rows[name]
+            if isinstance(row, str):
+                print(f"{name:<20}  missing or failed: {row}")
+            else:
+                ratio = row["ratio_to_ours_tf_xla"]
+                print(f"{name:<20}{row['ms']:>10.1f}{ratio:>22.2f}")
+    write_results("peers.json", {"batch_shape": BATCH_SHAPE,
+                                 "rounds": args.rounds, "results": results})
+
+
+if __name__ == "__main__":
+    main()
