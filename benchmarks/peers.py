@@ -232,7 +232,8 @@ def main():
         results[threads] = rows
         print(f"\n{threads} thread(s), {BATCH_SHAPE[0]}x{BATCH_SHAPE[1]}x"
               f"{BATCH_SHAPE[2]}x3 uint8, {args.rounds} alternated rounds")
-        print(f"{'implementation':<20}{'ms/batch':>10}{'time / ours (TF XLA)':>22}")
+        print(f"{'implementation':<20}{'ms/batch':>10}"
+              f"{'time / ours (TF XLA)':>22}")
         for name in IMPLEMENTATIONS:
             row = rows[name]
             if isinstance(row, str):

@@ -57,8 +57,8 @@ def main():
           f"{args.rounds} interleaved rounds")
     print(f"{'model':<12}{'graph ms':>10}{'XLA ms':>10}{'XLA / graph':>13}")
     for kind in ("conv", "depthwise"):
-        steps = [(lambda m=_model(kind, jit): m.train_on_batch(x, y))
-                 for jit in (False, True)]
+        models = [_model(kind, jit) for jit in (False, True)]
+        steps = [(lambda m=m: m.train_on_batch(x, y)) for m in models]
         times = interleaved(steps, args.rounds)
         graph = 1000 * statistics.median(t[0] for t in times)
         xla = 1000 * statistics.median(t[1] for t in times)

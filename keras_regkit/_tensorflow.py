@@ -62,6 +62,7 @@ def in_graph_without_xla():
     if not without_xla():
         return False
     import tensorflow as tf
+
     # Keras 3.0+: the scope `keras.StatelessScope` opens (no public query).
     from keras.src.backend import in_stateless_scope
 

@@ -13,8 +13,8 @@ import numpy as np
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit import _tf_data
 from keras_regkit import _tensorflow
+from keras_regkit import _tf_data
 from keras_regkit._fusion import kept_apart
 from keras_regkit._strength import HasStrengths
 from keras_regkit.layers.augment import bounding_boxes
