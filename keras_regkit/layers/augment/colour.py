@@ -46,7 +46,10 @@ def adjust_brightness(images, delta, value_range):
 def adjust_contrast(images, factor, value_range):
     """Scales each channel's deviation from its mean by `factor`."""
     images = ops.convert_to_tensor(images)
-    mean = ops.mean(images, axis=(1, 2), keepdims=True)
+    # Over rows, then columns: JAX's XLA on CPU reduces both axes at once
+    # 2-3x more slowly (32x160x160x3).
+    mean = ops.mean(ops.mean(images, axis=1, keepdims=True), axis=2,
+                    keepdims=True)
     return ops.clip((images - mean) * _per_image(factor) + mean,
                     *value_range)
 
@@ -66,7 +69,11 @@ def adjust_hue(images, shift, value_range):
     low, high = value_range
     unit = (images - low) / (high - low)
     hsv = ops.image.rgb_to_hsv(ops.clip(unit, 0.0, 1.0))
-    hue = ops.mod(hsv[..., 0] + ops.reshape(shift, (-1, 1, 1)), 1.0)
+    hue = hsv[..., 0] + ops.reshape(shift, (-1, 1, 1))
+    # Wrapped by selections (|shift| <= 1): XLA's float `mod` made the layer
+    # 3x slower on CPU, `floor` 1.5x.
+    hue = ops.where(hue < 0.0, hue + 1.0, hue)
+    hue = ops.where(hue >= 1.0, hue - 1.0, hue)
     hsv = ops.stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1)
     return ops.image.hsv_to_rgb(hsv) * (high - low) + low
 
