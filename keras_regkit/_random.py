@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from keras_regkit import _tensorflow
+from keras_regkit._fusion import kept_apart
 
 _GOLDEN = 0x9E3779B9
 _M1 = 0x85EBCA6B
@@ -69,7 +70,9 @@ def _keys(seed):
     high, low = _seed_words(seed)
     first = _fmix32(ops.bitwise_xor(high, _u32(0x3C6EF372)))
     second = _fmix32(_wrap(low * _u32(_GOLDEN) + first))
-    return first, second
+    # Computed once: XLA:CPU would otherwise fuse the keys' dozen ops into
+    # every element's hash (GaussianDropout under JAX: 1.5x Keras's time).
+    return kept_apart(first, high), kept_apart(second, high)
 
 
 def random_bits(shape, seed):

@@ -110,3 +110,4 @@ def test_masks_and_noise_inside_and_outside_xla(jit_compile):
     seeded = tf.function(lambda: _random.keep_mask((64,), 0.5, 9),
                          jit_compile=jit_compile)
     np.testing.assert_array_equal(_np(seeded()), _np(seeded()))
+

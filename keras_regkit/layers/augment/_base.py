@@ -352,6 +352,11 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
                 data["segmentation_masks"])
         if training:
             draw = self.draw(ops.shape(images)[0], height, width)
+            # A draw's hash is cheap enough for XLA:CPU to fuse into every
+            # pixel's loop, where it ran once per pixel (RandomHue: 1.5x).
+            draw = keras.tree.map_structure(
+                lambda value: kept_apart(value, self.seed_generator.state),
+                draw)
             images = _tensorflow.compiled(self, "apply_images", images, draw)
             if data.get("labels") is not None:
                 data["labels"] = self.apply_labels(data["labels"], draw)
