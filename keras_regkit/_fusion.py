@@ -45,6 +45,9 @@ def computed_once(tensor):
     >>> keras.ops.convert_to_numpy(computed_once(keras.ops.arange(3)))
     array([0, 1, 2], dtype=int32)
     """
+    if keras.backend.standardize_dtype(tensor.dtype) == "bool" and (
+            _xla_on_cpu() or _jax_tracing_for_cpu(tensor)):
+        return ops.cast(computed_once(ops.cast(tensor, "uint8")), "bool")
     if _xla_on_cpu():
         # Over the leading axis: XLA:CPU vectorizes it along the elements.
         return ops.sum(ops.stack([tensor, ops.zeros_like(tensor)]), axis=0)

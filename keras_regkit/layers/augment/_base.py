@@ -15,6 +15,7 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _tensorflow
 from keras_regkit import _tf_data
+from keras_regkit._fusion import computed_once
 from keras_regkit._fusion import kept_apart
 from keras_regkit._strength import HasStrengths
 from keras_regkit.layers.augment import bounding_boxes
@@ -354,9 +355,7 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             draw = self.draw(ops.shape(images)[0], height, width)
             # A draw's hash is cheap enough for XLA:CPU to fuse into every
             # pixel's loop, where it ran once per pixel (RandomHue: 1.5x).
-            draw = keras.tree.map_structure(
-                lambda value: kept_apart(value, self.seed_generator.state),
-                draw)
+            draw = keras.tree.map_structure(computed_once, draw)
             images = _tensorflow.compiled(self, "apply_images", images, draw)
             if data.get("labels") is not None:
                 data["labels"] = self.apply_labels(data["labels"], draw)
