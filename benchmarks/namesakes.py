@@ -232,7 +232,7 @@ def main():
                 row += f"{cell[2]:>12.2f}"
                 worst = max(worst, (cell[2], f"{name}, {setting}"))
             else:  # "Keras fails: ..." / "ours fails: ..."
-                row += f"{' '.join(cell.split()[:2]):>12}"
+                row += f"{' '.join(cell.split()[:2]).rstrip(':'):>12}"
         print(row)
     print(f"highest ratio: {worst[0]:.2f} ({worst[1]}); ms per call and "
           "errors in benchmarks/results/namesakes.json")

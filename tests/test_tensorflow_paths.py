@@ -69,3 +69,26 @@ def test_a_layer_that_draws_in_apply_runs_in_the_plain_graph():
     out = graph(_images()).numpy()
     assert (out != _images()).mean() > 0.3  # noise fills half of each image
     assert out.min() >= 0 and out.max() <= 255
+
+
+def test_a_graph_model_fits_with_compiled_augmentation_under_mixed_float16():
+    """`jit_compile=False` (the advice for depthwise CNNs on a CPU) with
+    the augmentation compiled on its own, under a mixed policy."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = keras.Sequential([
+            keras.Input((12, 10, 3)),
+            layers.Augment([layers.RandomFlip(seed=1),
+                            layers.RandomRotation(0.1, seed=2),
+                            layers.RandomContrast(0.2, seed=3)]),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(2, dtype="float32")])
+        model.compile("adam", "mse", jit_compile=False)
+        history = model.fit(_images(), np.zeros((4, 2), "float32"),
+                            epochs=2, verbose=0)
+        assert np.isfinite(history.history["loss"]).all()
+        assert model.layers[0].compute_dtype == "float16"
+    finally:
+        keras.config.set_dtype_policy(previous)
