@@ -19,7 +19,7 @@ _versions.check_keras()
 _registration.register_with_keras()
 
 _SUBPACKAGES = ("callbacks", "lab", "layers", "regularizers", "schedules",
-                "training")
+                "strengths", "training")
 
 
 def __getattr__(name):

@@ -32,7 +32,8 @@ torch runs ops one by one.
 import keras
 from keras import ops
 
-from keras_regkit import _tensorflow
+from keras_regkit._compat import jax as jax_compat
+from keras_regkit._compat import tensorflow as tf_compat
 
 
 def computed_once(tensor):
@@ -46,12 +47,12 @@ def computed_once(tensor):
     array([0, 1, 2], dtype=int32)
     """
     if keras.backend.standardize_dtype(tensor.dtype) == "bool" and (
-            _xla_on_cpu() or _jax_tracing_for_cpu(tensor)):
+            tf_compat.xla_on_cpu() or jax_compat.tracing_for_cpu(tensor)):
         return ops.cast(computed_once(ops.cast(tensor, "uint8")), "bool")
-    if _xla_on_cpu():
+    if tf_compat.xla_on_cpu():
         # Over the leading axis: XLA:CPU vectorizes it along the elements.
         return ops.sum(ops.stack([tensor, ops.zeros_like(tensor)]), axis=0)
-    if _jax_tracing_for_cpu(tensor):
+    if jax_compat.tracing_for_cpu(tensor):
         return ops.cumsum(ops.stack([ops.zeros_like(tensor), tensor]),
                           axis=0)[1]
     return tensor
@@ -80,10 +81,10 @@ def kept_apart(tensor, token):
     >>> keras.ops.convert_to_numpy(kept_apart(keras.ops.arange(3), 1))
     array([0, 1, 2], dtype=int32)
     """
-    if _xla_on_cpu():
+    if tf_compat.xla_on_cpu():
         def otherwise():
             return tensor
-    elif _jax_tracing_for_cpu(tensor):
+    elif jax_compat.tracing_for_cpu(tensor):
         def otherwise():
             return ops.add(tensor, ops.zeros((), tensor.dtype))
     else:
@@ -112,24 +113,4 @@ def kept_apart_under_tensorflow(tensor, token):
     ...     kept_apart_under_tensorflow(keras.ops.arange(3), 1))
     array([0, 1, 2], dtype=int32)
     """
-    return kept_apart(tensor, token) if _xla_on_cpu() else tensor
-
-
-def _xla_on_cpu():
-    """Whether TensorFlow is tracing a graph XLA compiles for a CPU."""
-    if not _tensorflow.tracing_for_xla():
-        return False
-    import tensorflow as tf
-
-    return not any(device.device_type in ("GPU", "TPU")
-                   for device in tf.config.list_logical_devices())
-
-
-def _jax_tracing_for_cpu(tensor):
-    """Whether `tensor` is being traced by JAX for its CPU backend."""
-    if keras.backend.backend() != "jax":
-        return False
-    import jax
-
-    return (isinstance(tensor, jax.core.Tracer)
-            and jax.default_backend() == "cpu")
+    return kept_apart(tensor, token) if tf_compat.xla_on_cpu() else tensor

@@ -15,6 +15,9 @@ bfloat16: about 3 significant digits. `exact_matmul` keeps float32:
 import keras
 from keras import ops
 
+from keras_regkit._compat import jax as jax_compat
+from keras_regkit._compat import tensorflow as tf_compat
+
 
 def exact_matmul(a, b):
     """`a @ b` for float32 2D tensors, exact to float32 on any device.
@@ -27,25 +30,10 @@ def exact_matmul(a, b):
            [3., 3.]], dtype=float32)
     """
     if keras.backend.backend() == "jax":
-        import jax.numpy as jnp
-
-        return jnp.matmul(a, b, precision="highest")
-    if device_may_round():
+        return jax_compat.matmul_highest(a, b)
+    if tf_compat.tf32_may_round():
         return split_matmul(a, b)
     return ops.matmul(a, b)
-
-
-def device_may_round():
-    """Whether float32 matmuls may run at reduced precision here: TensorFlow
-    with TF32 enabled and a GPU or TPU visible."""
-    if keras.backend.backend() != "tensorflow":
-        return False
-    import tensorflow as tf
-
-    if not tf.config.experimental.tensor_float_32_execution_enabled():
-        return False
-    return any(device.device_type in ("GPU", "TPU")
-               for device in tf.config.list_logical_devices())
 
 
 def _pieces(x):

@@ -13,10 +13,10 @@ the same 512K numbers, 1 ms under JAX's jit).
 
 On TensorFlow outside XLA (its default on CPU, `tf.data` functions, eager
 calls) each of those integer ops runs by itself, and `uniform`, `normal`,
-`gamma` and `keep_mask` draw from TensorFlow's fused Philox kernel instead
-(`keras_regkit._tensorflow`): same distributions, other numbers, as Keras's
-own differ between backends. `bits_at` and `uniform_at`, whose equal
-counters must give equal bits, always hash.
+`gamma` and `keep_mask` draw from TensorFlow's fused Philox kernel
+instead (`keras_regkit._compat.tensorflow`): same distributions, other
+numbers, as Keras's own differ between backends. `bits_at` and
+`uniform_at`, whose equal counters must give equal bits, always hash.
 
 Not for cryptography; arrays must have fewer than 2**31 elements.
 """
@@ -24,7 +24,8 @@ Not for cryptography; arrays must have fewer than 2**31 elements.
 import keras
 from keras import ops
 
-from keras_regkit import _tensorflow
+from keras_regkit._compat import tensorflow as tf_compat
+from keras_regkit._compat import tf_data
 from keras_regkit._fusion import kept_apart
 
 _GOLDEN = 0x9E3779B9
@@ -58,9 +59,7 @@ def _seed_words(seed):
     """The two uint32 words of a SeedGenerator's next state (advancing it),
     or of an int seed."""
     if isinstance(seed, keras.random.SeedGenerator):
-        from keras_regkit import _tf_data
-
-        state = _tf_data.next_seed(seed)
+        state = tf_data.next_seed(seed)
         return _u32(state[0]), _u32(state[1])
     return _u32(int(seed) & 0xFFFFFFFF), _u32(0)
 
@@ -122,8 +121,8 @@ def uniform(shape, seed):
     >>> 0.45 < float(keras.ops.mean(u)) < 0.55
     True
     """
-    if _tensorflow.without_xla():
-        return _tensorflow.uniform(shape, _seed_words(seed))
+    if tf_compat.without_xla():
+        return tf_compat.uniform(shape, _seed_words(seed))
     size = 1
     for dim in shape:
         size = size * dim
@@ -146,8 +145,8 @@ def keep_mask(shape, keep_prob, seed):
     >>> 0.72 < float(keras.ops.mean(keras.ops.cast(mask, "float32"))) < 0.78
     True
     """
-    if _tensorflow.without_xla():
-        return _tensorflow.keep_mask(shape, keep_prob, _seed_words(seed))
+    if tf_compat.without_xla():
+        return tf_compat.keep_mask(shape, keep_prob, _seed_words(seed))
     return uniform(shape, seed) < keep_prob
 
 
@@ -164,8 +163,8 @@ def normal(shape, seed):
     >>> abs(float(keras.ops.mean(z))) < 0.1
     True
     """
-    if _tensorflow.without_xla():
-        return _tensorflow.normal(shape, _seed_words(seed))
+    if tf_compat.without_xla():
+        return tf_compat.normal(shape, _seed_words(seed))
     u = _open_uniform(shape, seed)
     return 1.4142135623730951 * ops.erfinv(2.0 * u - 1.0)
 
@@ -206,8 +205,8 @@ def _gamma_at_least_one(shape, concentration, uniforms, normals):
 
 def _open_uniform(shape, seed):
     """float32 uniform in (0, 1), safe to take the log of."""
-    if _tensorflow.without_xla():
-        return _tensorflow.uniform(shape, _seed_words(seed),
+    if tf_compat.without_xla():
+        return tf_compat.uniform(shape, _seed_words(seed),
                                    minval=2.0 ** -25)
     bits = random_bits(shape, seed)
     return (ops.cast(ops.right_shift(bits, _u32(8)), "float32") + 0.5) * (

@@ -20,7 +20,7 @@ import os
 import keras
 import numpy as np
 
-from keras_regkit._strength import strengths_of
+from keras_regkit.strengths import strengths_of
 from tests.helpers import XLA
 
 

@@ -1,5 +1,5 @@
 """Our augmentation layers in tf.data pipelines on every backend: under JAX
-and torch they run through `tf.numpy_function` (`keras_regkit._tf_data`);
+and torch they run through `tf.numpy_function` (`keras_regkit._compat.tf_data`);
 under TensorFlow, as TensorFlow ops. Either way the pipeline gives what the
 layer gives when called directly."""
 
@@ -7,10 +7,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_regkit import _tf_data
 from keras_regkit import layers
 from keras_regkit import schedules
-from keras_regkit._strength import StrengthWriter
+from keras_regkit._compat import tf_data as _tf_data
+from keras_regkit.strengths import StrengthWriter
 
 pytestmark = pytest.mark.backends
 tf = pytest.importorskip("tensorflow")

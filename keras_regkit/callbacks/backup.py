@@ -10,11 +10,13 @@ import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit import _files
+from keras_regkit._compat import torch as torch_compat
+from keras_regkit._compat.keras_callbacks import BackupAndRestoreHooks
 from keras_regkit.callbacks._sharing import remove_when_unshared
 from keras_regkit.callbacks._sharing import sharing
 
 
-class BackupAndRestore(keras.callbacks.BackupAndRestore):
+class BackupAndRestore(BackupAndRestoreHooks):
     """Backs up training state so that a killed `fit` resumes where it was.
 
     A drop-in for `keras.callbacks.BackupAndRestore` (same arguments and
@@ -63,7 +65,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
     def _epoch_weights_path(self):
         return os.path.join(
             os.fspath(self.backup_dir),
-            f"epoch{self._current_epoch}-batch{self._last_batch_seen}"
+            f"epoch{self.epoch_in_progress}-batch{self.batch_in_progress}"
             ".weights.h5")
 
     def on_epoch_end(self, epoch, logs=None):
@@ -72,11 +74,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
                 callback.on_epoch_end(epoch, logs)
         super().on_epoch_end(epoch, logs)
 
-    def _save_model(self):
+    def save_backup(self):
         folder = os.fspath(self.backup_dir)
         path = self._epoch_weights_path()
-        metadata = {"epoch": self._current_epoch,
-                    "batch": self._last_batch_seen,
+        metadata = {"epoch": self.epoch_in_progress,
+                    "batch": self.batch_in_progress,
                     "weights": os.path.basename(path),
                     "seeds": [keras.ops.convert_to_numpy(v).tolist()
                               for v in self._seed_states()],
@@ -87,7 +89,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
             _files.write_atomically(
                 path, lambda temporary: self.model.save_weights(
                     temporary, overwrite=True))
-            target = self._training_metadata_path
+            target = self.metadata_path
             _files.write_text(target, json.dumps(metadata))
         except OSError as error:
             raise OSError(
@@ -136,7 +138,7 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         """Removes the metadata and the weights it names (and the folder,
         if that left it empty): Keras removes the whole folder, files of
         others included."""
-        names = {os.path.basename(self._training_metadata_path),
+        names = {os.path.basename(self.metadata_path),
                  self._weights_name}
         _files.remove_ours(os.fspath(self.backup_dir), names.__contains__,
                            remove_folder=False)
@@ -146,8 +148,8 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if self.delete_checkpoint:
             self._remove_backup()
 
-    def _load_model(self):
-        path = self._training_metadata_path
+    def load_backup(self):
+        path = self.metadata_path
         if not os.path.exists(path):
             return
         try:
@@ -185,27 +187,23 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         if metadata.get("global_generators"):
             _restore_global_generators(metadata["global_generators"], path,
                                        self.backup_dir)
-        self.model._initial_epoch = epoch
+        self.resume_from(epoch)
 
     def on_train_begin(self, logs=None):
         self._weights_name = None
         _files.check_writable(self.backup_dir, "BackupAndRestore")
         _files.remove_leftovers(os.fspath(self.backup_dir))
-        self._load_model()
+        self.load_backup()
 
 
 def _global_generator_states():
     """The torch backend's global generators (CPU, and CUDA once used):
     Keras's unseeded random layers (`Dropout(seed=None)`) draw from them
     there, not from a seed state of the model. Other backends: None."""
-    if keras.backend.backend() != "torch":
+    states = torch_compat.global_generator_states()
+    if states is None:
         return None
-    import torch
-
-    states = [torch.get_rng_state()]
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
-        states += torch.cuda.get_rng_state_all()
-    return [base64.b64encode(s.numpy().tobytes()).decode() for s in states]
+    return [base64.b64encode(s).decode() for s in states]
 
 
 def _restore_global_generators(saved, path, backup_dir):
@@ -223,10 +221,4 @@ def _restore_global_generators(saved, path, backup_dir):
             "random-generator states are not this backend's (it was saved "
             f"under another backend or device). Delete {backup_dir} to "
             "start over.")
-    import torch
-
-    tensors = [torch.frombuffer(bytearray(s), dtype=torch.uint8)
-               for s in states]
-    torch.set_rng_state(tensors[0])
-    if len(tensors) > 1:
-        torch.cuda.set_rng_state_all(tensors[1:])
+    torch_compat.set_global_generator_states(states)

@@ -5,13 +5,13 @@ import itertools
 import keras
 import numpy as np
 
-from keras_regkit._strength import _layers_of
+from keras_regkit._compat.keras_layers import flatten_layers
 
 
 def batch_norm_layers(model):
     """Every `keras.layers.BatchNormalization` inside `model` (nested
     models and layers included)."""
-    return [layer for layer in _layers_of(model)
+    return [layer for layer in flatten_layers(model)
             if isinstance(layer, keras.layers.BatchNormalization)]
 
 

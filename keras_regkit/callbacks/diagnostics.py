@@ -6,8 +6,8 @@ import keras
 import numpy as np
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import _layers_of
-from keras_regkit._strength import collect_strengths
+from keras_regkit._compat.keras_layers import flatten_layers
+from keras_regkit.strengths import collect_strengths
 
 
 class RegularizationMonitor(keras.callbacks.Callback):
@@ -59,7 +59,7 @@ class RegularizationMonitor(keras.callbacks.Callback):
         seen = set()
         # Children come before parents, so a weight is reported under the
         # layer that owns it, not under a model that contains that layer.
-        for layer in reversed(_layers_of(self.model)):
+        for layer in reversed(flatten_layers(self.model)):
             if layer is self.model:
                 continue
             wanted = any(fnmatch.fnmatchcase(layer.name, p)

@@ -11,11 +11,12 @@ import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit import _files
+from keras_regkit._compat.keras_callbacks import EarlyStoppingHooks
 from keras_regkit._lock import FileLock
-from keras_regkit._strength import strength_state_variables
 from keras_regkit.callbacks._restart_state import RestartState
 from keras_regkit.callbacks._sharing import share
 from keras_regkit.callbacks._sharing import unshare
+from keras_regkit.strengths import strength_state_variables
 
 _STORES = ("device", "host", "disk")
 _SMOOTHING = (None, "ema", "mean")
@@ -24,7 +25,7 @@ _TEMP_PREFIX = "regkit-early-stopping-"
 _OWNER = "owner.lock"  # held by the fit using the folder
 
 
-class EarlyStopping(keras.callbacks.EarlyStopping):
+class EarlyStopping(EarlyStoppingHooks):
     """Stops training when a monitored metric stops improving.
 
     A strict superset of `keras.callbacks.EarlyStopping`: the same arguments,
@@ -180,11 +181,11 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
 
     # -- monitoring -----------------------------------------------------
 
-    def _is_improvement(self, monitor_value, reference_value):
+    def is_improvement(self, monitor_value, reference_value):
         if reference_value is None:
             return True
         if self.min_delta_mode == "absolute":
-            return super()._is_improvement(monitor_value, reference_value)
+            return super().is_improvement(monitor_value, reference_value)
         # min_delta carries the sign Keras gave it (negative in min mode).
         delta = self.min_delta * abs(reference_value)
         return bool(self.monitor_op(monitor_value - delta, reference_value))
@@ -296,7 +297,7 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             return  # done already, for keras_regkit's BackupAndRestore
         self._processed_epoch = epoch
         if self.monitor_op is None:
-            self._set_monitor_op()
+            self.set_monitor_op()
         raw = self.get_monitor_value(logs)
         if raw is not None and epoch >= self.start_from_epoch:
             if np.all(np.isfinite(raw)):
@@ -333,12 +334,12 @@ class EarlyStopping(keras.callbacks.EarlyStopping):
             self._snapshot(epoch)
             self.best_epoch = epoch
         self.wait += 1
-        if current is not None and self._is_improvement(current, self.best):
+        if current is not None and self.is_improvement(current, self.best):
             self.best = current
             self.best_epoch = epoch
             if self.restore_best_weights:
                 self._snapshot(epoch)
-            if self.baseline is None or self._is_improvement(
+            if self.baseline is None or self.is_improvement(
                 current, self.baseline
             ):
                 self.wait = 0

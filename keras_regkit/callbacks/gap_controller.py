@@ -6,7 +6,7 @@ import fnmatch
 import keras
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import StrengthWriter
+from keras_regkit.strengths import StrengthWriter
 
 
 class GapController(keras.callbacks.Callback):
@@ -24,7 +24,7 @@ class GapController(keras.callbacks.Callback):
     `strengths` (shell-style patterns). They must be variables: give them as
     a `Schedule` (`schedules.Constant(1e-4)` for a fixed start).
 
-    The controller sets a multiplier per strength (`Strength.adjust`);
+    The controller sets a multiplier per strength (`StrengthWriter.adjust`);
     `StrengthScheduler` writes `schedule(t) * multiplier`, so a schedule
     and the controller compose (put both in `callbacks`). While a schedule
     gives 0, the controller's value is held as it is (a multiple of 0
@@ -95,7 +95,7 @@ class GapController(keras.callbacks.Callback):
         self.history = []
 
     def on_train_begin(self, logs=None):
-        self.writer = StrengthWriter(self.model, "GapController")
+        self.writer = StrengthWriter.of(self.model, "GapController")
         found = self.writer.strengths
         self.controlled = {
             path: strength

@@ -5,8 +5,9 @@ import warnings
 import keras
 
 from keras_regkit import _checks as checks
-from keras_regkit import _tf_data
-from keras_regkit._strength import StrengthWriter
+from keras_regkit._compat import tf_data
+from keras_regkit.strengths import StrengthWriter
+from keras_regkit.strengths import collect_strengths
 
 
 class StrengthScheduler(keras.callbacks.Callback):
@@ -82,12 +83,15 @@ class StrengthScheduler(keras.callbacks.Callback):
         self._epoch_start_step = 0
 
     def on_train_begin(self, logs=None):
-        self.writer = StrengthWriter(self.model, "StrengthScheduler",
-                                     extra=self.layers)
-        self.strengths = self.writer.strengths
-        self._pipeline_uses = _tf_data.pipeline_uses()
+        self.writer = StrengthWriter.of(self.model, "StrengthScheduler")
+        # The model's strengths and those of the layers named here or
+        # found running in a tf.data pipeline (which join no model state).
+        self.strengths = dict(self.writer.strengths)
+        for layer in self.layers:
+            collect_strengths(layer, found=self.strengths)
+        self._pipeline_uses = tf_data.pipeline_uses()
         self._checked_idle = False
-        self.writer.refresh()
+        self.writer.refresh(self.strengths)
         self._find_step_strengths()
         self._epoch_start_step = self._iterations()
         self._update("step", self._epoch_start_step)
@@ -102,10 +106,12 @@ class StrengthScheduler(keras.callbacks.Callback):
     def _add_running_pipelines(self):
         """Adds the layers whose `tf.data` pipelines made batches since
         the last look (this fit's data)."""
-        uses = _tf_data.pipeline_uses()
-        added = [path for layer, count in uses.items()
-                 if count > self._pipeline_uses.get(layer, 0)
-                 for path in self.writer.add(layer)]
+        uses = tf_data.pipeline_uses()
+        before = len(self.strengths)
+        for layer, count in uses.items():
+            if count > self._pipeline_uses.get(layer, 0):
+                collect_strengths(layer, found=self.strengths)
+        added = len(self.strengths) > before
         self._pipeline_uses = uses
         if added:
             self._find_step_strengths()
@@ -119,7 +125,7 @@ class StrengthScheduler(keras.callbacks.Callback):
         self._add_running_pipelines()
         # What another callback restored (best weights, a backup) is read
         # back, so it is replaced by the scheduled value.
-        self.writer.refresh()
+        self.writer.refresh(self.strengths)
         self._epoch_start_step = self._iterations()
         for path, value in self._update("epoch", epoch):
             if self.verbose:
@@ -152,5 +158,6 @@ class StrengthScheduler(keras.callbacks.Callback):
 
     def _update(self, unit, t):
         """Writes `schedule(t)` to the strengths in `unit`s; lists changes."""
-        candidates = self._step_strengths if unit == "step" else None
+        candidates = (self._step_strengths if unit == "step"
+                      else self.strengths)
         return self.writer.schedule(unit, t, candidates)

@@ -14,6 +14,7 @@ import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit import _files
+from keras_regkit._compat import keras_training
 from keras_regkit.callbacks._sharing import share
 from keras_regkit.callbacks._sharing import unshare
 from keras_regkit.callbacks.batch_norm import batch_norm_layers
@@ -183,7 +184,7 @@ class SWA(keras.callbacks.Callback):
                 "weights: pass SWA(batch_norm_data=<training inputs>)."
             )
         if self.learning_rate is not None:
-            rate = getattr(self.model.optimizer, "_learning_rate", None)
+            rate = keras_training.learning_rate_state(self.model.optimizer)
             if not isinstance(rate, keras.Variable):
                 raise ValueError(
                     "SWA(learning_rate=...) sets the optimizer's learning "

@@ -12,13 +12,13 @@ import dataclasses
 
 import keras
 
-from keras_regkit._strength import collect_strengths
 from keras_regkit.callbacks import RegularizationMonitor
 from keras_regkit.callbacks import StrengthScheduler
 from keras_regkit.lab.model import build_model
 from keras_regkit.lab.model import build_text_model
 from keras_regkit.lab.model import seed_everything
 from keras_regkit.lab.recipes import build_components
+from keras_regkit.strengths import collect_strengths
 
 
 @dataclasses.dataclass

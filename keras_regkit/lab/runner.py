@@ -15,9 +15,10 @@ import time
 import keras
 import numpy as np
 
-from keras_regkit._strength import collect_strengths
+from keras_regkit._compat import tf_data
 from keras_regkit.lab.built_recipe import BuiltRecipe
 from keras_regkit.lab.recipes import validate
+from keras_regkit.strengths import StrengthWriter
 
 _ARRAYS = ("history", "test_correct", "test_nll")
 
@@ -119,15 +120,7 @@ def _training_batches(x, y, batch_size, seed):
     """Shuffled batches, one pass per epoch as `fit(x, y)` makes them,
     repeated: with `steps_per_epoch`, `fit` keeps one iterator for the
     whole run instead of building one per epoch."""
-    import tensorflow as tf
-
-    return (
-        tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-        .batch(batch_size)
-        .repeat()
-        .prefetch(2)
-    )
+    return tf_data.shuffled_batches(x, y, batch_size, seed)
 
 
 def _outcomes(model, x, y, chunk=1024):
@@ -211,8 +204,7 @@ class SeedRunner:
         for variable, value in zip(self._model.optimizer.variables,
                                    self._optimizer_state, strict=True):
             variable.assign(value)
-        for strength in collect_strengths(self._model).values():
-            strength.reset_adjustment()
+        StrengthWriter.of(self._model, "the lab").reset()
         return self._model
 
     def run(self, seed, on_epoch=None, extra_callbacks=()):

@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_regkit._strength import HasStrengths
+from keras_regkit.strengths import HasStrengths
 
 
 class Regularizer(HasStrengths, keras.regularizers.Regularizer):

@@ -6,8 +6,8 @@ import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import Scheduled
 from keras_regkit.regularizers._base import Regularizer
+from keras_regkit.strengths import Scheduled
 
 _MODES = {"rows": -2, "columns": -1, "filters": -1}
 

@@ -11,8 +11,8 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit._matmul import exact_matmul
-from keras_regkit._strength import Scheduled
 from keras_regkit.regularizers._base import Regularizer
+from keras_regkit.strengths import Scheduled
 
 _PACKAGE = "keras_regkit"
 

@@ -25,7 +25,7 @@ names they declare in `logs`.
 import keras
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import HasStrengths
+from keras_regkit.strengths import HasStrengths
 
 
 class StepComponent(HasStrengths, keras.layers.Layer):

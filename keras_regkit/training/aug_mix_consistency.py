@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import NON_NEGATIVE
-from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment.aug_mix import AugMix
+from keras_regkit.strengths import NON_NEGATIVE
+from keras_regkit.strengths import Scheduled
 from keras_regkit.training._component import StepComponent
 from keras_regkit.training.rdrop import log_probabilities
 

@@ -7,8 +7,8 @@ import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import NON_NEGATIVE
-from keras_regkit._strength import Scheduled
+from keras_regkit.strengths import NON_NEGATIVE
+from keras_regkit.strengths import Scheduled
 from keras_regkit.training._component import StepComponent
 
 

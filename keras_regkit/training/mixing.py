@@ -4,12 +4,12 @@ smoothing for any input (token ids included)."""
 import keras
 from keras import ops
 
-from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment._mixing import check_label_smoothing
 from keras_regkit.layers.augment.cutmix import cutmix_draw
 from keras_regkit.layers.augment.cutmix import paste
 from keras_regkit.layers.augment.mixup import blend
 from keras_regkit.layers.augment.mixup import mixup_draw
+from keras_regkit.strengths import Scheduled
 from keras_regkit.training._component import StepComponent
 
 _LABELS = "label mixing (StepMixUp, StepCutMix, LabelSmoothing)"

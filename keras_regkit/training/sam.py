@@ -4,8 +4,8 @@ import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import Bounds
-from keras_regkit._strength import Scheduled
+from keras_regkit.strengths import Bounds
+from keras_regkit.strengths import Scheduled
 from keras_regkit.training._component import StepComponent
 
 # The neighbourhood radius, in weight units: published values lie in

@@ -27,6 +27,7 @@ sums across replicas and applies the update. One step, in order:
 import keras
 from keras import ops
 
+from keras_regkit._compat import keras_training
 from keras_regkit.layers.augment._mixing import mix_labels
 from keras_regkit.layers.augment._mixing import one_hot_labels
 from keras_regkit.training._component import StepComponent
@@ -184,7 +185,7 @@ class _RegularizedStep:
                 self._step_trackers[name].update_state(
                     ops.where(finite, value, 0.0),
                     sample_weight=ops.cast(finite, "float32"))
-        loss_tracker = getattr(self, "_loss_tracker", None)
+        loss_tracker = keras_training.loss_tracker(self)
         if loss_tracker is not None:
             loss_tracker.update_state(
                 loss, sample_weight=ops.shape(

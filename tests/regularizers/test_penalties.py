@@ -8,7 +8,7 @@ import pytest
 
 from keras_regkit import regularizers
 from keras_regkit import schedules
-from keras_regkit._strength import strengths_of
+from keras_regkit.strengths import strengths_of
 
 pytestmark = pytest.mark.backends
 
@@ -90,7 +90,8 @@ def test_scheduled_factor_serializes_as_schedule_constant_as_float():
 def test_factor_is_read_from_the_variable():
     reg = regularizers.L2(l2=schedules.Linear(0.0, 1.0, 2))
     assert _penalty(reg) == 0.0
-    strengths_of(reg)["l2"].assign_at(1)
+    strength = strengths_of(reg)["l2"]
+    strength.assign(strength.value_at(1))
     assert _penalty(reg) == pytest.approx(0.5 * float(np.sum(WEIGHTS**2)),
                                           rel=1e-6)
     assert float(reg.l2) == 0.5
@@ -99,7 +100,8 @@ def test_factor_is_read_from_the_variable():
 def test_scheduled_zero_factor_is_not_dropped_from_l1l2():
     reg = regularizers.L1L2(l1=schedules.Linear(0.0, 1.0, 1))
     assert _penalty(reg) == 0.0
-    strengths_of(reg)["l1"].assign_at(1)
+    strength = strengths_of(reg)["l1"]
+    strength.assign(strength.value_at(1))
     assert _penalty(reg) == pytest.approx(float(np.sum(np.abs(WEIGHTS))),
                                           rel=1e-6)
 
@@ -247,7 +249,7 @@ def _bfloat16_matmul(monkeypatch):
     """Make every `ops.matmul` round its inputs to bfloat16, as TPUs (and
     GPUs, to TF32) do by default, and force the split path on every
     backend (CPUs ignore the backends' precision settings)."""
-    from keras_regkit import _matmul
+    from keras_regkit._compat import tensorflow as tf_compat
 
     plain = keras.ops.matmul
 
@@ -256,7 +258,7 @@ def _bfloat16_matmul(monkeypatch):
                      keras.ops.cast(keras.ops.cast(b, "bfloat16"), "float32"))
 
     monkeypatch.setattr(keras.ops, "matmul", rounded)
-    monkeypatch.setattr(_matmul, "device_may_round", lambda: True)
+    monkeypatch.setattr(tf_compat, "tf32_may_round", lambda: True)
     monkeypatch.setattr(keras.backend, "backend", lambda: "reduced")
 
 

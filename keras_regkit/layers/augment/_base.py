@@ -13,12 +13,13 @@ import numpy as np
 from keras import ops
 
 from keras_regkit import _checks as checks
-from keras_regkit import _tensorflow
-from keras_regkit import _tf_data
+from keras_regkit._compat import tensorflow as tf_compat
+from keras_regkit._compat import tf_data
 from keras_regkit._fusion import computed_once
 from keras_regkit._fusion import kept_apart
-from keras_regkit._strength import HasStrengths
 from keras_regkit.layers.augment import bounding_boxes
+from keras_regkit.strengths import HasStrengths
+from keras_regkit.strengths import collect_strengths
 
 _INPUT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
 
@@ -100,7 +101,7 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
 
     #: Whether `apply_images` draws random numbers of its own (beyond
     #: `draw`'s): then it is never run as a separately compiled function
-    #: (`keras_regkit._tensorflow.compiled`), which cannot advance a seed.
+    #: (`keras_regkit.tf_compat.compiled`), which cannot advance a seed.
     draws_in_apply = False
 
     def draw(self, batch_size, height, width):
@@ -161,18 +162,21 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         # In a tf.data map under JAX or torch, the backend computes the
-        # batch as the graph runs (see `_tf_data`). Batches made in a
+        # batch as the graph runs (see `_compat.tf_data`). Batches made in a
         # pipeline are counted, for StrengthScheduler.
-        if _tf_data.in_foreign_graph(inputs):
-            return _tf_data.call_in_graph(self, inputs, *args, **kwargs)
-        counted = _tf_data.count_pipeline_use(self, inputs)
-        if counted is None:
+        if tf_data.in_foreign_graph(inputs):
+            return tf_data.call_in_graph(self, inputs, args, kwargs,
+                                         self._scheduled())
+        if not (tf_data.in_dataset_function() and self._scheduled()):
             return super().__call__(inputs, *args, **kwargs)
-        import tensorflow as tf
+        return tf_compat.after(tf_data.count_pipeline_use(self),
+                               super().__call__(inputs, *args, **kwargs))
 
-        with tf.control_dependencies([counted]):
-            return tf.nest.map_structure(
-                tf.identity, super().__call__(inputs, *args, **kwargs))
+    def _scheduled(self):
+        """Whether a strength of this layer (or of a layer it holds)
+        follows a schedule."""
+        return any(not s.is_constant
+                   for s in collect_strengths(self).values())
 
     def _images_shape(self, input_shape):
         if isinstance(input_shape, dict):
@@ -318,7 +322,7 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
                 f"Received: {type(boxes).__name__}"
             )
         fmt = self.bounding_box_format
-        result = {key: ops.convert_to_tensor(bounding_boxes.densify(value))
+        result = {key: ops.convert_to_tensor(tf_data.densify(value))
                   for key, value in boxes.items()}
         # One image's boxes (N, 4) and labels (N,) get a batch axis.
         added = {key for key, value in result.items()
@@ -356,13 +360,13 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
             # A draw's hash is cheap enough for XLA:CPU to fuse into every
             # pixel's loop, where it ran once per pixel (RandomHue: 1.5x).
             draw = keras.tree.map_structure(computed_once, draw)
-            images = _tensorflow.compiled(self, "apply_images", images, draw)
+            images = tf_compat.compiled(self, "apply_images", images, draw)
             if data.get("labels") is not None:
                 data["labels"] = self.apply_labels(data["labels"], draw)
             if boxes is not None:
                 boxes = self.apply_bounding_boxes(boxes, draw, height, width)
             if masks is not None:
-                masks = _tensorflow.compiled(
+                masks = tf_compat.compiled(
                     self, "apply_segmentation_masks", masks, draw)
         else:
             images = self.inference_images(images)

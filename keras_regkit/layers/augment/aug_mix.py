@@ -6,13 +6,13 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._fusion import kept_apart
-from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment.geometric import check_resampling
 from keras_regkit.layers.augment.policies import GEOMETRIC_OPS
 from keras_regkit.layers.augment.policies import MAX_OPS
 from keras_regkit.layers.augment.policies import apply_chain
+from keras_regkit.strengths import ScheduledRange
 
 #: The paper's operations (`equalize` left out, as in `RandAugment`: a
 #: per-image histogram is a scatter XLA runs slowly).

@@ -29,14 +29,6 @@ def check_format(owner, value):
     return checks.choice(owner, "bounding_box_format", value, FORMATS)
 
 
-def densify(value):
-    """Ragged boxes or labels (`tf.data`) as dense rows padded with -1, as
-    Keras's layers return them; anything else unchanged."""
-    if hasattr(value, "to_tensor"):  # tf.RaggedTensor
-        return value.to_tensor(default_value=-1)
-    return value
-
-
 def _split(boxes):
     return [boxes[..., i] for i in range(4)]
 

@@ -10,10 +10,10 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import Scheduled
-from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment._base import BaseAugmentation
+from keras_regkit.strengths import PROBABILITY
+from keras_regkit.strengths import Scheduled
+from keras_regkit.strengths import ScheduledRange
 
 _LUMA = (0.299, 0.587, 0.114)
 

@@ -9,12 +9,12 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._fusion import computed_once
-from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._base import mask_fill_value
 from keras_regkit.layers.augment.geometric import check_resampling
+from keras_regkit.strengths import ScheduledRange
 
 #: Standard deviation of Keras's smoothed field (white noise of deviation
 #: sigma blurred by a normalized Gaussian of deviation sigma: 1 / (2 sqrt

@@ -15,13 +15,13 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import Scheduled
-from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._base import mask_fill_value
 from keras_regkit.layers.augment._base import move_boxes
+from keras_regkit.strengths import PROBABILITY
+from keras_regkit.strengths import Scheduled
+from keras_regkit.strengths import ScheduledRange
 
 _FLIP_MODES = ("horizontal", "vertical", "horizontal_and_vertical")
 

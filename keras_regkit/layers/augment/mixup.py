@@ -4,10 +4,10 @@ import keras
 from keras import ops
 
 from keras_regkit import _random
-from keras_regkit._strength import NON_NEGATIVE
-from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment._mixing import MixingAugmentation
 from keras_regkit.layers.augment._mixing import partners
+from keras_regkit.strengths import NON_NEGATIVE
+from keras_regkit.strengths import Scheduled
 
 
 def mixup_draw(batch_size, alpha, seed):

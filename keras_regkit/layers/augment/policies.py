@@ -16,13 +16,13 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit._fusion import kept_apart
-from keras_regkit._strength import ScheduledRange
 from keras_regkit.layers.augment import colour
 from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._base import mask_fill_value
 from keras_regkit.layers.augment._base import move_boxes
 from keras_regkit.layers.augment.geometric import check_resampling
+from keras_regkit.strengths import ScheduledRange
 
 # Magnitude 1 means (timm's RandAugment at magnitude 10): rotate 30 degrees,
 # shear 0.3, translate 45% of the size, enhance factors 1 +- 0.9, posterize

@@ -13,11 +13,11 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment.pipeline import _layer_from_config
+from keras_regkit.strengths import PROBABILITY
+from keras_regkit.strengths import Scheduled
 
 
 def _pick(choice, candidates):

@@ -5,11 +5,11 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import Scheduled
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._boxes import box_mask
 from keras_regkit.layers.augment._boxes import box_size
+from keras_regkit.strengths import PROBABILITY
+from keras_regkit.strengths import Scheduled
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")

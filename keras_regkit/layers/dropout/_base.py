@@ -4,9 +4,9 @@ import keras
 import numpy as np
 
 from keras_regkit import _checks as checks
-from keras_regkit._strength import RATE
-from keras_regkit._strength import HasStrengths
-from keras_regkit._strength import Scheduled
+from keras_regkit.strengths import RATE
+from keras_regkit.strengths import HasStrengths
+from keras_regkit.strengths import Scheduled
 
 
 def check_rate(owner, rate, alternative="a Schedule"):

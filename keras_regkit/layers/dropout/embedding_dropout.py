@@ -12,9 +12,9 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit._strength import strengths_of
 from keras_regkit.layers.dropout._base import Stochastic
 from keras_regkit.layers.dropout._base import check_function_args
+from keras_regkit.strengths import strengths_of
 
 
 def embedding_dropout(embedded, token_ids, rate, seed, vocabulary_size,

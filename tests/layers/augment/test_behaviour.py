@@ -7,8 +7,8 @@ import pytest
 from keras_regkit import callbacks
 from keras_regkit import layers
 from keras_regkit import schedules
-from keras_regkit._strength import collect_strengths
 from keras_regkit.layers.augment import colour
+from keras_regkit.strengths import collect_strengths
 from tests.helpers import XLA
 from tests.helpers import TraceCounter
 

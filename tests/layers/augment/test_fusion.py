@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 from keras_regkit import _fusion
+from keras_regkit._compat import jax as jax_compat
+from keras_regkit._compat import tensorflow as tf_compat
 from keras_regkit.layers.augment import geometry
 
 needs_jax = pytest.mark.skipif(keras.backend.backend() != "jax",
@@ -27,11 +29,11 @@ def test_only_tensorflow_xla_compilations_take_the_detour():
     import tensorflow as tf
 
     def probe():
-        return tf.constant(_fusion._xla_on_cpu())
+        return tf.constant(tf_compat.xla_on_cpu())
 
     assert bool(tf.function(probe, jit_compile=True)())
     assert not bool(tf.function(probe)())
-    assert not _fusion._xla_on_cpu()  # eager
+    assert not tf_compat.xla_on_cpu()  # eager
 
 
 def _check_bit_identical_with_and_without(monkeypatch, compile_,
@@ -98,7 +100,7 @@ def test_jax_gather_reads_indices_from_a_reduce_window():
     import jax
 
     masks, matrices = _masks_and_matrices()
-    assert not _fusion._jax_tracing_for_cpu(keras.ops.ones(2))  # eager
+    assert not jax_compat.tracing_for_cpu(keras.ops.ones(2))  # eager
     compiled = jax.jit(geometry.resample_nearest).lower(
         masks, matrices).compile().as_text()
     entry = compiled[compiled.index("ENTRY"):]

@@ -15,9 +15,10 @@ from tests.layers.augment.cases import IDS
 from tests.layers.augment.cases import make
 
 #: Under JAX and torch every layer takes one path through `tf.data`
-#: (`keras_regkit/_tf_data.py`: the layer's call, compiled under JAX, inside
-#: `tf.numpy_function`); these layers cover each kind of output it handles
-#: (images alone, images and labels, a new image size) and layers holding
+#: (`keras_regkit/_compat/tf_data.py`: the layer's call, compiled under
+#: JAX, inside `tf.numpy_function`); these layers cover each kind of
+#: output it handles (images alone, images and labels, a new image size)
+#: and layers holding
 #: other layers. Every layer is a graph op in TensorFlow's own pipeline, so
 #: all run there; on the other backends every layer also compiles in one
 #: model (`test_contract.py`).

@@ -1,4 +1,4 @@
-"""`_strength`: declarations, `Strength`, `Range`, `StrengthWriter`."""
+"""`strengths`: declarations, `Strength`, `Range`, `StrengthWriter`."""
 
 import keras
 import numpy as np
@@ -8,16 +8,16 @@ from keras_regkit import callbacks
 from keras_regkit import layers
 from keras_regkit import regularizers
 from keras_regkit import schedules
-from keras_regkit._strength import NON_NEGATIVE
-from keras_regkit._strength import PROBABILITY
-from keras_regkit._strength import HasStrengths
-from keras_regkit._strength import Range
-from keras_regkit._strength import Scheduled
-from keras_regkit._strength import ScheduledRange
-from keras_regkit._strength import StrengthWriter
-from keras_regkit._strength import collect_strengths
-from keras_regkit._strength import declared_config
-from keras_regkit._strength import strengths_of
+from keras_regkit.strengths import NON_NEGATIVE
+from keras_regkit.strengths import PROBABILITY
+from keras_regkit.strengths import HasStrengths
+from keras_regkit.strengths import Range
+from keras_regkit.strengths import Scheduled
+from keras_regkit.strengths import ScheduledRange
+from keras_regkit.strengths import StrengthWriter
+from keras_regkit.strengths import collect_strengths
+from keras_regkit.strengths import declared_config
+from keras_regkit.strengths import strengths_of
 from tests.helpers import XLA
 
 
@@ -130,24 +130,23 @@ def test_layer_declarations_are_weights_and_save(tmp_path):
 def test_refresh_reads_the_variable_so_restored_values_are_seen():
     strength = strengths_of(layers.Dropout(
         schedules.Linear(0.0, 0.5, duration=2)))["rate"]
-    assert strength.assign_at(1) is True
+    assert strength.assign(strength.value_at(1)) is True
     strength.refresh()
     assert strength.current == 0.25  # exactly what was computed
     strength.variable.assign(0.125)  # e.g. restore_best_weights
     strength.refresh()
     assert strength.current == 0.125
     # The next scheduled write is not skipped as "unchanged".
-    assert strength.assign_at(1) is True
+    assert strength.assign(strength.value_at(1)) is True
     assert strength.current == 0.25
 
 
 def test_value_at_checks_bounds_on_the_host():
     strength = strengths_of(layers.Dropout(
         schedules.Constant(0.4)))["rate"]
-    strength.multiplier = 3.0
     with pytest.raises(ValueError, match="Scheduled value out of range for "
                        "argument `rate` of Dropout"):
-        strength.value_at(0)
+        strength.value_at(0, multiplier=3.0)
 
 
 def test_plain_strength_cannot_change():

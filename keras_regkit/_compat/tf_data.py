@@ -28,7 +28,7 @@ import weakref
 import keras
 import numpy as np
 
-from keras_regkit.layers.augment import bounding_boxes
+from keras_regkit._compat import jax as jax_compat
 
 # One batch at a time: seed states advance in order when `map` runs calls
 # in parallel (`num_parallel_calls`).
@@ -70,18 +70,18 @@ def in_foreign_graph(inputs):
                for leaf in tf.nest.flatten(inputs))
 
 
-def _scheduled(layer):
-    from keras_regkit._strength import collect_strengths
+def densify(value):
+    """Ragged boxes or labels (`tf.data`) as dense rows padded with -1, as
+    Keras's layers return them; anything else unchanged."""
+    if hasattr(value, "to_tensor"):  # tf.RaggedTensor
+        return value.to_tensor(default_value=-1)
+    return value
 
-    return any(not s.is_constant for s in collect_strengths(layer).values())
 
-
-def count_pipeline_use(layer, inputs):
-    """Under TensorFlow, in a `tf.data` function: makes the graph count
-    the batches `layer` makes there (if it has a scheduled strength).
-    Returns the counting op to run with the layer's call, or None."""
-    if not in_dataset_function() or not _scheduled(layer):
-        return None
+def count_pipeline_use(layer):
+    """Under TensorFlow, in a `tf.data` function (`in_dataset_function`):
+    makes the graph count the batches `layer` makes there. Returns the
+    counting op to run with the layer's call (`tensorflow.after`)."""
     import tensorflow as tf
 
     counter = _PIPELINE_USES.get(layer)
@@ -154,17 +154,17 @@ def in_dataset_function():
     return tf.compat.v1.get_default_graph().name.startswith("Dataset_")
 
 
-def call_in_graph(layer, inputs, *args, **kwargs):
+def call_in_graph(layer, inputs, args, kwargs, scheduled):
     """`layer(inputs, *args, **kwargs)` for symbolic TensorFlow `inputs`,
-    computed by Keras's backend on the CPU as the graph runs."""
+    computed by Keras's backend on the CPU as the graph runs; the batches
+    made are counted (`pipeline_uses`) when the layer is `scheduled`."""
     import tensorflow as tf
 
-    inputs = tf.nest.map_structure(bounding_boxes.densify, inputs)
+    inputs = tf.nest.map_structure(densify, inputs)
     flat_inputs = tf.nest.flatten(inputs)
     structure, dtypes, shapes = _output_signature(layer, inputs, args,
                                                   kwargs)
 
-    scheduled = _scheduled(layer)
     if scheduled:
         _PIPELINE_USES.setdefault(layer, 0)
 
@@ -189,14 +189,12 @@ def _call(layer, data, args, kwargs):
     """`layer(data, *args, **kwargs)`, compiled under JAX once built."""
     if keras.backend.backend() != "jax" or not layer.built:
         return layer(data, *args, **kwargs)
-    import jax
-
     key = (repr(args), repr(sorted(kwargs.items())))
     if not hasattr(layer, JITTED):
         object.__setattr__(layer, JITTED, {})
     jitted = getattr(layer, JITTED)
     if key not in jitted:
-        jitted[key] = jax.jit(lambda trainable, non_trainable, inputs:
+        jitted[key] = jax_compat.jit(lambda trainable, non_trainable, inputs:
                               layer.stateless_call(trainable, non_trainable,
                                                    inputs, *args, **kwargs))
     before = [variable.value for variable in layer.non_trainable_variables]
@@ -210,6 +208,20 @@ def _call(layer, data, args, kwargs):
         if not np.array_equal(old, new):
             variable.assign(new)
     return outputs
+
+
+def shuffled_batches(x, y, batch_size, seed):
+    """`(x, y)` in shuffled batches, one pass per epoch as `fit(x, y)` makes
+    them, repeated, as a `tf.data.Dataset`."""
+    import tensorflow as tf
+
+    return (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .repeat()
+        .prefetch(2)
+    )
 
 
 def _output_signature(layer, inputs, args, kwargs):

@@ -1,4 +1,5 @@
-"""What keras_regkit does differently on TensorFlow outside XLA.
+"""What keras_regkit asks of TensorFlow directly; mostly, what it does
+differently outside XLA.
 
 Under XLA (TensorFlow's `jit_compile=True`, JAX's `jit`) element-wise ops
 fuse into a few loops, so random numbers come from a counter hash in plain
@@ -21,6 +22,8 @@ import sys
 import weakref
 
 import keras
+
+from keras_regkit._compat.keras_backend import in_stateless_scope
 
 # owner -> {method name: tf.function}; weak, so that a layer's compiled
 # functions go when the layer goes.
@@ -45,6 +48,37 @@ def tracing_for_xla():
                 tf.compat.v1.get_default_graph()))
 
 
+def xla_on_cpu():
+    """Whether TensorFlow is tracing a graph XLA compiles for a CPU."""
+    if not tracing_for_xla():
+        return False
+    import tensorflow as tf
+
+    return not any(device.device_type in ("GPU", "TPU")
+                   for device in tf.config.list_logical_devices())
+
+
+def tf32_may_round():
+    """Whether float32 matmuls may run at reduced precision here: TensorFlow
+    with TF32 enabled and a GPU or TPU visible."""
+    if keras.backend.backend() != "tensorflow":
+        return False
+    import tensorflow as tf
+
+    if not tf.config.experimental.tensor_float_32_execution_enabled():
+        return False
+    return any(device.device_type in ("GPU", "TPU")
+               for device in tf.config.list_logical_devices())
+
+
+def after(op, outputs):
+    """`outputs` (a structure of tensors), computed after `op` runs."""
+    import tensorflow as tf
+
+    with tf.control_dependencies([op]):
+        return tf.nest.map_structure(tf.identity, outputs)
+
+
 def without_xla():
     """Whether ops run on the TensorFlow backend outside XLA: eagerly, in a
     plain `tf.function` graph, or in a `tf.data` function."""
@@ -60,9 +94,6 @@ def in_graph_without_xla():
     if not without_xla():
         return False
     import tensorflow as tf
-
-    # Keras 3.0+: the scope `keras.StatelessScope` opens (no public query).
-    from keras.src.backend import in_stateless_scope
 
     return not (tf.executing_eagerly() or in_stateless_scope())
 
