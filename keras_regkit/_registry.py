@@ -42,3 +42,22 @@ def resolve(name, base=object, *modules):
         if isinstance(cls, type) and issubclass(cls, base):
             return cls
     return None
+
+
+def names_of(base):
+    """The short names of our registered subclasses of `base`, sorted (for
+    a message listing what a config may name).
+
+    Example:
+
+    >>> from keras_regkit import training
+    >>> names_of(training.StepComponent)[:3]
+    ['AdaptiveGradientClipping', 'AdversarialTraining', 'AugMixConsistency']
+    """
+    prefix = f"{PACKAGE}>"
+    return sorted(
+        key[len(prefix):]
+        for key, cls in keras.saving.get_custom_objects().items()
+        if key.startswith(prefix) and isinstance(cls, type)
+        and issubclass(cls, base) and not cls.__name__.startswith("_")
+        and key[len(prefix):] == cls.__name__)

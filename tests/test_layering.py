@@ -226,3 +226,31 @@ def test_the_boundary_check_sees_what_it_forbids(source, expected, tmp_path,
              if module.split(".")[0] in BACKEND_MODULES]
     found += _private_uses("x", "regkit_probe", tree, _keras_private_names())
     assert any(expected in item for item in found), found
+
+
+def test_architecture_page_draws_these_floors_and_the_boundary():
+    page = (PACKAGE.parent / "ARCHITECTURE.md").read_text()
+    drawing = page.split("## The floors of the package")[1].split(
+        "```text")[1].split("```")[0]
+    drawn = {}
+    floor = None
+    for line in drawing.splitlines():
+        if not line.strip() or len(line) - len(line.lstrip()) > 3:
+            continue  # a blank line, or a description's second line
+        words = line.split()
+        if words[0].isdigit():
+            floor = int(words.pop(0))
+        names = [words.pop(0)]  # "_files, _lock": two units on one line
+        while names[-1].endswith(","):
+            names.append(words.pop(0))
+        for name in names:
+            drawn[name.rstrip(",").rstrip("/")] = floor
+    expected = {unit: index for index, units in enumerate(FLOORS)
+                for unit in units}
+    assert drawn == expected
+    compat = {path.stem for path in (PACKAGE / "_compat").glob("*.py")
+              if path.stem != "__init__"}
+    table = page.split("## The boundary")[1].split("## ")[0]
+    listed = {line.split("`")[1] for line in table.splitlines()
+              if line.startswith("| `")}
+    assert listed == compat

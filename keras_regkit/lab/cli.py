@@ -544,7 +544,7 @@ def main(argv=None):
     with _quiet_native_stderr():
         import keras  # noqa: F401  (loads the backend quietly)
     # Recipes with layers XLA cannot compile (Keras's RandomRotation, ...)
-    # run without it; the table's XLA column says so, once per recipe.
+    # run without it (`--xla`); Keras's warning would repeat every seed.
     warnings.filterwarnings(
         "ignore", message="Model doesn't support `jit_compile=True`"
     )

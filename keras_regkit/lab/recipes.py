@@ -368,8 +368,7 @@ def _step_component(config, where):
     if cls is None:
         raise LabError(
             f"{where}: unknown step component {name!r}; use one of "
-            "GradientClipping, AdaptiveGradientClipping, SAM, "
-            "AdversarialTraining, GradientNoise, StepMixUp, StepCutMix."
+            f"{', '.join(_registry.names_of(StepComponent))}."
         )
     try:
         if set(config) <= {"class_name", "config"}:

@@ -92,6 +92,19 @@ def test_unknown_step_component_is_a_lab_error():
     with pytest.raises(LabError, match="unknown step component 'Lookahead'"):
         recipes_lib.validate({"name": "x", "step": [
             {"class_name": "Lookahead", "config": {}}]})
+    # The message lists every component there is (from the registry).
+    from keras_regkit import training
+
+    with pytest.raises(LabError) as raised:
+        recipes_lib.validate({"name": "x", "step": [
+            {"class_name": "Lookahead", "config": {}}]})
+    components = [name for name in training.__all__
+                  if isinstance(getattr(training, name), type)
+                  and issubclass(getattr(training, name),
+                                 training.StepComponent)
+                  and name != "StepComponent"]
+    assert len(components) == 11
+    assert all(name in str(raised.value) for name in components)
     with pytest.raises(LabError, match=r"recipe 'x': step: .*rho"):
         recipes_lib.validate({"name": "x", "step": [
             {"class_name": "SAM", "config": {"rho": -1.0}}]})
