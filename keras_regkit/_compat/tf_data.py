@@ -1,5 +1,6 @@
-"""Our augmentation layers inside a `tf.data` pipeline when Keras computes
-with JAX or torch.
+"""Running inside `tf.data`: seeds and batch counts in a TensorFlow
+pipeline, and our layers in a pipeline when Keras computes with JAX or
+torch.
 
 Keras's own preprocessing layers switch to TensorFlow ops there (through a
 private `DynamicBackend`). Ours are `keras.ops` code for the configured

@@ -12,7 +12,7 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.augment import geometry
-from keras_regkit.layers.augment._boxes import box_size
+from keras_regkit.layers.augment._regions import box_size
 from keras_regkit.layers.augment.geometric import GeometricAugmentation
 
 

@@ -5,9 +5,9 @@ from keras import ops
 
 from keras_regkit import _random
 from keras_regkit.layers.augment import bounding_boxes
-from keras_regkit.layers.augment._boxes import box_mask
 from keras_regkit.layers.augment._mixing import MixingAugmentation
 from keras_regkit.layers.augment._mixing import partners
+from keras_regkit.layers.augment._regions import box_mask
 from keras_regkit.strengths import ScheduledRange
 
 

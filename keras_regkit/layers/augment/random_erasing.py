@@ -6,8 +6,8 @@ from keras import ops
 from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.augment._base import BaseAugmentation
-from keras_regkit.layers.augment._boxes import box_mask
-from keras_regkit.layers.augment._boxes import box_size
+from keras_regkit.layers.augment._regions import box_mask
+from keras_regkit.layers.augment._regions import box_size
 from keras_regkit.strengths import PROBABILITY
 from keras_regkit.strengths import Scheduled
 

@@ -1,4 +1,5 @@
-"""Random boxes, shared by RandomErasing, RandomResizedCrop and CutMix."""
+"""Random rectangular regions (not bounding boxes): their sizes and masks,
+shared by RandomErasing, RandomResizedCrop and CutMix."""
 
 import math
 
