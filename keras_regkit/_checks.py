@@ -11,17 +11,17 @@ A wrong type raises `TypeError` ("Invalid type for argument ..."), a wrong
 value `ValueError`. Each check returns the value (normalized where it says
 so), so `self.x = checks.choice(...)` reads naturally.
 
-Example:
+Examples:
 
->>> seed("Dropout", 3)
-3
->>> choice("GroupLasso", "mode", "rows", ("rows", "columns"))
-'rows'
->>> real("Linear", "start", float("nan"))
-Traceback (most recent call last):
-    ...
-ValueError: Invalid value for argument `start` of Linear: expected a
-finite float. Received: start=nan
+    >>> seed("Dropout", 3)
+    3
+    >>> choice("GroupLasso", "mode", "rows", ("rows", "columns"))
+    'rows'
+    >>> real("Linear", "start", float("nan"))
+    Traceback (most recent call last):
+        ...
+    ValueError: Invalid value for argument `start` of Linear: expected a
+    finite float. Received: start=nan
 """
 
 import math

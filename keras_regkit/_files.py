@@ -7,17 +7,17 @@ folder (so the move is a rename on one file system), and `os.replace`
 swaps it in atomically. Leftover temporary files of a killed writer are
 recognizable (`TEMPORARY_PREFIX`) and removed by `remove_leftovers`.
 
-Example:
+Examples:
 
->>> import os, tempfile
->>> folder = tempfile.mkdtemp()
->>> path = os.path.join(folder, "state.json")
->>> write_text(path, '{"epoch": 3}')
->>> with open(path) as f:
-...     f.read()
-'{"epoch": 3}'
->>> sorted(os.listdir(folder))
-['state.json']
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "state.json")
+    >>> write_text(path, '{"epoch": 3}')
+    >>> with open(path) as f:
+    ...     f.read()
+    '{"epoch": 3}'
+    >>> sorted(os.listdir(folder))
+    ['state.json']
 """
 
 import os

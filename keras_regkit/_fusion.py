@@ -41,10 +41,10 @@ def computed_once(tensor):
     for a CPU (TensorFlow or JAX), it is computed once, vectorized, before
     what uses it.
 
-    Example:
+    Examples:
 
-    >>> keras.ops.convert_to_numpy(computed_once(keras.ops.arange(3)))
-    array([0, 1, 2], dtype=int32)
+        >>> keras.ops.convert_to_numpy(computed_once(keras.ops.arange(3)))
+        array([0, 1, 2], dtype=int32)
     """
     if keras.backend.standardize_dtype(tensor.dtype) == "bool" and (
             tf_compat.xla_on_cpu() or jax_compat.tracing_for_cpu(tensor)):
@@ -76,10 +76,10 @@ def kept_apart(tensor, token):
     One `Augment` alone measured the same with and without it (34-37 ms
     either way).
 
-    Example:
+    Examples:
 
-    >>> keras.ops.convert_to_numpy(kept_apart(keras.ops.arange(3), 1))
-    array([0, 1, 2], dtype=int32)
+        >>> keras.ops.convert_to_numpy(kept_apart(keras.ops.arange(3), 1))
+        array([0, 1, 2], dtype=int32)
     """
     if tf_compat.xla_on_cpu():
         def otherwise():
@@ -107,10 +107,10 @@ def kept_apart_under_tensorflow(tensor, token):
     colour operations, `RandAugment`'s and `AugMix`'s, is faster apart on
     both: they use `kept_apart`.)
 
-    Example:
+    Examples:
 
-    >>> keras.ops.convert_to_numpy(
-    ...     kept_apart_under_tensorflow(keras.ops.arange(3), 1))
-    array([0, 1, 2], dtype=int32)
+        >>> keras.ops.convert_to_numpy(
+        ...     kept_apart_under_tensorflow(keras.ops.arange(3), 1))
+        array([0, 1, 2], dtype=int32)
     """
     return kept_apart(tensor, token) if tf_compat.xla_on_cpu() else tensor

@@ -8,14 +8,14 @@ gone, and what it guarded may be cleaned up. Where the platform has no
 `flock` (Windows) every lock is granted: no cleanup is ever proven safe
 there by a lock alone, so callers that delete also check their own marker.
 
-Example:
+Examples:
 
->>> import os, tempfile
->>> path = os.path.join(tempfile.mkdtemp(), "owner.lock")
->>> lock = FileLock.create_held(path)
->>> FileLock(path).acquire()  # held by `lock`: refused
-False
->>> lock.release()
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "owner.lock")
+    >>> lock = FileLock.create_held(path)
+    >>> FileLock(path).acquire()  # held by `lock`: refused
+    False
+    >>> lock.release()
 """
 
 import os

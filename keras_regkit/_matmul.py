@@ -22,12 +22,12 @@ from keras_regkit._compat import tensorflow as tf_compat
 def exact_matmul(a, b):
     """`a @ b` for float32 2D tensors, exact to float32 on any device.
 
-    Example:
+    Examples:
 
-    >>> a = keras.ops.ones((2, 3))
-    >>> keras.ops.convert_to_numpy(exact_matmul(a, keras.ops.ones((3, 2))))
-    array([[3., 3.],
-           [3., 3.]], dtype=float32)
+        >>> a = keras.ops.ones((2, 3))
+        >>> keras.ops.convert_to_numpy(exact_matmul(a, keras.ops.ones((3, 2))))
+        array([[3., 3.],
+               [3., 3.]], dtype=float32)
     """
     if keras.backend.backend() == "jax":
         return jax_compat.matmul_highest(a, b)

@@ -115,11 +115,11 @@ def uniform(shape, seed):
         seed: a `keras.random.SeedGenerator` (advanced once per call) or an
             int (the same numbers every call).
 
-    Example:
+    Examples:
 
-    >>> u = uniform((1000,), seed=1)
-    >>> 0.45 < float(keras.ops.mean(u)) < 0.55
-    True
+        >>> u = uniform((1000,), seed=1)
+        >>> 0.45 < float(keras.ops.mean(u)) < 0.55
+        True
     """
     if tf_compat.without_xla():
         return tf_compat.uniform(shape, _seed_words(seed))
@@ -139,11 +139,11 @@ def keep_mask(shape, keep_prob, seed):
     `keep_prob` rounded to a multiple of 1/65536 (at most 7.7e-6 away):
     a third of the time of a float per element.
 
-    Example:
+    Examples:
 
-    >>> mask = keep_mask((4000,), 0.75, seed=1)
-    >>> 0.72 < float(keras.ops.mean(keras.ops.cast(mask, "float32"))) < 0.78
-    True
+        >>> mask = keep_mask((4000,), 0.75, seed=1)
+        >>> 0.72 < float(keras.ops.mean(keras.ops.cast(mask, "float32"))) < 0.78
+        True
     """
     if tf_compat.without_xla():
         return tf_compat.keep_mask(shape, keep_prob, _seed_words(seed))
@@ -157,11 +157,11 @@ def normal(shape, seed):
     outside XLA. (Box-Muller took two uniforms and a logarithm and cosine
     per number: 3x the time under JAX's XLA on CPU.)
 
-    Example:
+    Examples:
 
-    >>> z = normal((4000,), seed=2)
-    >>> abs(float(keras.ops.mean(z))) < 0.1
-    True
+        >>> z = normal((4000,), seed=2)
+        >>> abs(float(keras.ops.mean(z))) < 0.1
+        True
     """
     if tf_compat.without_xla():
         return tf_compat.normal(shape, _seed_words(seed))
@@ -217,11 +217,11 @@ def gamma(shape, concentration, seed, tries=8):
     """float32 Gamma(concentration, 1) draws; `concentration` > 0 may be a
     tensor (broadcast to `shape`), so a scheduled alpha never retraces.
 
-    Example:
+    Examples:
 
-    >>> g = gamma((4000,), 2.0, seed=3)
-    >>> 1.9 < float(keras.ops.mean(g)) < 2.1
-    True
+        >>> g = gamma((4000,), 2.0, seed=3)
+        >>> 1.9 < float(keras.ops.mean(g)) < 2.1
+        True
     """
     concentration = ops.broadcast_to(
         ops.cast(concentration, "float32"), shape
@@ -240,11 +240,11 @@ def beta(shape, alpha, seed):
     `alpha` may be a tensor. At `alpha == 0` the draw is 1 (no mixing), the
     limit a schedule that ramps alpha up from 0 expects.
 
-    Example:
+    Examples:
 
-    >>> b = beta((4000,), 0.4, seed=4)
-    >>> 0.45 < float(keras.ops.mean(b)) < 0.55
-    True
+        >>> b = beta((4000,), 0.4, seed=4)
+        >>> 0.45 < float(keras.ops.mean(b)) < 0.55
+        True
     """
     alpha = ops.cast(alpha, "float32")
     safe = ops.maximum(alpha, 1e-3)

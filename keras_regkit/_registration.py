@@ -13,11 +13,11 @@ subpackage, which registers as its last step (`package_loaded`). They add
 Keras's own import; the lab, which loads plotting and data libraries,
 stays lazy.
 
-Example:
+Examples:
 
->>> import keras, keras_regkit
->>> keras.saving.get_registered_object("keras_regkit>L2") is not None
-True
+    >>> import keras, keras_regkit
+    >>> keras.saving.get_registered_object("keras_regkit>L2") is not None
+    True
 """
 
 import importlib

@@ -7,14 +7,14 @@ looked up in `keras_regkit.callbacks`). `Augment` (layers given as configs)
 and the lab's recipes resolve names here, ours first (a drop-in shadows its
 Keras namesake), then Keras's module of the same kind.
 
-Example:
+Examples:
 
->>> import keras
->>> from keras_regkit import layers
->>> resolve("Dropout", keras.layers.Layer, keras.layers) is layers.Dropout
-True
->>> resolve("Dense", keras.layers.Layer, keras.layers) is keras.layers.Dense
-True
+    >>> import keras
+    >>> from keras_regkit import layers
+    >>> resolve("Dropout", keras.layers.Layer, keras.layers) is layers.Dropout
+    True
+    >>> resolve("Dense", keras.layers.Layer, keras.layers) is keras.layers.Dense
+    True
 """
 
 import keras
@@ -48,11 +48,11 @@ def names_of(base):
     """The short names of our registered subclasses of `base`, sorted (for
     a message listing what a config may name).
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit import training
-    >>> names_of(training.StepComponent)[:3]
-    ['AdaptiveGradientClipping', 'AdversarialTraining', 'AugMixConsistency']
+        >>> from keras_regkit import training
+        >>> names_of(training.StepComponent)[:3]
+        ['AdaptiveGradientClipping', 'AdversarialTraining', 'AugMixConsistency']
     """
     prefix = f"{PACKAGE}>"
     return sorted(

@@ -9,14 +9,14 @@ Every schedule is a small serializable class (no lambdas: a closure cannot be
 saved with the model). `get()` turns a float, a schedule, a Keras
 `LearningRateSchedule` or a config dict into a `Schedule`.
 
-Example:
+Examples:
 
->>> from keras_regkit import schedules
->>> s = schedules.Linear(0.0, 1e-3, duration=4)
->>> [round(s(t), 6) for t in range(6)]
-[0.0, 0.00025, 0.0005, 0.00075, 0.001, 0.001]
->>> schedules.get(0.1)
-Constant(value=0.1, unit='epoch')
+    >>> from keras_regkit import schedules
+    >>> s = schedules.Linear(0.0, 1e-3, duration=4)
+    >>> [round(s(t), 6) for t in range(6)]
+    [0.0, 0.00025, 0.0005, 0.00075, 0.001, 0.001]
+    >>> schedules.get(0.1)
+    Constant(value=0.1, unit='epoch')
 """
 
 import bisect
@@ -128,10 +128,10 @@ class Constant(Schedule):
         value: float. Defaults to `0.0`.
         unit: `"epoch"` or `"step"`. Defaults to `"epoch"`.
 
-    Example:
+    Examples:
 
-    >>> Constant(0.1)(42)
-    0.1
+        >>> Constant(0.1)(42)
+        0.1
     """
 
     def __init__(self, value=0.0, unit="epoch"):
@@ -197,10 +197,10 @@ class Linear(_Interpolation):
         duration: number > 0, length of the ramp in `unit`s.
         unit: `"epoch"` or `"step"`. Defaults to `"epoch"`.
 
-    Example:
+    Examples:
 
-    >>> Linear(0.0, 1.0, duration=4)(1)
-    0.25
+        >>> Linear(0.0, 1.0, duration=4)(1)
+        0.25
     """
 
     def fraction(self, progress):
@@ -220,10 +220,10 @@ class Cosine(_Interpolation):
         duration: number > 0, length of the transition in `unit`s.
         unit: `"epoch"` or `"step"`. Defaults to `"epoch"`.
 
-    Example:
+    Examples:
 
-    >>> Cosine(1.0, 0.0, duration=2)(1)
-    0.5
+        >>> Cosine(1.0, 0.0, duration=2)(1)
+        0.5
     """
 
     def fraction(self, progress):
@@ -248,10 +248,10 @@ class Exponential(Schedule):
             `False`.
         unit: `"epoch"` or `"step"`. Defaults to `"epoch"`.
 
-    Example:
+    Examples:
 
-    >>> Exponential(1.0, rate=0.5)(3)
-    0.125
+        >>> Exponential(1.0, rate=0.5)(3)
+        0.125
     """
 
     def __init__(
@@ -354,11 +354,11 @@ class Piecewise(Schedule):
         values: floats, one more than `boundaries`.
         unit: `"epoch"` or `"step"`. Defaults to `"epoch"`.
 
-    Example:
+    Examples:
 
-    >>> s = Piecewise([2, 5], [0.0, 0.1, 0.2])
-    >>> [s(t) for t in (0, 1.9, 2, 4, 5, 9)]
-    [0.0, 0.0, 0.1, 0.1, 0.2, 0.2]
+        >>> s = Piecewise([2, 5], [0.0, 0.1, 0.2])
+        >>> [s(t) for t in (0, 1.9, 2, 4, 5, 9)]
+        [0.0, 0.0, 0.1, 0.1, 0.2, 0.2]
     """
 
     def __init__(self, boundaries, values, unit="epoch"):
@@ -407,11 +407,11 @@ class Join(Schedule):
             same `unit`; one more than `boundaries`.
         boundaries: strictly increasing numbers > 0, in that unit.
 
-    Example:
+    Examples:
 
-    >>> s = Join([Linear(0.0, 1.0, 2), Constant(0.5)], boundaries=[2])
-    >>> [s(t) for t in (0, 1, 2, 3)]
-    [0.0, 0.5, 0.5, 0.5]
+        >>> s = Join([Linear(0.0, 1.0, 2), Constant(0.5)], boundaries=[2])
+        >>> [s(t) for t in (0, 1, 2, 3)]
+        [0.0, 0.5, 0.5, 0.5]
     """
 
     def __init__(self, schedules, boundaries, unit=None):
@@ -490,10 +490,10 @@ class InverseDecay(Schedule):
         unit: `"epoch"` or `"step"` (gradient noise counts steps).
             Defaults to `"epoch"`.
 
-    Example:
+    Examples:
 
-    >>> InverseDecay(1.0, power=1.0)(3)
-    0.25
+        >>> InverseDecay(1.0, power=1.0)(3)
+        0.25
     """
 
     def __init__(self, start, power=0.55, unit="epoch"):
@@ -528,11 +528,11 @@ class KerasSchedule(Schedule):
     Args:
         schedule: a `LearningRateSchedule` instance or its serialized config.
 
-    Example:
+    Examples:
 
-    >>> decay = keras.optimizers.schedules.ExponentialDecay(1.0, 10, 0.5)
-    >>> round(get(decay)(10), 6)
-    0.5
+        >>> decay = keras.optimizers.schedules.ExponentialDecay(1.0, 10, 0.5)
+        >>> round(get(decay)(10), 6)
+        0.5
     """
 
     def __init__(self, schedule, unit="step"):
@@ -602,10 +602,10 @@ def get(identifier, name="schedule", owner=None):
             the model), or any other type.
         ValueError: for NaN or infinite numbers.
 
-    Example:
+    Examples:
 
-    >>> get({"class_name": "Constant", "config": {"value": 0.5}})
-    Constant(value=0.5, unit='epoch')
+        >>> get({"class_name": "Constant", "config": {"value": 0.5}})
+        Constant(value=0.5, unit='epoch')
     """
     owner = owner or "schedules.get"
     if isinstance(identifier, Schedule):

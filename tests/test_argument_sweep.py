@@ -167,7 +167,7 @@ def test_every_public_argument_refuses_values_of_no_kind(tmp_path,
                                                          monkeypatch):
     monkeypatch.chdir(tmp_path)  # BackupAndRestore's folder, if made
     outcomes = sweep()
-    # The README says "over a thousand cases".
+    # The callbacks guide says "over a thousand cases".
     assert len(outcomes["refused"]) > 1000
     assert outcomes["accepted"] == []
     assert outcomes["raw"] == []

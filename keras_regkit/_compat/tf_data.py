@@ -117,11 +117,11 @@ def next_seed(generator):
     Everywhere else (eager, `tf.function`, XLA, other backends) it is
     `generator.next()`.
 
-    Example:
+    Examples:
 
-    >>> generator = keras.random.SeedGenerator(3)
-    >>> [int(v) for v in next_seed(generator)]
-    [3, 0]
+        >>> generator = keras.random.SeedGenerator(3)
+        >>> [int(v) for v in next_seed(generator)]
+        [3, 0]
     """
     if not in_dataset_function():
         return generator.next()

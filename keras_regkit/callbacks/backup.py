@@ -42,11 +42,11 @@ class BackupAndRestore(BackupAndRestoreHooks):
         delete_checkpoint: bool, delete the folder when training ends.
             Defaults to `True`.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit import callbacks
-    >>> backup = callbacks.BackupAndRestore("backup")
-    >>> stop = callbacks.EarlyStopping(patience=3, backup_dir="backup")
+        >>> from keras_regkit import callbacks
+        >>> backup = callbacks.BackupAndRestore("backup")
+        >>> stop = callbacks.EarlyStopping(patience=3, backup_dir="backup")
     """
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False,

@@ -65,16 +65,16 @@ def recompute_batch_norm(model, data, batch_size=32, steps=None):
     Raises:
         ValueError: `data` gives no batch.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> model = keras.Sequential([keras.Input((2,)),
-    ...                           keras.layers.BatchNormalization()])
-    >>> x = np.array([[1.0, 2.0], [3.0, 6.0]], "float32")
-    >>> recompute_batch_norm(model, x)
-    1
-    >>> keras.ops.convert_to_numpy(model.layers[0].moving_mean).tolist()
-    [2.0, 4.0]
+        >>> import numpy as np
+        >>> model = keras.Sequential([keras.Input((2,)),
+        ...                           keras.layers.BatchNormalization()])
+        >>> x = np.array([[1.0, 2.0], [3.0, 6.0]], "float32")
+        >>> recompute_batch_norm(model, x)
+        1
+        >>> keras.ops.convert_to_numpy(model.layers[0].moving_mean).tolist()
+        [2.0, 4.0]
     """
     layers = batch_norm_layers(model)
     if not layers:

@@ -37,9 +37,9 @@ class RegularizationMonitor(keras.callbacks.Callback):
         layers: list of shell-style patterns of layer names to report norms
             and sparsity for. Defaults to `["*"]`.
 
-    Example:
+    Examples:
 
-    >>> monitor = RegularizationMonitor(sparsity_threshold=1e-4)
+        >>> monitor = RegularizationMonitor(sparsity_threshold=1e-4)
     """
 
     def __init__(self, sparsity_threshold=1e-3, layers=("*",)):

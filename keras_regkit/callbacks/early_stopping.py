@@ -96,10 +96,10 @@ class EarlyStopping(EarlyStoppingHooks):
     Raises:
         ValueError: for an invalid argument.
 
-    Example:
+    Examples:
 
-    >>> stop = EarlyStopping(patience=3, restore_best_weights=True,
-    ...                      smoothing="ema", smoothing_window=3)
+        >>> stop = EarlyStopping(patience=3, restore_best_weights=True,
+        ...                      smoothing="ema", smoothing_window=3)
     """
 
     def __init__(

@@ -50,10 +50,10 @@ class GapController(keras.callbacks.Callback):
         ValueError: a bad argument (at construction); at train begin, no
             strength matches, or a match is a plain number.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit import regularizers, schedules
-    >>> controller = GapController(["*/kernel_regularizer/l2"], target=0.1)
+        >>> from keras_regkit import regularizers, schedules
+        >>> controller = GapController(["*/kernel_regularizer/l2"], target=0.1)
     """
 
     def __init__(

@@ -49,19 +49,19 @@ class StrengthScheduler(keras.callbacks.Callback):
             of its argument; the message names owner, argument, schedule,
             time and value.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> from keras_regkit import regularizers, schedules
-    >>> reg = regularizers.L2(schedules.Linear(0.0, 1e-3, duration=2))
-    >>> dense = keras.layers.Dense(1, kernel_regularizer=reg, name="dense")
-    >>> model = keras.Sequential([keras.Input((4,)), dense])
-    >>> model.compile("sgd", "mse")
-    >>> history = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=3,
-    ...                     verbose=0, callbacks=[StrengthScheduler()])
-    >>> logged = history.history["regkit/dense/kernel_regularizer/l2"]
-    >>> [round(v, 6) for v in logged]
-    [0.0, 0.0005, 0.001]
+        >>> import numpy as np
+        >>> from keras_regkit import regularizers, schedules
+        >>> reg = regularizers.L2(schedules.Linear(0.0, 1e-3, duration=2))
+        >>> dense = keras.layers.Dense(1, kernel_regularizer=reg, name="dense")
+        >>> model = keras.Sequential([keras.Input((4,)), dense])
+        >>> model.compile("sgd", "mse")
+        >>> history = model.fit(np.ones((8, 4)), np.ones((8, 1)), epochs=3,
+        ...                     verbose=0, callbacks=[StrengthScheduler()])
+        >>> logged = history.history["regkit/dense/kernel_regularizer/l2"]
+        >>> [round(v, 6) for v in logged]
+        [0.0, 0.0005, 0.001]
     """
 
     def __init__(self, log_constants=False, verbose=0, layers=None):

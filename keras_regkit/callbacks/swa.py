@@ -68,16 +68,16 @@ class SWA(keras.callbacks.Callback):
             `None`.
         verbose: 0 or 1. Defaults to `0`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    >>> model.compile(keras.optimizers.SGD(0.1), "mse")
-    >>> swa = SWA(start_epoch=2, learning_rate=0.05)
-    >>> history = model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=4,
-    ...                     verbose=0, callbacks=[swa])
-    >>> history.history["swa/models"]
-    [0.0, 0.0, 1.0, 2.0]
+        >>> import numpy as np
+        >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> model.compile(keras.optimizers.SGD(0.1), "mse")
+        >>> swa = SWA(start_epoch=2, learning_rate=0.05)
+        >>> history = model.fit(np.ones((8, 3)), np.ones((8, 1)), epochs=4,
+        ...                     verbose=0, callbacks=[swa])
+        >>> history.history["swa/models"]
+        [0.0, 0.0, 1.0, 2.0]
     """
 
     def __init__(self, start_epoch, learning_rate=None,

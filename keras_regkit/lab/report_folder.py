@@ -13,15 +13,15 @@ run killed between them is repaired by the next run for the same `--out`,
 which also removes the scratch folders of runs killed earlier (it holds the
 lock, so their writers are gone).
 
-Example:
+Examples:
 
->>> import os, tempfile
->>> out = os.path.join(tempfile.mkdtemp(), "report")
->>> with ReportFolder(out) as folder:
-...     with open(os.path.join(folder.path, "report.md"), "w") as f:
-...         _ = f.write("# Report")
->>> sorted(os.listdir(out))
-['.keras-regkit-report', 'report.md']
+    >>> import os, tempfile
+    >>> out = os.path.join(tempfile.mkdtemp(), "report")
+    >>> with ReportFolder(out) as folder:
+    ...     with open(os.path.join(folder.path, "report.md"), "w") as f:
+    ...         _ = f.write("# Report")
+    >>> sorted(os.listdir(out))
+    ['.keras-regkit-report', 'report.md']
 """
 
 import json

@@ -168,13 +168,13 @@ def _adopt(compiled, fresh):
 class SeedRunner:
     """Trains one recipe under any number of seeds, compiling once.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.lab import load_dataset, load_recipes
-    >>> data = load_dataset("digits", train_size=60)
-    >>> runner = SeedRunner(load_recipes("baseline")[0], data, epochs=1)
-    >>> [r.seed for r in (runner.run(0), runner.run(1))]
-    [0, 1]
+        >>> from keras_regkit.lab import load_dataset, load_recipes
+        >>> data = load_dataset("digits", train_size=60)
+        >>> runner = SeedRunner(load_recipes("baseline")[0], data, epochs=1)
+        >>> [r.seed for r in (runner.run(0), runner.run(1))]
+        [0, 1]
     """
 
     def __init__(self, recipe, data, epochs=30, batch_size=32,

@@ -8,14 +8,14 @@ both resampled with replacement, so it covers the noise of training (which
 seed) and of the test set (which images). A difference is called
 significant when its 95% interval excludes 0.
 
-Example:
+Examples:
 
->>> import numpy as np
->>> base = np.array([[1, 1, 0, 1]] * 3, bool)     # 3 seeds x 4 images
->>> better = np.ones((3, 4), bool)
->>> low, high = paired_interval(better, base, seed=0)
->>> bool(low >= 0 and high > 0)
-True
+    >>> import numpy as np
+    >>> base = np.array([[1, 1, 0, 1]] * 3, bool)     # 3 seeds x 4 images
+    >>> better = np.ones((3, 4), bool)
+    >>> low, high = paired_interval(better, base, seed=0)
+    >>> bool(low >= 0 and high > 0)
+    True
 """
 
 import dataclasses

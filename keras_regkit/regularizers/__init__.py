@@ -66,10 +66,10 @@ def get(identifier):
         ValueError: unknown name, listing the names allowed.
         TypeError: an identifier that is neither a name, dict nor callable.
 
-    Example:
+    Examples:
 
-    >>> get("l2")
-    L2(l2=0.01)
+        >>> get("l2")
+        L2(l2=0.01)
     """
     if identifier is None:
         return None

@@ -23,9 +23,8 @@ class GroupLasso(Regularizer):
     equivalent.
 
     Args:
-        factor: float >= 0 or `Schedule`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training. Defaults to `0.01`.
+        factor: float >= 0 or `Schedule`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]). Defaults to `0.01`.
         mode: `"rows"` (groups along the second-to-last axis: Dense inputs,
             conv input channels), `"columns"` (along the last axis: Dense
             units) or `"filters"` (the same axis, named for conv kernels).
@@ -38,11 +37,12 @@ class GroupLasso(Regularizer):
         ValueError: `factor` is negative or NaN, `mode` is unknown, or the
             weight has rank < 2 (when called).
 
-    Example:
+    Examples:
 
-    >>> reg = GroupLasso(factor=1.0, mode="columns", scale_by_group_size=False)
-    >>> float(reg(keras.ops.ones((4, 3))))
-    6.0
+        >>> reg = GroupLasso(factor=1.0, mode="columns",
+        ...                  scale_by_group_size=False)
+        >>> float(reg(keras.ops.ones((4, 3))))
+        6.0
 
     References:
         Yuan and Lin, 2006, https://doi.org/10.1111/j.1467-9868.2005.00532.x

@@ -26,18 +26,18 @@ class L1(Regularizer):
 
     Args:
         l1: float >= 0 or `Schedule`, the factor. `None` means `0.01`.
-            May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training. Defaults to `0.01`.
+            May be a `Schedule` (moved by [`StrengthScheduler`][scheduled]).
+            Defaults to `0.01`.
 
     Raises:
         TypeError: `l1` is not a number or schedule.
         ValueError: `l1` is negative, NaN or infinite.
 
-    Example:
+    Examples:
 
-    >>> reg = L1(0.1)
-    >>> float(reg(keras.ops.ones((2, 2))))
-    0.4000000059604645
+        >>> reg = L1(0.1)
+        >>> float(reg(keras.ops.ones((2, 2))))
+        0.4000000059604645
     """
 
     l1 = Scheduled()
@@ -58,19 +58,19 @@ class L2(Regularizer):
 
     Args:
         l2: float >= 0 or `Schedule`, the factor. `None` means `0.01`.
-            May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training. Defaults to `0.01`.
+            May be a `Schedule` (moved by [`StrengthScheduler`][scheduled]).
+            Defaults to `0.01`.
 
     Raises:
         TypeError: `l2` is not a number or schedule.
         ValueError: `l2` is negative, NaN or infinite.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit import schedules
-    >>> reg = L2(l2=schedules.Linear(0.0, 1e-3, duration=3))
-    >>> float(reg(keras.ops.ones((2, 2))))
-    0.0
+        >>> from keras_regkit import schedules
+        >>> reg = L2(l2=schedules.Linear(0.0, 1e-3, duration=3))
+        >>> float(reg(keras.ops.ones((2, 2))))
+        0.0
     """
 
     l2 = Scheduled()
@@ -90,20 +90,19 @@ class L1L2(Regularizer):
     the string `"l1_l2"` gives `0.01` each, as in Keras), plus schedules.
 
     Args:
-        l1: float >= 0 or `Schedule`. `None` means `0.0`. May be a
-            `Schedule`; needs `StrengthScheduler` in `fit(callbacks=...)` to
-            change over training. Defaults to `0.0`.
+        l1: float >= 0 or `Schedule`. `None` means `0.0`. May be a `Schedule`
+            (moved by [`StrengthScheduler`][scheduled]). Defaults to `0.0`.
         l2: float >= 0 or `Schedule`, as `l1`. Defaults to `0.0`.
 
     Raises:
         TypeError: a factor is not a number or schedule.
         ValueError: a factor is negative, NaN or infinite.
 
-    Example:
+    Examples:
 
-    >>> reg = L1L2(l1=0.1, l2=0.2)
-    >>> round(float(reg(keras.ops.ones((2, 2)))), 4)
-    1.2
+        >>> reg = L1L2(l1=0.1, l2=0.2)
+        >>> round(float(reg(keras.ops.ones((2, 2)))), 4)
+        1.2
     """
 
     l1 = Scheduled()
@@ -133,20 +132,19 @@ class OrthogonalRegularizer(Regularizer):
     (`mode="columns"`), as `keras.regularizers.OrthogonalRegularizer`.
 
     Args:
-        factor: float >= 0 or `Schedule`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training. Defaults to `0.01`.
+        factor: float >= 0 or `Schedule`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]). Defaults to `0.01`.
         mode: `"rows"` or `"columns"`. Defaults to `"rows"`.
 
     Raises:
         TypeError: `factor` is not a number or schedule.
         ValueError: `factor` is negative or NaN, or `mode` is unknown.
 
-    Example:
+    Examples:
 
-    >>> reg = OrthogonalRegularizer(factor=0.1)
-    >>> float(reg(keras.ops.eye(3)))
-    0.0
+        >>> reg = OrthogonalRegularizer(factor=0.1)
+        >>> float(reg(keras.ops.eye(3)))
+        0.0
 
     References:
         Brock et al., 2017, https://arxiv.org/abs/1609.07093

@@ -14,19 +14,19 @@ Modules depend only downward: `_values` (bounds, `Strength`) <-
 strengths) <- `_collection` (a model's strengths) <- `_writing` (the
 writer).
 
-Example:
+Examples:
 
->>> import keras
->>> from keras_regkit import strengths
->>> class Noise(strengths.HasStrengths, keras.layers.Layer):
-...     std = strengths.Scheduled(strengths.NON_NEGATIVE)
-...     def __init__(self, std, **kwargs):
-...         super().__init__(**kwargs)
-...         self.std = std
-...     def call(self, x):
-...         return x * (1.0 + self.strength("std").value)
->>> Noise(0.1).std
-0.1
+    >>> import keras
+    >>> from keras_regkit import strengths
+    >>> class Noise(strengths.HasStrengths, keras.layers.Layer):
+    ...     std = strengths.Scheduled(strengths.NON_NEGATIVE)
+    ...     def __init__(self, std, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.std = std
+    ...     def call(self, x):
+    ...         return x * (1.0 + self.strength("std").value)
+    >>> Noise(0.1).std
+    0.1
 """
 
 from keras_regkit.strengths._collection import collect_strengths

@@ -123,16 +123,16 @@ class Scheduled:
         optional: whether `None` is allowed (the argument is then unused
             and reads as None). Defaults to `False`.
 
-    Example:
+    Examples:
 
-    >>> class Noise:
-    ...     std = Scheduled(NON_NEGATIVE)
-    ...     def __init__(self, std):
-    ...         self.std = std
-    >>> Noise(0.1).std
-    0.1
-    >>> declared_config(Noise(schedules_lib.Constant(0.2)))["std"]["config"]
-    {'value': 0.2, 'unit': 'epoch'}
+        >>> class Noise:
+        ...     std = Scheduled(NON_NEGATIVE)
+        ...     def __init__(self, std):
+        ...         self.std = std
+        >>> Noise(0.1).std
+        0.1
+        >>> declared_config(Noise(schedules_lib.Constant(0.2)))["std"]["config"]
+        {'value': 0.2, 'unit': 'epoch'}
     """
 
     def __init__(self, bounds=NON_NEGATIVE, optional=False):

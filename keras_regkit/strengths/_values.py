@@ -11,12 +11,12 @@ from keras_regkit import schedules as schedules_lib
 class Bounds:
     """A closed or half-open interval that a strength must stay in.
 
-    Example:
+    Examples:
 
-    >>> 0.5 in RATE, 1.0 in RATE, 1.0 in PROBABILITY
-    (True, False, True)
-    >>> RATE.describe()
-    'a float in [0, 1)'
+        >>> 0.5 in RATE, 1.0 in RATE, 1.0 in PROBABILITY
+        (True, False, True)
+        >>> RATE.describe()
+        'a float in [0, 1)'
     """
 
     def __init__(self, low=0.0, high=math.inf, high_open=False):
@@ -37,8 +37,11 @@ class Bounds:
 
 
 NON_NEGATIVE = Bounds()
+"""`[0, inf)`: a regularization factor, a noise scale."""
 PROBABILITY = Bounds(0.0, 1.0)
+"""`[0, 1]`: a probability, such as an augmentation's."""
 RATE = Bounds(0.0, 1.0, high_open=True)
+"""`[0, 1)`: a dropout rate (1 would drop everything)."""
 
 
 class Strength:

@@ -109,14 +109,14 @@ class StrengthWriter:
         model: the model being trained.
         writer: str, the callback's name, for error messages.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit import layers, schedules
-    >>> model = keras.Sequential([keras.Input((2,)), layers.Dropout(
-    ...     schedules.Linear(0.0, 0.5, 2), name="drop")])
-    >>> writer = StrengthWriter(model, "doc")
-    >>> writer.schedule("epoch", 1)
-    [('drop/rate', 0.25)]
+        >>> from keras_regkit import layers, schedules
+        >>> model = keras.Sequential([keras.Input((2,)), layers.Dropout(
+        ...     schedules.Linear(0.0, 0.5, 2), name="drop")])
+        >>> writer = StrengthWriter(model, "doc")
+        >>> writer.schedule("epoch", 1)
+        [('drop/rate', 0.25)]
     """
 
     def __init__(self, model, writer="StrengthWriter"):

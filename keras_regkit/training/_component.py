@@ -40,22 +40,22 @@ class StepComponent(HasStrengths, keras.layers.Layer):
     every backend; register it (`keras.saving.register_keras_serializable`)
     to save models that use it.
 
-    Example:
+    Examples:
 
-    >>> class HalveGradients(StepComponent):
-    ...     logs = ("halved",)
-    ...     def transform_gradients(self, gradients, step):
-    ...         step.log("halved", keras.ops.convert_to_tensor(1.0))
-    ...         return [0.5 * g for g in gradients]
-    >>> from keras_regkit.training import RegularizedModel
-    >>> inputs = keras.Input((3,))
-    >>> model = RegularizedModel(inputs, keras.layers.Dense(1)(inputs),
-    ...                          components=[HalveGradients()])
-    >>> model.compile("sgd", "mse")
-    >>> import numpy as np
-    >>> history = model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
-    >>> history.history["halved"]
-    [1.0]
+        >>> class HalveGradients(StepComponent):
+        ...     logs = ("halved",)
+        ...     def transform_gradients(self, gradients, step):
+        ...         step.log("halved", keras.ops.convert_to_tensor(1.0))
+        ...         return [0.5 * g for g in gradients]
+        >>> from keras_regkit.training import RegularizedModel
+        >>> inputs = keras.Input((3,))
+        >>> model = RegularizedModel(inputs, keras.layers.Dense(1)(inputs),
+        ...                          components=[HalveGradients()])
+        >>> model.compile("sgd", "mse")
+        >>> import numpy as np
+        >>> history = model.fit(np.ones((4, 3)), np.ones((4, 1)), verbose=0)
+        >>> history.history["halved"]
+        [1.0]
     """
 
     #: Names of the metrics this component logs (a mean over each epoch).

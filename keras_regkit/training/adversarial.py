@@ -14,12 +14,12 @@ from keras_regkit.training._component import StepComponent
 def fgsm(inputs, input_gradient, epsilon, value_range=None):
     """`inputs + epsilon * sign(input_gradient)`, clipped to `value_range`.
 
-    Example:
+    Examples:
 
-    >>> x = keras.ops.convert_to_tensor([0.5, 0.5])
-    >>> g = keras.ops.convert_to_tensor([2.0, -0.1])
-    >>> [round(float(v), 3) for v in fgsm(x, g, 0.1)]
-    [0.6, 0.4]
+        >>> x = keras.ops.convert_to_tensor([0.5, 0.5])
+        >>> g = keras.ops.convert_to_tensor([2.0, -0.1])
+        >>> [round(float(v), 3) for v in fgsm(x, g, 0.1)]
+        [0.6, 0.4]
     """
     epsilon = checks.scalar("fgsm", "epsilon", epsilon, lambda v: v >= 0,
                             "a float >= 0 or a scalar tensor")
@@ -43,18 +43,18 @@ class AdversarialTraining(StepComponent):
 
     Args:
         epsilon: float >= 0 or Schedule, the perturbation size in input
-            units. May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            units. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         share: float in [0, 1] or Schedule, the fraction of examples
             replaced. Defaults to `0.5`.
         value_range: `(low, high)` the perturbed inputs are clipped to, or
             None. Defaults to `None`.
         seed: int or None. Defaults to `None`.
 
-    Example:
+    Examples:
 
-    >>> AdversarialTraining(epsilon=0.03, value_range=(0, 1)).share
-    0.5
+        >>> AdversarialTraining(epsilon=0.03, value_range=(0, 1)).share
+        0.5
 
     References:
         Goodfellow et al., Explaining and Harnessing Adversarial Examples,

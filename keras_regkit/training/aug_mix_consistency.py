@@ -25,13 +25,13 @@ def jensen_shannon(predictions, from_logits=False):
     Returns:
         A tensor `(batch,)` (averaged over any axes between).
 
-    Example:
+    Examples:
 
-    >>> p = keras.ops.convert_to_tensor([[0.5, 0.5], [0.9, 0.1]])
-    >>> q = keras.ops.convert_to_tensor([[0.5, 0.5], [0.1, 0.9]])
-    >>> js = keras.ops.convert_to_numpy(jensen_shannon([p, q]))
-    >>> [round(float(v), 3) for v in js]
-    [0.0, 0.368]
+        >>> p = keras.ops.convert_to_tensor([[0.5, 0.5], [0.9, 0.1]])
+        >>> q = keras.ops.convert_to_tensor([[0.5, 0.5], [0.1, 0.9]])
+        >>> js = keras.ops.convert_to_numpy(jensen_shannon([p, q]))
+        >>> [round(float(v), 3) for v in js]
+        [0.0, 0.368]
     """
     checks.boolean("jensen_shannon", "from_logits", from_logits)
     logs = [log_probabilities(p, from_logits) for p in predictions]
@@ -62,28 +62,27 @@ class AugMixConsistency(StepComponent):
             keras_regkit augmentation layer or `Augment`). Defaults to
             `AugMix()` (images in `(0, 255)`).
         weight: float >= 0 or Schedule, the consistency term's weight.
-            Defaults to `12.0`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            Defaults to `12.0`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         from_logits: bool, whether the model outputs logits. Defaults to
             `False` (probabilities).
         seed: int or None. Defaults to `None`.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.training import RegularizedModel
-    >>> from keras_regkit.layers import AugMix
-    >>> import numpy as np
-    >>> inputs = keras.Input((8, 8, 3))
-    >>> hidden = keras.layers.Flatten()(inputs)
-    >>> outputs = keras.layers.Dense(3, activation="softmax")(hidden)
-    >>> model = RegularizedModel(inputs, outputs, components=[
-    ...     AugMixConsistency(AugMix(value_range=(0, 1), seed=0))])
-    >>> model.compile("adam", "sparse_categorical_crossentropy")
-    >>> x = np.random.rand(4, 8, 8, 3).astype("float32")
-    >>> history = model.fit(x, np.zeros((4,)), verbose=0)
-    >>> history.history["augmix_js"][0] > 0
-    True
+        >>> from keras_regkit.training import RegularizedModel
+        >>> from keras_regkit.layers import AugMix
+        >>> import numpy as np
+        >>> inputs = keras.Input((8, 8, 3))
+        >>> hidden = keras.layers.Flatten()(inputs)
+        >>> outputs = keras.layers.Dense(3, activation="softmax")(hidden)
+        >>> model = RegularizedModel(inputs, outputs, components=[
+        ...     AugMixConsistency(AugMix(value_range=(0, 1), seed=0))])
+        >>> model.compile("adam", "sparse_categorical_crossentropy")
+        >>> x = np.random.rand(4, 8, 8, 3).astype("float32")
+        >>> history = model.fit(x, np.zeros((4,)), verbose=0)
+        >>> history.history["augmix_js"][0] > 0
+        True
 
     References:
         Hendrycks et al., AugMix: A Simple Data Processing Method to

@@ -27,12 +27,12 @@ def clip_gradients(gradients, clipvalue=None, clipnorm=None,
         tensor, true when any of the three clipped something; `squares`
         are the clipped gradients' sums of squares.
 
-    Example:
+    Examples:
 
-    >>> g = [keras.ops.convert_to_tensor([3.0, 4.0])]
-    >>> clipped, changed, _ = clip_gradients(g, global_clipnorm=1.0)
-    >>> [round(float(v), 3) for v in clipped[0]], bool(changed)
-    ([0.6, 0.8], True)
+        >>> g = [keras.ops.convert_to_tensor([3.0, 4.0])]
+        >>> clipped, changed, _ = clip_gradients(g, global_clipnorm=1.0)
+        >>> [round(float(v), 3) for v in clipped[0]], bool(changed)
+        ([0.6, 0.8], True)
     """
     clipvalue, clipnorm, global_clipnorm = (
         checks.scalar("clip_gradients", name, value, lambda v: v > 0,
@@ -73,14 +73,14 @@ def adaptive_clip(gradient, weight, clipping, eps=1e-3):
     Units are slices along the last axis (a Dense or Conv kernel's output
     units); a vector (bias, scale) is clipped element by element.
 
-    Example:
+    Examples:
 
-    >>> w = keras.ops.convert_to_tensor([[1.0], [0.0]])
-    >>> g = keras.ops.convert_to_tensor([[3.0], [4.0]])
-    >>> clipped, acted = adaptive_clip(g, w, 0.1)  # ||g|| = 5 > 0.1 * 1
-    >>> values = keras.ops.convert_to_numpy(clipped).astype(float)
-    >>> values.round(3).tolist(), bool(acted)
-    ([[0.06], [0.08]], True)
+        >>> w = keras.ops.convert_to_tensor([[1.0], [0.0]])
+        >>> g = keras.ops.convert_to_tensor([[3.0], [4.0]])
+        >>> clipped, acted = adaptive_clip(g, w, 0.1)  # ||g|| = 5 > 0.1 * 1
+        >>> values = keras.ops.convert_to_numpy(clipped).astype(float)
+        >>> values.round(3).tolist(), bool(acted)
+        ([[0.06], [0.08]], True)
     """
     clipping = checks.scalar("adaptive_clip", "clipping", clipping,
                              lambda v: v > 0,
@@ -148,11 +148,11 @@ class GradientClipping(_Clipper):
     Schedules need `StrengthScheduler` in `fit(callbacks=...)` to change
     over training.
 
-    Example:
+    Examples:
 
-    >>> clip = GradientClipping(global_clipnorm=1.0)
-    >>> clip.get_config()["global_clipnorm"]
-    1.0
+        >>> clip = GradientClipping(global_clipnorm=1.0)
+        >>> clip.get_config()["global_clipnorm"]
+        1.0
     """
 
     _NAMES = ("clipvalue", "clipnorm", "global_clipnorm")
@@ -200,10 +200,10 @@ class AdaptiveGradientClipping(_Clipper):
         exclude: list of glob patterns of variable paths left unclipped
             (e.g. `["classifier/*"]`). Defaults to `()`.
 
-    Example:
+    Examples:
 
-    >>> AdaptiveGradientClipping(0.02, exclude=["classifier/*"]).exclude
-    ['classifier/*']
+        >>> AdaptiveGradientClipping(0.02, exclude=["classifier/*"]).exclude
+        ['classifier/*']
 
     References:
         Brock et al., High-Performance Large-Scale Image Recognition

@@ -50,8 +50,8 @@ class StepMixUp(_Mixing):
 
     Args:
         alpha: float >= 0 or Schedule; 0 turns mixing off. Defaults to
-            `0.2`. May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            `0.2`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         label_smoothing: float in [0, 1): the labels become smoothed
             one-hot targets `(1 - s) * one_hot + s / classes` before they
             are mixed (as timm does); the model must then be compiled
@@ -60,10 +60,10 @@ class StepMixUp(_Mixing):
             `0.0` (labels mixed through the loss, any loss).
         seed: int or None. Defaults to `None`.
 
-    Example:
+    Examples:
 
-    >>> StepMixUp(alpha=0.4).get_config()["alpha"]
-    0.4
+        >>> StepMixUp(alpha=0.4).get_config()["alpha"]
+        0.4
 
     References:
         Zhang et al., mixup: Beyond Empirical Risk Minimization, 2018.
@@ -87,16 +87,16 @@ class StepCutMix(_Mixing):
 
     Args:
         alpha: float >= 0 or Schedule, the Beta concentration. Defaults to
-            `1.0`. May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            `1.0`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         label_smoothing: float in [0, 1), as for `StepMixUp`. Defaults to
             `0.0`.
         seed: int or None. Defaults to `None`.
 
-    Example:
+    Examples:
 
-    >>> StepCutMix().get_config()["alpha"]
-    1.0
+        >>> StepCutMix().get_config()["alpha"]
+        1.0
 
     References:
         Yun et al., CutMix, 2019. https://arxiv.org/abs/1905.04899
@@ -132,16 +132,16 @@ class LabelSmoothing(StepComponent):
     Args:
         label_smoothing: float in [0, 1). Defaults to `0.1`.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.training import RegularizedModel
-    >>> import numpy as np
-    >>> inputs = keras.Input((4,))
-    >>> model = RegularizedModel(inputs, keras.layers.Dense(3)(inputs),
-    ...                          components=[LabelSmoothing(0.1)])
-    >>> model.compile("sgd", keras.losses.CategoricalCrossentropy(
-    ...     from_logits=True), metrics=["accuracy"])
-    >>> _ = model.fit(np.ones((8, 4)), np.zeros((8,), "int32"), verbose=0)
+        >>> from keras_regkit.training import RegularizedModel
+        >>> import numpy as np
+        >>> inputs = keras.Input((4,))
+        >>> model = RegularizedModel(inputs, keras.layers.Dense(3)(inputs),
+        ...                          components=[LabelSmoothing(0.1)])
+        >>> model.compile("sgd", keras.losses.CategoricalCrossentropy(
+        ...     from_logits=True), metrics=["accuracy"])
+        >>> _ = model.fit(np.ones((8, 4)), np.zeros((8,), "int32"), verbose=0)
 
     References:
         Szegedy et al., Rethinking the Inception Architecture, 2016.

@@ -27,16 +27,15 @@ class GradientNoise(StepComponent):
 
     Args:
         scale: float >= 0 or Schedule, the standard deviation at step 0.
-            Defaults to `0.01`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            Defaults to `0.01`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         decay: float >= 0, the exponent of the decay. Defaults to `0.55`.
         seed: int or None. Defaults to `None`.
 
-    Example:
+    Examples:
 
-    >>> GradientNoise(scale=0.1).decay
-    0.55
+        >>> GradientNoise(scale=0.1).decay
+        0.55
 
     References:
         Neelakantan et al., Adding Gradient Noise Improves Learning for Very

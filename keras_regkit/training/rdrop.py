@@ -34,11 +34,11 @@ def symmetric_kl(first, second, from_logits=False):
     Returns:
         A tensor `(batch,)` (averaged over any axes between).
 
-    Example:
+    Examples:
 
-    >>> p = keras.ops.convert_to_tensor([[0.5, 0.5], [0.9, 0.1]])
-    >>> keras.ops.convert_to_numpy(symmetric_kl(p, p)).tolist()
-    [0.0, 0.0]
+        >>> p = keras.ops.convert_to_tensor([[0.5, 0.5], [0.9, 0.1]])
+        >>> keras.ops.convert_to_numpy(symmetric_kl(p, p)).tolist()
+        [0.0, 0.0]
     """
     checks.boolean("symmetric_kl", "from_logits", from_logits)
     log_p = log_probabilities(first, from_logits)
@@ -65,24 +65,23 @@ class RDrop(StepComponent):
 
     Args:
         alpha: float >= 0 or Schedule, weight of the consistency term (the
-            paper uses 0.1 to 5). Defaults to `1.0`. May be a `Schedule`;
-            needs `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            paper uses 0.1 to 5). Defaults to `1.0`. May be a `Schedule` (moved
+            by [`StrengthScheduler`][scheduled]).
         from_logits: bool, whether the model outputs logits (as the loss's
             `from_logits`). Defaults to `False` (probabilities).
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.training import RegularizedModel
-    >>> import numpy as np
-    >>> inputs = keras.Input((4,))
-    >>> hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8)(inputs))
-    >>> outputs = keras.layers.Dense(3, activation="softmax")(hidden)
-    >>> model = RegularizedModel(inputs, outputs, components=[RDrop(1.0)])
-    >>> model.compile("adam", "sparse_categorical_crossentropy")
-    >>> history = model.fit(np.ones((8, 4)), np.zeros((8,)), verbose=0)
-    >>> history.history["rdrop_kl"][0] > 0
-    True
+        >>> from keras_regkit.training import RegularizedModel
+        >>> import numpy as np
+        >>> inputs = keras.Input((4,))
+        >>> hidden = keras.layers.Dropout(0.5)(keras.layers.Dense(8)(inputs))
+        >>> outputs = keras.layers.Dense(3, activation="softmax")(hidden)
+        >>> model = RegularizedModel(inputs, outputs, components=[RDrop(1.0)])
+        >>> model.compile("adam", "sparse_categorical_crossentropy")
+        >>> history = model.fit(np.ones((8, 4)), np.zeros((8,)), verbose=0)
+        >>> history.history["rdrop_kl"][0] > 0
+        True
 
     References:
         Liang et al., R-Drop: Regularized Dropout for Neural Networks,

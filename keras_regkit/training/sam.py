@@ -21,12 +21,12 @@ def sam_perturbation(gradients, weights, rho, adaptive=False, eps=1e-12):
     (each coordinate scaled by its weight, so the neighbourhood is
     scale-invariant).
 
-    Example:
+    Examples:
 
-    >>> g = [keras.ops.convert_to_tensor([3.0, 4.0])]
-    >>> w = [keras.ops.convert_to_tensor([1.0, 1.0])]
-    >>> [round(float(v), 3) for v in sam_perturbation(g, w, 0.5)[0]]
-    [0.3, 0.4]
+        >>> g = [keras.ops.convert_to_tensor([3.0, 4.0])]
+        >>> w = [keras.ops.convert_to_tensor([1.0, 1.0])]
+        >>> [round(float(v), 3) for v in sam_perturbation(g, w, 0.5)[0]]
+        [0.3, 0.4]
     """
     rho = checks.scalar("sam_perturbation", "rho", rho, lambda v: v in RHO,
                         RHO.describe() + " or a scalar tensor")
@@ -62,16 +62,15 @@ class SAM(StepComponent):
 
     Args:
         rho: float > 0 or Schedule, the neighbourhood radius. Defaults to
-            `0.05` (`2.0` is typical with `adaptive=True`). May be a
-            `Schedule`; needs `StrengthScheduler` in `fit(callbacks=...)`
-            to change over training.
+            `0.05` (`2.0` is typical with `adaptive=True`). May be a `Schedule`
+            (moved by [`StrengthScheduler`][scheduled]).
         adaptive: bool, ASAM's scale-invariant neighbourhood. Defaults to
             `False`.
 
-    Example:
+    Examples:
 
-    >>> SAM(rho=0.1).get_config()["rho"]
-    0.1
+        >>> SAM(rho=0.1).get_config()["rho"]
+        0.1
 
     References:
         Foret et al., Sharpness-Aware Minimization for Efficiently Improving

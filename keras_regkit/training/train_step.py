@@ -235,18 +235,18 @@ class RegularizedModel(_RegularizedStep, keras.Model):
             `StepCutMix` / `LabelSmoothing`, `RDrop`,
             `DecoupledWeightDecay`.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.training import GradientClipping, SAM
-    >>> inputs = keras.Input((4,))
-    >>> outputs = keras.layers.Dense(2)(inputs)
-    >>> model = RegularizedModel(inputs, outputs, components=[
-    ...     GradientClipping(global_clipnorm=1.0), SAM(rho=0.05)])
-    >>> model.compile("sgd", "mse", jit_compile=True)
-    >>> import numpy as np
-    >>> history = model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0)
-    >>> sorted(history.history)
-    ['clipped', 'grad_norm', 'grad_norm_clipped', 'loss', 'sam_sharpness']
+        >>> from keras_regkit.training import GradientClipping, SAM
+        >>> inputs = keras.Input((4,))
+        >>> outputs = keras.layers.Dense(2)(inputs)
+        >>> model = RegularizedModel(inputs, outputs, components=[
+        ...     GradientClipping(global_clipnorm=1.0), SAM(rho=0.05)])
+        >>> model.compile("sgd", "mse", jit_compile=True)
+        >>> import numpy as np
+        >>> history = model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0)
+        >>> sorted(history.history)
+        ['clipped', 'grad_norm', 'grad_norm_clipped', 'loss', 'sam_sharpness']
     """
 
     def __init__(self, *args, components=None, **kwargs):
@@ -324,15 +324,15 @@ def regularize(model, components):
         A `keras.Model` that wraps `model` (same weights, same outputs) and
         trains with the components. Compile and fit it instead of `model`.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.training import AdaptiveGradientClipping
-    >>> base = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-    >>> model = regularize(base, [AdaptiveGradientClipping(0.05)])
-    >>> model.compile("sgd", "mse")
-    >>> import numpy as np
-    >>> "clipped" in model.fit(np.ones((4, 3)), np.ones((4, 1)),
-    ...                        verbose=0).history
-    True
+        >>> from keras_regkit.training import AdaptiveGradientClipping
+        >>> base = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> model = regularize(base, [AdaptiveGradientClipping(0.05)])
+        >>> model.compile("sgd", "mse")
+        >>> import numpy as np
+        >>> "clipped" in model.fit(np.ones((4, 3)), np.ones((4, 1)),
+        ...                        verbose=0).history
+        True
     """
     return Regularized(model, components)

@@ -27,8 +27,7 @@ class DecoupledWeightDecay(StepComponent):
     Args:
         rate: float >= 0 or Schedule, the decay per unit of learning rate
             (Keras's `weight_decay`). Defaults to `0.004` (Keras's AdamW).
-            May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            May be a `Schedule` (moved by [`StrengthScheduler`][scheduled]).
         exclude: None or list of glob patterns matched against each
             variable's `path` (e.g. `"*/bias"`, `"*norm*"`); matching
             variables are not decayed. `None` excludes every variable with
@@ -36,19 +35,20 @@ class DecoupledWeightDecay(StepComponent):
             offsets: timm's default); `[]` decays every weight. Defaults
             to `None`.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.training import RegularizedModel
-    >>> import numpy as np
-    >>> inputs = keras.Input((3,))
-    >>> model = RegularizedModel(
-    ...     inputs, keras.layers.Dense(1, kernel_initializer="ones")(inputs),
-    ...     components=[DecoupledWeightDecay(rate=0.5)])
-    >>> model.compile(keras.optimizers.SGD(0.1), "mse")
-    >>> _ = model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0)
-    >>> kernel = keras.ops.convert_to_numpy(model.layers[-1].kernel)
-    >>> round(float(kernel[0, 0]), 4)  # 1 - 0.1 * 0.5
-    0.95
+        >>> from keras_regkit.training import RegularizedModel
+        >>> import numpy as np
+        >>> inputs = keras.Input((3,))
+        >>> model = RegularizedModel(
+        ...     inputs,
+        ...     keras.layers.Dense(1, kernel_initializer="ones")(inputs),
+        ...     components=[DecoupledWeightDecay(rate=0.5)])
+        >>> model.compile(keras.optimizers.SGD(0.1), "mse")
+        >>> _ = model.fit(np.zeros((4, 3)), np.zeros((4, 1)), verbose=0)
+        >>> kernel = keras.ops.convert_to_numpy(model.layers[-1].kernel)
+        >>> round(float(kernel[0, 0]), 4)  # 1 - 0.1 * 0.5
+        0.95
 
     References:
         Loshchilov & Hutter, Decoupled Weight Decay Regularization, 2019.

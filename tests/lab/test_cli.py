@@ -293,11 +293,12 @@ def test_list_and_version_answer_without_loading_keras():
     assert result.stdout.strip().endswith(f"keras-regkit {__version__}")
 
 
-def test_readme_lists_every_builtin_recipe(capsys):
-    """The README's recipe table is `keras-regkit lab list --markdown`."""
+def test_lab_guide_lists_every_builtin_recipe(capsys):
+    """The lab guide's recipe table is `keras-regkit lab list --markdown`."""
     assert main(["lab", "list", "--markdown"]) == 0
     table = capsys.readouterr().out.strip()
-    readme = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
+    readme = os.path.join(os.path.dirname(__file__), "..", "..", "docs",
+                          "guides", "lab.md")
     assert table in _text(readme)
 
 

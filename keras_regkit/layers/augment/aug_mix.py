@@ -48,8 +48,8 @@ class AugMix(BaseAugmentation):
         factor: float, pair, or Schedule in [0, 1]: the magnitude range,
             as in `RandAugment` (1 means rotate 30 degrees, shear 0.3,
             shift 45%, enhance 1 +- 0.9). Defaults to `0.3` (the paper's
-            severity 3). May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            severity 3). May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         alpha: float > 0, the Dirichlet and Beta concentration. Defaults
             to `1.0`.
         all_ops: bool, add brightness, colour, contrast and sharpness to
@@ -64,16 +64,16 @@ class AugMix(BaseAugmentation):
         geometric: bool, include rotate, shear and translate. Defaults to
             `True`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = AugMix(geometric=False, bounding_box_format="xyxy", seed=0)
-    >>> batch = {"images": np.random.rand(1, 16, 16, 3) * 255,
-    ...          "bounding_boxes": {"boxes": np.array([[[1.0, 2, 8, 9]]]),
-    ...                             "labels": np.array([[4]])}}
-    >>> out = layer(batch)  # colour chains only: boxes stay
-    >>> keras.ops.convert_to_numpy(out["bounding_boxes"]["boxes"]).tolist()
-    [[[1.0, 2.0, 8.0, 9.0]]]
+        >>> import numpy as np
+        >>> layer = AugMix(geometric=False, bounding_box_format="xyxy", seed=0)
+        >>> batch = {"images": np.random.rand(1, 16, 16, 3) * 255,
+        ...          "bounding_boxes": {"boxes": np.array([[[1.0, 2, 8, 9]]]),
+        ...                             "labels": np.array([[4]])}}
+        >>> out = layer(batch)  # colour chains only: boxes stay
+        >>> keras.ops.convert_to_numpy(out["bounding_boxes"]["boxes"]).tolist()
+        [[[1.0, 2.0, 8.0, 9.0]]]
 
     References:
         Hendrycks et al., AugMix: A Simple Data Processing Method to

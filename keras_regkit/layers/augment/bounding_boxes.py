@@ -36,12 +36,12 @@ def _split(boxes):
 def to_xyxy(boxes, source, height, width):
     """Boxes in format `source` as absolute float32 `xyxy` pixels.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> boxes = np.array([[[0.25, 0.5, 0.5, 0.25]]], "float32")
-    >>> ops.convert_to_numpy(to_xyxy(boxes, "rel_xywh", 8, 4)).tolist()
-    [[[1.0, 4.0, 3.0, 6.0]]]
+        >>> import numpy as np
+        >>> boxes = np.array([[[0.25, 0.5, 0.5, 0.25]]], "float32")
+        >>> ops.convert_to_numpy(to_xyxy(boxes, "rel_xywh", 8, 4)).tolist()
+        [[[1.0, 4.0, 3.0, 6.0]]]
     """
     boxes = ops.cast(boxes, "float32")
     a, b, c, d = _split(boxes)

@@ -109,21 +109,20 @@ class RandomBrightness(_ColourAugmentation):
     Args:
         factor: float, pair, or Schedule in [-1, 1]: the offset as a
             fraction of the value range (`0.2` draws from `[-20%, +20%]`).
-            May be a `Schedule` (or a pair of them); needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            May be a `Schedule` (or a pair of them); moved by
+            [`StrengthScheduler`][scheduled].
         value_range: `(low, high)` of the pixel values; results are clipped
             to it. Defaults to `(0, 255)`.
         seed: int or None. Defaults to `None`.
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomBrightness((0.1, 0.1))
-    >>> keras.ops.convert_to_numpy(layer(np.zeros((1, 1, 1, 3)))).tolist()
-    [[[[25.5, 25.5, 25.5]]]]
+        >>> import numpy as np
+        >>> layer = RandomBrightness((0.1, 0.1))
+        >>> keras.ops.convert_to_numpy(layer(np.zeros((1, 1, 1, 3)))).tolist()
+        [[[[25.5, 25.5, 25.5]]]]
     """
 
     def __init__(self, factor, value_range=(0, 255), seed=None,
@@ -148,19 +147,19 @@ class RandomContrast(_ColourAugmentation):
 
     Args:
         factor: float, pair `(lower, upper)`, or Schedule, in [0, 1]. May
-            be a `Schedule` (or a pair of them); needs `StrengthScheduler`
-            in `fit(callbacks=...)` to change over training.
+            be a `Schedule` (or a pair of them); moved by
+            [`StrengthScheduler`][scheduled].
         value_range: `(low, high)`; results are clipped to it. Defaults to
             `(0, 255)`.
         seed: int or None. Defaults to `None`.
         data_format: as in `RandomBrightness`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomContrast(0.5, seed=0)
-    >>> tuple(layer(np.ones((2, 4, 4, 3), "float32")).shape)
-    (2, 4, 4, 3)
+        >>> import numpy as np
+        >>> layer = RandomContrast(0.5, seed=0)
+        >>> tuple(layer(np.ones((2, 4, 4, 3), "float32")).shape)
+        (2, 4, 4, 3)
     """
 
     factor = ScheduledRange((0.0, 1.0))
@@ -194,19 +193,18 @@ class RandomSaturation(_ColourAugmentation):
 
     Args:
         factor: float, pair, or Schedule, in [0, 1]. May be a `Schedule`
-            (or a pair of them); needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            (or a pair of them); moved by [`StrengthScheduler`][scheduled].
         value_range: `(low, high)`; results are clipped to it. Defaults to
             `(0, 255)`.
         data_format, seed: as in `RandomBrightness`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomSaturation((0.0, 0.0))  # always fully gray
-    >>> x = np.array([[[[30.0, 60.0, 90.0]]]])
-    >>> keras.ops.convert_to_numpy(layer(x)).round(1).tolist()
-    [[[[54.5, 54.5, 54.5]]]]
+        >>> import numpy as np
+        >>> layer = RandomSaturation((0.0, 0.0))  # always fully gray
+        >>> x = np.array([[[[30.0, 60.0, 90.0]]]])
+        >>> keras.ops.convert_to_numpy(layer(x)).round(1).tolist()
+        [[[[54.5, 54.5, 54.5]]]]
     """
 
     accepted_channels = (1, 3)
@@ -228,18 +226,17 @@ class RandomHue(_ColourAugmentation):
 
     Args:
         factor: float, pair, or Schedule, in [0, 1]. May be a `Schedule`
-            (or a pair of them); needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            (or a pair of them); moved by [`StrengthScheduler`][scheduled].
         value_range: `(low, high)`. Defaults to `(0, 255)`.
         data_format, seed: as in `RandomBrightness`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomHue((1.0, 1.0))  # half a turn: red becomes cyan
-    >>> x = np.array([[[[255.0, 0.0, 0.0]]]])
-    >>> keras.ops.convert_to_numpy(layer(x)).round().tolist()
-    [[[[0.0, 255.0, 255.0]]]]
+        >>> import numpy as np
+        >>> layer = RandomHue((1.0, 1.0))  # half a turn: red becomes cyan
+        >>> x = np.array([[[[255.0, 0.0, 0.0]]]])
+        >>> keras.ops.convert_to_numpy(layer(x)).round().tolist()
+        [[[[0.0, 255.0, 255.0]]]]
     """
 
     accepted_channels = (3,)
@@ -260,18 +257,18 @@ class RandomGrayscale(BaseAugmentation):
 
     Args:
         factor: float in [0, 1] or Schedule, the probability. Defaults to
-            `0.5`. May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            `0.5`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         data_format: as in `RandomBrightness`.
         seed: int or None. Defaults to `None`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomGrayscale(factor=1.0)
-    >>> x = np.array([[[[30.0, 60.0, 90.0]]]])
-    >>> keras.ops.convert_to_numpy(layer(x)).round(1).tolist()
-    [[[[54.5, 54.5, 54.5]]]]
+        >>> import numpy as np
+        >>> layer = RandomGrayscale(factor=1.0)
+        >>> x = np.array([[[[30.0, 60.0, 90.0]]]])
+        >>> keras.ops.convert_to_numpy(layer(x)).round(1).tolist()
+        [[[[54.5, 54.5, 54.5]]]]
     """
 
     accepted_channels = (3,)

@@ -84,12 +84,12 @@ class RandomCrop(_Crop):
         allow_resize: bool; `False` makes an image smaller than the crop an
             error at build instead of resizing it. Defaults to `True`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomCrop(4, 4, seed=0)
-    >>> tuple(layer(np.ones((2, 8, 8, 3), "float32")).shape)
-    (2, 4, 4, 3)
+        >>> import numpy as np
+        >>> layer = RandomCrop(4, 4, seed=0)
+        >>> tuple(layer(np.ones((2, 8, 8, 3), "float32")).shape)
+        (2, 4, 4, 3)
     """
 
     def __init__(self, height, width, seed=None, data_format=None,
@@ -168,12 +168,12 @@ class RandomResizedCrop(_Crop):
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomResizedCrop(8, 8, seed=0)
-    >>> tuple(layer(np.ones((2, 32, 24, 3), "float32")).shape)
-    (2, 8, 8, 3)
+        >>> import numpy as np
+        >>> layer = RandomResizedCrop(8, 8, seed=0)
+        >>> tuple(layer(np.ones((2, 32, 24, 3), "float32")).shape)
+        (2, 8, 8, 3)
 
     References:
         Szegedy et al., Going deeper with convolutions, 2015.

@@ -57,8 +57,8 @@ class CutMix(MixingAugmentation):
 
     Args:
         factor: float, pair, or Schedule in [0, 1]. Defaults to `1.0`. May
-            be a `Schedule` (or a pair of them); needs `StrengthScheduler`
-            in `fit(callbacks=...)` to change over training.
+            be a `Schedule` (or a pair of them); moved by
+            [`StrengthScheduler`][scheduled].
         seed: int or None. Defaults to `None`.
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
@@ -68,14 +68,14 @@ class CutMix(MixingAugmentation):
             + s / classes` before they are mixed (as timm does). Defaults
             to `0.0`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> batch = {"images": np.random.rand(4, 8, 8, 3).astype("float32"),
-    ...          "labels": np.array([0, 1, 2, 3])}
-    >>> out = CutMix(seed=0, num_classes=4)(batch)
-    >>> tuple(out["labels"].shape)
-    (4, 4)
+        >>> import numpy as np
+        >>> batch = {"images": np.random.rand(4, 8, 8, 3).astype("float32"),
+        ...          "labels": np.array([0, 1, 2, 3])}
+        >>> out = CutMix(seed=0, num_classes=4)(batch)
+        >>> tuple(out["labels"].shape)
+        (4, 4)
 
     References:
         Yun et al., CutMix: Regularization Strategy to Train Strong

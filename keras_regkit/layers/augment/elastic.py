@@ -65,9 +65,8 @@ class RandomElasticTransform(BaseAugmentation):
     Args:
         factor: float, pair, or Schedule in [0, 1]: the probability of
             deforming an image is drawn from this range (a float `f` draws
-            from `[0, f]`). Defaults to `1.0`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            from `[0, f]`). Defaults to `1.0`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         scale: float or pair in [0, 1], the deformation's strength range
             (a float `s` draws from `[0, s]`). Defaults to `1.0`.
         interpolation: `"bilinear"` or `"nearest"`. Defaults to
@@ -80,14 +79,14 @@ class RandomElasticTransform(BaseAugmentation):
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomElasticTransform(factor=(1.0, 1.0), seed=0)
-    >>> x = np.random.rand(2, 32, 32, 3).astype("float32") * 255
-    >>> y = keras.ops.convert_to_numpy(layer(x))
-    >>> y.shape, bool(np.abs(y - x).max() > 1)
-    ((2, 32, 32, 3), True)
+        >>> import numpy as np
+        >>> layer = RandomElasticTransform(factor=(1.0, 1.0), seed=0)
+        >>> x = np.random.rand(2, 32, 32, 3).astype("float32") * 255
+        >>> y = keras.ops.convert_to_numpy(layer(x))
+        >>> y.shape, bool(np.abs(y - x).max() > 1)
+        ((2, 32, 32, 3), True)
 
     References:
         Simard et al., Best Practices for Convolutional Neural Networks

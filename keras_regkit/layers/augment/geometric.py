@@ -168,21 +168,21 @@ class RandomFlip(GeometricAugmentation):
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
         probability: float in [0, 1] or Schedule, the chance of each flip.
-            Defaults to `0.5`. May be a `Schedule`; needs `StrengthScheduler`
-            in `fit(callbacks=...)` to change over training.
+            Defaults to `0.5`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
 
     Call arguments:
         inputs: images `(batch, height, width, channels)` or one image, or a
             dict with `"images"` (and `"labels"`, passed through).
         training: bool; `False` returns the input. Defaults to `True`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomFlip("horizontal", probability=1.0)
-    >>> x = np.arange(6, dtype="float32").reshape(1, 1, 3, 2)
-    >>> keras.ops.convert_to_numpy(layer(x))[0, 0].tolist()
-    [[4.0, 5.0], [2.0, 3.0], [0.0, 1.0]]
+        >>> import numpy as np
+        >>> layer = RandomFlip("horizontal", probability=1.0)
+        >>> x = np.arange(6, dtype="float32").reshape(1, 1, 3, 2)
+        >>> keras.ops.convert_to_numpy(layer(x))[0, 0].tolist()
+        [[4.0, 5.0], [2.0, 3.0], [0.0, 1.0]]
     """
 
     probability = Scheduled(PROBABILITY)
@@ -254,9 +254,8 @@ class RandomRotation(GeometricAugmentation):
         factor: float, pair of floats, or Schedule: the angle as a fraction
             of a full turn (`0.1` means up to 36 degrees). A float `f` draws
             from `[-f, f]`; a pair `(a, b)` from `[a, b]`. Values in
-            [-1, 1]. May be a `Schedule` (or a pair of them); needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            [-1, 1]. May be a `Schedule` (or a pair of them); moved by
+            [`StrengthScheduler`][scheduled].
         fill_mode: `"reflect"`, `"wrap"`, `"constant"` or `"nearest"`.
             Defaults to `"reflect"`.
         interpolation: `"bilinear"` or `"nearest"`. Defaults to
@@ -267,13 +266,13 @@ class RandomRotation(GeometricAugmentation):
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomRotation((0.25, 0.25))  # exactly 90 degrees
-    >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
-    >>> keras.ops.convert_to_numpy(layer(x))[0, :, :, 0].tolist()
-    [[1.0, 3.0], [0.0, 2.0]]
+        >>> import numpy as np
+        >>> layer = RandomRotation((0.25, 0.25))  # exactly 90 degrees
+        >>> x = np.arange(4, dtype="float32").reshape(1, 2, 2, 1)
+        >>> keras.ops.convert_to_numpy(layer(x))[0, :, :, 0].tolist()
+        [[1.0, 3.0], [0.0, 2.0]]
     """
 
     factor = ScheduledRange()
@@ -305,20 +304,19 @@ class RandomZoom(GeometricAugmentation):
     Args:
         height_factor: float, pair, or Schedule in [-1, 1]: vertical zoom
             range (`0.2` draws from `[-20%, +20%]`). May be a `Schedule`
-            (or a pair of them); needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            (or a pair of them); moved by [`StrengthScheduler`][scheduled].
         width_factor: like `height_factor`, or None to keep the aspect ratio
             (the width uses the height's draw). Defaults to `None`.
         fill_mode, interpolation, seed, fill_value, data_format: as in
             `RandomRotation`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomZoom((-0.5, -0.5), interpolation="nearest")
-    >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
-    >>> tuple(layer(x).shape)
-    (1, 4, 4, 1)
+        >>> import numpy as np
+        >>> layer = RandomZoom((-0.5, -0.5), interpolation="nearest")
+        >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+        >>> tuple(layer(x).shape)
+        (1, 4, 4, 1)
     """
 
     height_factor = ScheduledRange()
@@ -364,20 +362,20 @@ class RandomTranslation(GeometricAugmentation):
     Args:
         height_factor: float, pair, or Schedule in [-1, 1]: vertical shift
             as a fraction of the height (positive moves content down). May
-            be a `Schedule` (or a pair of them); needs `StrengthScheduler`
-            in `fit(callbacks=...)` to change over training.
+            be a `Schedule` (or a pair of them); moved by
+            [`StrengthScheduler`][scheduled].
         width_factor: the same for the horizontal shift (positive moves
             content right).
         fill_mode, interpolation, seed, fill_value, data_format: as in
             `RandomRotation`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomTranslation(0.0, (0.25, 0.25), fill_mode="constant")
-    >>> x = np.arange(1, 5, dtype="float32").reshape(1, 1, 4, 1)
-    >>> keras.ops.convert_to_numpy(layer(x))[0, 0, :, 0].tolist()
-    [0.0, 1.0, 2.0, 3.0]
+        >>> import numpy as np
+        >>> layer = RandomTranslation(0.0, (0.25, 0.25), fill_mode="constant")
+        >>> x = np.arange(1, 5, dtype="float32").reshape(1, 1, 4, 1)
+        >>> keras.ops.convert_to_numpy(layer(x))[0, 0, :, 0].tolist()
+        [0.0, 1.0, 2.0, 3.0]
     """
 
     height_factor = ScheduledRange()
@@ -426,18 +424,17 @@ class RandomShear(GeometricAugmentation):
     Args:
         x_factor: float, pair, or Schedule in [0, 1]: horizontal shear
             magnitude. Defaults to `0.0`. May be a `Schedule` (or a pair of
-            them); needs `StrengthScheduler` in `fit(callbacks=...)` to
-            change over training.
+            them); moved by [`StrengthScheduler`][scheduled].
         y_factor: the same for vertical shear. Defaults to `0.0`.
         interpolation, fill_mode, fill_value, data_format, seed: as in
             `RandomRotation`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomShear(x_factor=0.3, seed=1)
-    >>> tuple(layer(np.ones((2, 8, 8, 3), "float32")).shape)
-    (2, 8, 8, 3)
+        >>> import numpy as np
+        >>> layer = RandomShear(x_factor=0.3, seed=1)
+        >>> tuple(layer(np.ones((2, 8, 8, 3), "float32")).shape)
+        (2, 8, 8, 3)
     """
 
     x_factor = ScheduledRange((0.0, 1.0))
@@ -477,9 +474,8 @@ class RandomPerspective(GeometricAugmentation):
     Args:
         factor: float, pair, or Schedule in [0, 1]: the range the chance
             of distorting each image is drawn from (a float `f` gives
-            `[0, f]`). Defaults to `1.0`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            `[0, f]`). Defaults to `1.0`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         scale: float in [0, 1] or Schedule: how far corners move.
             Defaults to `1.0`.
         interpolation: `"bilinear"` or `"nearest"`. Defaults to
@@ -492,12 +488,12 @@ class RandomPerspective(GeometricAugmentation):
         fill_mode: as in the other geometric layers; Keras's layer always
             fills with `fill_value`. Defaults to `"constant"`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomPerspective(scale=0.3, seed=0)
-    >>> tuple(layer(np.ones((2, 16, 16, 3), "float32")).shape)
-    (2, 16, 16, 3)
+        >>> import numpy as np
+        >>> layer = RandomPerspective(scale=0.3, seed=0)
+        >>> tuple(layer(np.ones((2, 16, 16, 3), "float32")).shape)
+        (2, 16, 16, 3)
     """
 
     factor = ScheduledRange((0.0, 1.0))
@@ -575,14 +571,14 @@ class RandomAffine(GeometricAugmentation):
     Every factor may be a `Schedule` (or a pair of them); schedules need
     `StrengthScheduler` in `fit(callbacks=...)` to change over training.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomAffine(rotation_factor=0.1, zoom_height_factor=0.2,
-    ...                      translation_height_factor=0.1,
-    ...                      translation_width_factor=0.1, seed=0)
-    >>> tuple(layer(np.ones((2, 16, 16, 3), "float32")).shape)
-    (2, 16, 16, 3)
+        >>> import numpy as np
+        >>> layer = RandomAffine(rotation_factor=0.1, zoom_height_factor=0.2,
+        ...                      translation_height_factor=0.1,
+        ...                      translation_width_factor=0.1, seed=0)
+        >>> tuple(layer(np.ones((2, 16, 16, 3), "float32")).shape)
+        (2, 16, 16, 3)
     """
 
     rotation_factor = ScheduledRange()

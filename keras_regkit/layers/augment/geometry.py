@@ -256,13 +256,13 @@ def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
     interpolated or cast) under the same output-to-input `matrices` as
     `affine_transform`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> masks = np.array([[[[1], [2]]]], "int32")  # one 1x2 mask
-    >>> flip = np.array([[[-1, 0, 1], [0, 1, 0], [0, 0, 1]]], "float32")
-    >>> ops.convert_to_numpy(resample_nearest(masks, flip))[0, 0, :, 0]
-    array([2, 1], dtype=int32)
+        >>> import numpy as np
+        >>> masks = np.array([[[[1], [2]]]], "int32")  # one 1x2 mask
+        >>> flip = np.array([[[-1, 0, 1], [0, 1, 0], [0, 0, 1]]], "float32")
+        >>> ops.convert_to_numpy(resample_nearest(masks, flip))[0, 0, :, 0]
+        array([2, 1], dtype=int32)
     """
     values = ops.convert_to_tensor(values)
     out_height, out_width = output_size or (values.shape[1], values.shape[2])
@@ -300,14 +300,14 @@ def affine_transform(images, matrices, output_size=None,
     Returns:
         `(batch, out_height, out_width, channels)` tensor, `images`' dtype.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
-    >>> m = rotation(ops.convert_to_tensor([3.14159265 / 2]), 4, 4)
-    >>> y = affine_transform(x, m)
-    >>> ops.convert_to_numpy(y)[0, :, :, 0].tolist()[0]
-    [3.0, 7.0, 11.0, 15.0]
+        >>> import numpy as np
+        >>> x = np.arange(16, dtype="float32").reshape(1, 4, 4, 1)
+        >>> m = rotation(ops.convert_to_tensor([3.14159265 / 2]), 4, 4)
+        >>> y = affine_transform(x, m)
+        >>> ops.convert_to_numpy(y)[0, :, :, 0].tolist()[0]
+        [3.0, 7.0, 11.0, 15.0]
     """
     out_height, out_width = output_size or (images.shape[1],
                                             images.shape[2])

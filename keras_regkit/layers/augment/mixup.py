@@ -38,9 +38,8 @@ class MixUp(MixingAugmentation):
 
     Args:
         alpha: float >= 0 or Schedule, the Beta concentration; 0 turns
-            mixing off. Defaults to `0.2`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            mixing off. Defaults to `0.2`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
         seed: int or None. Defaults to `None`.
@@ -50,15 +49,16 @@ class MixUp(MixingAugmentation):
             + s / classes` before they are mixed (as timm does). Defaults
             to `0.0`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = MixUp(alpha=0.4, seed=0)
-    >>> batch = {"images": np.random.rand(4, 8, 8, 3).astype("float32"),
-    ...          "labels": np.eye(4, dtype="float32")}
-    >>> out = layer(batch)
-    >>> keras.ops.convert_to_numpy(out["labels"]).sum(axis=1).round(4).tolist()
-    [1.0, 1.0, 1.0, 1.0]
+        >>> import numpy as np
+        >>> layer = MixUp(alpha=0.4, seed=0)
+        >>> batch = {"images": np.random.rand(4, 8, 8, 3).astype("float32"),
+        ...          "labels": np.eye(4, dtype="float32")}
+        >>> out = layer(batch)
+        >>> labels = keras.ops.convert_to_numpy(out["labels"])
+        >>> labels.sum(axis=1).round(4).tolist()
+        [1.0, 1.0, 1.0, 1.0]
 
     References:
         Zhang et al., mixup: Beyond Empirical Risk Minimization, 2018.

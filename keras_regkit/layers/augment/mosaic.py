@@ -53,15 +53,16 @@ class Mosaic(MixingAugmentation):
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> batch = {"images": np.random.rand(4, 32, 32, 3) * 255,
-    ...          "bounding_boxes": {"boxes": np.array([[[0.0, 0, 32, 32]]] * 4),
-    ...                             "labels": np.arange(4)[:, None]}}
-    >>> out = Mosaic(bounding_box_format="xyxy", seed=0)(batch)
-    >>> tuple(out["bounding_boxes"]["boxes"].shape)  # four images' boxes
-    (4, 4, 4)
+        >>> import numpy as np
+        >>> boxes = {"boxes": np.array([[[0.0, 0, 32, 32]]] * 4),
+        ...          "labels": np.arange(4)[:, None]}
+        >>> batch = {"images": np.random.rand(4, 32, 32, 3) * 255,
+        ...          "bounding_boxes": boxes}
+        >>> out = Mosaic(bounding_box_format="xyxy", seed=0)(batch)
+        >>> tuple(out["bounding_boxes"]["boxes"].shape)  # four images' boxes
+        (4, 4, 4)
 
     References:
         Bochkovskiy et al., YOLOv4: Optimal Speed and Accuracy of Object

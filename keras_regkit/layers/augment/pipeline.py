@@ -227,15 +227,16 @@ class Augment(BaseAugmentation):
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             the layers' (or `keras.config.image_data_format()`).
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> from keras_regkit.layers import RandomFlip, RandomRotation, RandomZoom
-    >>> augment = Augment([RandomFlip("horizontal", seed=1),
-    ...                    RandomRotation(0.05, seed=2),
-    ...                    RandomZoom(0.1, seed=3)])
-    >>> tuple(augment(np.ones((2, 16, 16, 3), "float32")).shape)
-    (2, 16, 16, 3)
+        >>> import numpy as np
+        >>> from keras_regkit.layers import RandomFlip
+        >>> from keras_regkit.layers import RandomRotation, RandomZoom
+        >>> augment = Augment([RandomFlip("horizontal", seed=1),
+        ...                    RandomRotation(0.05, seed=2),
+        ...                    RandomZoom(0.1, seed=3)])
+        >>> tuple(augment(np.ones((2, 16, 16, 3), "float32")).shape)
+        (2, 16, 16, 3)
     """
 
     def __init__(self, layers, data_format=None, **kwargs):

@@ -237,8 +237,8 @@ class RandAugment(_Policy):
         num_ops: int >= 0, operations per image. Defaults to `2`.
         factor: float, pair, or Schedule in [0, 1]: the magnitude range (a
             float `f` draws from `[0, f]`). Defaults to `0.5`. May be a
-            `Schedule` (or a pair of them); needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            `Schedule` (or a pair of them); moved by
+            [`StrengthScheduler`][scheduled].
         interpolation: `"bilinear"` or `"nearest"`. Defaults to
             `"bilinear"`.
         seed: int or None. Defaults to `None`.
@@ -247,13 +247,13 @@ class RandAugment(_Policy):
         fill_mode: as in `RandomRotation`. Defaults to `"reflect"`.
         fill_value: as in `RandomRotation`. Defaults to `0.0`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandAugment(num_ops=2, factor=0.5, seed=0)
-    >>> x = np.random.rand(2, 16, 16, 3).astype("float32") * 255
-    >>> tuple(layer(x).shape)
-    (2, 16, 16, 3)
+        >>> import numpy as np
+        >>> layer = RandAugment(num_ops=2, factor=0.5, seed=0)
+        >>> x = np.random.rand(2, 16, 16, 3).astype("float32") * 255
+        >>> tuple(layer(x).shape)
+        (2, 16, 16, 3)
 
     References:
         Cubuk et al., RandAugment: Practical automated data augmentation
@@ -280,19 +280,18 @@ class TrivialAugment(_Policy):
     Args:
         value_range: `(low, high)`. Defaults to `(0, 255)`.
         factor: float, pair, or Schedule in [0, 1], the magnitude range.
-            Defaults to `1.0`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            Defaults to `1.0`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         interpolation, fill_mode, fill_value, seed, data_format: as in
             `RandAugment`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = TrivialAugment(seed=0)
-    >>> x = np.random.rand(2, 16, 16, 3).astype("float32") * 255
-    >>> tuple(layer(x).shape)
-    (2, 16, 16, 3)
+        >>> import numpy as np
+        >>> layer = TrivialAugment(seed=0)
+        >>> x = np.random.rand(2, 16, 16, 3).astype("float32") * 255
+        >>> tuple(layer(x).shape)
+        (2, 16, 16, 3)
 
     References:
         Mueller and Hutter, TrivialAugment: Tuning-free Yet State-of-the-Art

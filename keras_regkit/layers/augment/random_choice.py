@@ -138,19 +138,18 @@ class RandomApply(_Selection):
     Args:
         layer: a keras_regkit augmentation layer that keeps the image size.
         rate: float in [0, 1] or `Schedule`, the chance for each image.
-            Defaults to `0.5`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            Defaults to `0.5`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         seed: int or None. Defaults to `None`.
         data_format: as the layer's. Defaults to the layer's.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> from keras_regkit.layers import RandomRotation
-    >>> layer = RandomApply(RandomRotation(0.1, seed=1), rate=0.3, seed=0)
-    >>> tuple(layer(np.ones((4, 8, 8, 3), "float32")).shape)
-    (4, 8, 8, 3)
+        >>> import numpy as np
+        >>> from keras_regkit.layers import RandomRotation
+        >>> layer = RandomApply(RandomRotation(0.1, seed=1), rate=0.3, seed=0)
+        >>> tuple(layer(np.ones((4, 8, 8, 3), "float32")).shape)
+        (4, 8, 8, 3)
     """
 
     rate = Scheduled(PROBABILITY)
@@ -196,16 +195,16 @@ class RandomChoice(_Selection):
         seed: int or None. Defaults to `None`.
         data_format: as the layers'. Defaults to the first layer's.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> from keras_regkit.layers import CutMix, MixUp
-    >>> layer = RandomChoice([MixUp(num_classes=3), CutMix(num_classes=3)],
-    ...                      seed=0)
-    >>> out = layer({"images": np.random.rand(4, 8, 8, 3),
-    ...              "labels": np.array([0, 1, 2, 0])})
-    >>> tuple(out["labels"].shape)
-    (4, 3)
+        >>> import numpy as np
+        >>> from keras_regkit.layers import CutMix, MixUp
+        >>> layer = RandomChoice([MixUp(num_classes=3), CutMix(num_classes=3)],
+        ...                      seed=0)
+        >>> out = layer({"images": np.random.rand(4, 8, 8, 3),
+        ...              "labels": np.array([0, 1, 2, 0])})
+        >>> tuple(out["labels"].shape)
+        (4, 3)
     """
 
     def __init__(self, layers, weights=None, seed=None, data_format=None,

@@ -24,9 +24,8 @@ class RandomErasing(BaseAugmentation):
 
     Args:
         factor: float in [0, 1] or Schedule: probability of erasing.
-            Defaults to `1.0`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            Defaults to `1.0`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         scale: `(low, high)` area fractions in [0, 1] (a number `s` means
             `(0, s)`). Defaults to `(0.02, 0.33)`.
         fill_value: None (uniform noise in `value_range`, per pixel), a
@@ -39,14 +38,14 @@ class RandomErasing(BaseAugmentation):
         ratio: `(low, high)` box aspect ratios (width / height), positive.
             Defaults to `(0.3, 3.3)`.
 
-    Example:
+    Examples:
 
-    >>> import numpy as np
-    >>> layer = RandomErasing(scale=(0.25, 0.25), ratio=(1.0, 1.0),
-    ...                       fill_value=0.0, seed=0)
-    >>> out = keras.ops.convert_to_numpy(layer(np.ones((1, 8, 8, 1))))
-    >>> int((out == 0).sum())  # a 4x4 box
-    16
+        >>> import numpy as np
+        >>> layer = RandomErasing(scale=(0.25, 0.25), ratio=(1.0, 1.0),
+        ...                       fill_value=0.0, seed=0)
+        >>> out = keras.ops.convert_to_numpy(layer(np.ones((1, 8, 8, 1))))
+        >>> int((out == 0).sum())  # a 4x4 box
+        16
 
     References:
         Zhong et al., Random Erasing Data Augmentation, 2020.

@@ -77,9 +77,8 @@ class StochasticLayer(Stochastic, keras.layers.Layer):
     Subclasses implement `drop(inputs, rate)` with a pure function.
 
     Args:
-        rate: float in [0, 1) or `Schedule`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+        rate: float in [0, 1) or `Schedule`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         seed: int or None, seed of the layer's `SeedGenerator`.
         monte_carlo: bool, stay active at inference (MC dropout). Defaults to
             `False`.

@@ -34,12 +34,12 @@ def drop_block_2d(inputs, rate, block_size, seed, data_format="channels_last"):
     Returns:
         A tensor like `inputs`; exactly `inputs` when `rate` is 0.
 
-    Example:
+    Examples:
 
-    >>> x = keras.ops.ones((1, 8, 8, 1))
-    >>> y = drop_block_2d(x, 0.2, 3, seed=0)
-    >>> tuple(y.shape)
-    (1, 8, 8, 1)
+        >>> x = keras.ops.ones((1, 8, 8, 1))
+        >>> y = drop_block_2d(x, 0.2, 3, seed=0)
+        >>> tuple(y.shape)
+        (1, 8, 8, 1)
     """
     owner = "drop_block_2d"
     rate = check_function_args(owner, rate, seed)
@@ -120,9 +120,8 @@ class DropBlock2D(StochasticLayer):
 
     Args:
         rate: float in [0, 1) or `Schedule`: fraction of activations to drop
-            (the paper's `1 - keep_prob`). May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            (the paper's `1 - keep_prob`). May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         block_size: int >= 1, side of the dropped squares; at most the
             input's height and width (checked at build). Defaults to `7`.
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
@@ -139,11 +138,11 @@ class DropBlock2D(StochasticLayer):
             `data_format`; at build, a block larger than the input or an
             input that is not 4D.
 
-    Example:
+    Examples:
 
-    >>> layer = DropBlock2D(0.1, block_size=3, seed=0)
-    >>> tuple(layer(keras.ops.ones((2, 8, 8, 4)), training=True).shape)
-    (2, 8, 8, 4)
+        >>> layer = DropBlock2D(0.1, block_size=3, seed=0)
+        >>> tuple(layer(keras.ops.ones((2, 8, 8, 4)), training=True).shape)
+        (2, 8, 8, 4)
     """
 
     def __init__(self, rate, block_size=7, data_format=None, seed=None,

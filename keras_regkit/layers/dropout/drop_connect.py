@@ -25,9 +25,8 @@ class DropConnect(Stochastic, keras.layers.Wrapper):
     Args:
         layer: a layer with a `kernel` weight (`Dense`, `Conv1D/2D/3D`,
             `EinsumDense`, ...).
-        rate: float in [0, 1) or `Schedule`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+        rate: float in [0, 1) or `Schedule`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         seed: int or None. Defaults to `None`.
         monte_carlo: bool, keep dropping at inference. Defaults to `False`.
 
@@ -40,11 +39,11 @@ class DropConnect(Stochastic, keras.layers.Wrapper):
             `kernel`.
         TypeError: `layer` is not a Keras layer.
 
-    Example:
+    Examples:
 
-    >>> layer = DropConnect(keras.layers.Dense(4), rate=0.3, seed=0)
-    >>> tuple(layer(keras.ops.ones((2, 3)), training=True).shape)
-    (2, 4)
+        >>> layer = DropConnect(keras.layers.Dense(4), rate=0.3, seed=0)
+        >>> tuple(layer(keras.ops.ones((2, 3)), training=True).shape)
+        (2, 4)
     """
 
     def __init__(self, layer, rate=0.5, seed=None, monte_carlo=False,

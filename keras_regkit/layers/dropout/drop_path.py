@@ -31,11 +31,11 @@ def drop_path(inputs, rate, seed, scale_by_keep=True):
     Returns:
         A tensor like `inputs`; exactly `inputs` when `rate` is 0.
 
-    Example:
+    Examples:
 
-    >>> y = drop_path(keras.ops.ones((4, 3)), 0.5, seed=3)
-    >>> sorted(set(keras.ops.convert_to_numpy(y).sum(axis=1).tolist()))
-    [0.0, 6.0]
+        >>> y = drop_path(keras.ops.ones((4, 3)), 0.5, seed=3)
+        >>> sorted(set(keras.ops.convert_to_numpy(y).sum(axis=1).tolist()))
+        [0.0, 6.0]
     """
     rate = check_function_args("drop_path", rate, seed)
     checks.boolean("drop_path", "scale_by_keep", scale_by_keep)
@@ -65,10 +65,10 @@ def drop_path_rates(max_rate, depth):
     Raises:
         ValueError: `max_rate` outside [0, 1) or `depth` < 1.
 
-    Example:
+    Examples:
 
-    >>> drop_path_rates(0.3, 4)
-    [0.0, 0.1, 0.2, 0.3]
+        >>> drop_path_rates(0.3, 4)
+        [0.0, 0.1, 0.2, 0.3]
     """
     checks.number("drop_path_rates", "max_rate", max_rate,
                   lambda v: 0 <= v < 1, "a float in [0, 1)")
@@ -88,9 +88,8 @@ class DropPath(StochasticLayer):
 
     Args:
         rate: float in [0, 1) or `Schedule`, probability of dropping the
-            branch for a sample. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            branch for a sample. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         scale_by_keep: bool, scale kept samples by `1 / (1 - rate)` so the
             expected output is unchanged. Defaults to `True`.
         seed: int or None. Defaults to `None`.
@@ -100,11 +99,11 @@ class DropPath(StochasticLayer):
         inputs: tensor whose first axis is the batch.
         training: bool. Defaults to `False`.
 
-    Example:
+    Examples:
 
-    >>> inputs = keras.Input((8,))
-    >>> branch = keras.layers.Dense(8)(inputs)
-    >>> outputs = keras.layers.Add()([inputs, DropPath(0.1)(branch)])
+        >>> inputs = keras.Input((8,))
+        >>> branch = keras.layers.Dense(8)(inputs)
+        >>> outputs = keras.layers.Add()([inputs, DropPath(0.1)(branch)])
     """
 
     def __init__(self, rate, scale_by_keep=True, seed=None, monte_carlo=False,
@@ -133,13 +132,13 @@ class StochasticDepth(DropPath):
     training (timm's convention): the same expected output, with less
     variance per batch. `rate` defaults to keras-cv's `0.5`.
 
-    Example:
+    Examples:
 
-    >>> shortcut = keras.Input((8,))
-    >>> residual = keras.layers.Dense(8)(shortcut)
-    >>> outputs = StochasticDepth(0.1)([shortcut, residual])
-    >>> tuple(outputs.shape)
-    (None, 8)
+        >>> shortcut = keras.Input((8,))
+        >>> residual = keras.layers.Dense(8)(shortcut)
+        >>> outputs = StochasticDepth(0.1)([shortcut, residual])
+        >>> tuple(outputs.shape)
+        (None, 8)
     """
 
     def __init__(self, rate=0.5, scale_by_keep=True, seed=None,

@@ -38,13 +38,13 @@ def embedding_dropout(embedded, token_ids, rate, seed, vocabulary_size,
     Returns:
         A tensor like `embedded`.
 
-    Example:
+    Examples:
 
-    >>> ids = keras.ops.convert_to_tensor([[3, 5, 3, 3, 5, 7]])
-    >>> out = embedding_dropout(keras.ops.ones((1, 6, 2)), ids, 0.5, 3, 10)
-    >>> zeroed = keras.ops.convert_to_numpy(out)[0, :, 0] == 0
-    >>> bool(zeroed[0] == zeroed[2] == zeroed[3])  # every "3" alike
-    True
+        >>> ids = keras.ops.convert_to_tensor([[3, 5, 3, 3, 5, 7]])
+        >>> out = embedding_dropout(keras.ops.ones((1, 6, 2)), ids, 0.5, 3, 10)
+        >>> zeroed = keras.ops.convert_to_numpy(out)[0, :, 0] == 0
+        >>> bool(zeroed[0] == zeroed[2] == zeroed[3])  # every "3" alike
+        True
     """
     owner = "embedding_dropout"
     rate = check_function_args(owner, rate, seed)
@@ -76,9 +76,8 @@ class EmbeddingDropout(Stochastic, keras.layers.Embedding):
     Args:
         input_dim, output_dim, **kwargs: as for `keras.layers.Embedding`.
         rate: float in [0, 1) or `Schedule`, the fraction of words dropped.
-            Defaults to `0.1`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            Defaults to `0.1`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         per_batch: bool, drop an id in the whole batch (rows of the
             matrix, as AWD-LSTM) instead of per sequence. Defaults to
             `False`.
@@ -89,11 +88,11 @@ class EmbeddingDropout(Stochastic, keras.layers.Embedding):
         inputs: integer token ids `(batch, ...)`.
         training: bool. Defaults to `False` (the plain embedding).
 
-    Example:
+    Examples:
 
-    >>> layer = EmbeddingDropout(100, 8, rate=0.2, seed=0)
-    >>> tuple(layer(keras.ops.ones((2, 5), "int32"), training=True).shape)
-    (2, 5, 8)
+        >>> layer = EmbeddingDropout(100, 8, rate=0.2, seed=0)
+        >>> tuple(layer(keras.ops.ones((2, 5), "int32"), training=True).shape)
+        (2, 5, 8)
 
     References:
         Gal & Ghahramani, 2016. https://arxiv.org/abs/1512.05287

@@ -32,15 +32,15 @@ def mc_predict(model, x, samples=30, batch_size=None):
     Raises:
         ValueError: `samples` < 2.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit.layers import Dropout
-    >>> model = keras.Sequential([keras.Input((4,)),
-    ...                           Dropout(0.5, monte_carlo=True, seed=0),
-    ...                           keras.layers.Dense(1)])
-    >>> mean, std = mc_predict(model, np.ones((3, 4)), samples=5)
-    >>> mean.shape, std.shape
-    ((3, 1), (3, 1))
+        >>> from keras_regkit.layers import Dropout
+        >>> model = keras.Sequential([keras.Input((4,)),
+        ...                           Dropout(0.5, monte_carlo=True, seed=0),
+        ...                           keras.layers.Dense(1)])
+        >>> mean, std = mc_predict(model, np.ones((3, 4)), samples=5)
+        >>> mean.shape, std.shape
+        ((3, 1), (3, 1))
     """
     checks.integer("mc_predict", "samples", samples, 2)
     passes = np.stack(

@@ -37,12 +37,12 @@ def dropout(inputs, rate, seed, noise_shape=None):
     Returns:
         A tensor like `inputs`; exactly `inputs` when `rate` is 0.
 
-    Example:
+    Examples:
 
-    >>> x = keras.ops.ones((2, 4))
-    >>> y = dropout(x, 0.5, seed=1)
-    >>> sorted(set(keras.ops.convert_to_numpy(y).ravel().tolist()))
-    [0.0, 2.0]
+        >>> x = keras.ops.ones((2, 4))
+        >>> y = dropout(x, 0.5, seed=1)
+        >>> sorted(set(keras.ops.convert_to_numpy(y).ravel().tolist()))
+        [0.0, 2.0]
     """
     rate = check_function_args("dropout", rate, seed)
     shape = ops.shape(inputs)
@@ -58,11 +58,11 @@ def dropout(inputs, rate, seed, noise_shape=None):
 def gaussian_dropout(inputs, rate, seed):
     """Multiplies by noise from N(1, rate / (1 - rate)); identity at rate 0.
 
-    Example:
+    Examples:
 
-    >>> y = gaussian_dropout(keras.ops.ones((3,)), 0.0, seed=1)
-    >>> keras.ops.convert_to_numpy(y).tolist()
-    [1.0, 1.0, 1.0]
+        >>> y = gaussian_dropout(keras.ops.ones((3,)), 0.0, seed=1)
+        >>> keras.ops.convert_to_numpy(y).tolist()
+        [1.0, 1.0, 1.0]
     """
     rate = ops.cast(check_function_args("gaussian_dropout", rate, seed),
                     "float32")
@@ -117,8 +117,7 @@ class Dropout(StochasticLayer):
 
     Args:
         rate: float in [0, 1) or `Schedule`, fraction of units to drop. May be
-            a `Schedule`; needs `StrengthScheduler` in `fit(callbacks=...)` to
-            change over training.
+            a `Schedule`; moved by [`StrengthScheduler`][scheduled].
         noise_shape: None or tuple: shape of the keep/drop mask, broadcast
             against the input (e.g. `(batch, 1, features)` drops the same
             features at every time step). Defaults to `None`.
@@ -132,12 +131,12 @@ class Dropout(StochasticLayer):
     Raises:
         ValueError: `rate` outside [0, 1) or a bad `noise_shape`.
 
-    Example:
+    Examples:
 
-    >>> from keras_regkit import schedules
-    >>> layer = Dropout(schedules.Linear(0.0, 0.5, duration=10), seed=0)
-    >>> tuple(layer(keras.ops.ones((2, 3)), training=True).shape)
-    (2, 3)
+        >>> from keras_regkit import schedules
+        >>> layer = Dropout(schedules.Linear(0.0, 0.5, duration=10), seed=0)
+        >>> tuple(layer(keras.ops.ones((2, 3)), training=True).shape)
+        (2, 3)
     """
 
     def __init__(self, rate, noise_shape=None, seed=None, monte_carlo=False,
@@ -187,9 +186,8 @@ class SpatialDropout1D(_SpatialDropout):
     `data_format`; ours accepts one (default channels_last).
 
     Args:
-        rate: float in [0, 1) or `Schedule`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+        rate: float in [0, 1) or `Schedule`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         seed: int or None. Defaults to `None`.
         monte_carlo: bool, stay active at inference. Defaults to `False`.
 
@@ -197,11 +195,11 @@ class SpatialDropout1D(_SpatialDropout):
         inputs: 3D tensor `(samples, timesteps, channels)`.
         training: bool. Defaults to `False`.
 
-    Example:
+    Examples:
 
-    >>> layer = SpatialDropout1D(0.5)
-    >>> tuple(layer(keras.ops.ones((2, 4, 3)), training=True).shape)
-    (2, 4, 3)
+        >>> layer = SpatialDropout1D(0.5)
+        >>> tuple(layer(keras.ops.ones((2, 4, 3)), training=True).shape)
+        (2, 4, 3)
     """
 
     rank = 1
@@ -217,9 +215,8 @@ class SpatialDropout2D(_SpatialDropout):
     """Drops entire 2D feature maps (channels); a drop-in for Keras's.
 
     Args:
-        rate: float in [0, 1) or `Schedule`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+        rate: float in [0, 1) or `Schedule`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
         seed: int or None. Defaults to `None`.
@@ -229,10 +226,10 @@ class SpatialDropout2D(_SpatialDropout):
         inputs: 4D tensor.
         training: bool. Defaults to `False`.
 
-    Example:
+    Examples:
 
-    >>> tuple(SpatialDropout2D(0.5)(keras.ops.ones((2, 4, 4, 3))).shape)
-    (2, 4, 4, 3)
+        >>> tuple(SpatialDropout2D(0.5)(keras.ops.ones((2, 4, 4, 3))).shape)
+        (2, 4, 4, 3)
     """
 
     rank = 2
@@ -243,9 +240,8 @@ class SpatialDropout3D(_SpatialDropout):
     """Drops entire 3D feature maps (channels); a drop-in for Keras's.
 
     Args:
-        rate: float in [0, 1) or `Schedule`. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+        rate: float in [0, 1) or `Schedule`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         data_format: `"channels_last"` or `"channels_first"`. Defaults to
             `keras.config.image_data_format()`.
         seed: int or None. Defaults to `None`.
@@ -255,10 +251,10 @@ class SpatialDropout3D(_SpatialDropout):
         inputs: 5D tensor.
         training: bool. Defaults to `False`.
 
-    Example:
+    Examples:
 
-    >>> tuple(SpatialDropout3D(0.5)(keras.ops.ones((1, 2, 2, 2, 3))).shape)
-    (1, 2, 2, 2, 3)
+        >>> tuple(SpatialDropout3D(0.5)(keras.ops.ones((1, 2, 2, 2, 3))).shape)
+        (1, 2, 2, 2, 3)
     """
 
     rank = 3
@@ -270,9 +266,8 @@ class GaussianDropout(StochasticLayer):
 
     Args:
         rate: float in [0, 1) or `Schedule`, the drop probability the noise
-            variance corresponds to. May be a `Schedule`; needs
-            `StrengthScheduler` in `fit(callbacks=...)` to change over
-            training.
+            variance corresponds to. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         seed: int or None. Defaults to `None`.
         monte_carlo: bool, stay active at inference. Defaults to `False`.
 
@@ -280,10 +275,10 @@ class GaussianDropout(StochasticLayer):
         inputs: tensor of any shape.
         training: bool. Defaults to `False`.
 
-    Example:
+    Examples:
 
-    >>> tuple(GaussianDropout(0.2, seed=0)(keras.ops.ones((2, 2))).shape)
-    (2, 2)
+        >>> tuple(GaussianDropout(0.2, seed=0)(keras.ops.ones((2, 2))).shape)
+        (2, 2)
     """
 
     def __init__(self, rate, seed=None, monte_carlo=False, **kwargs):

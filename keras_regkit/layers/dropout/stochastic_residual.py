@@ -25,10 +25,10 @@ def kept_count(rate, batch_size):
     """How many samples of a batch run the branch: `round((1 - rate) * B)`,
     at least 1.
 
-    Example:
+    Examples:
 
-    >>> kept_count(0.3, 10)
-    7
+        >>> kept_count(0.3, 10)
+        7
     """
     return max(1, min(batch_size, round((1.0 - rate) * batch_size)))
 
@@ -56,12 +56,12 @@ def stochastic_residual(inputs, branch, rate, seed, scale_by_keep=True):
     Returns:
         A tensor like `inputs`.
 
-    Example:
+    Examples:
 
-    >>> x = keras.ops.ones((4, 3))
-    >>> y = stochastic_residual(x, lambda t: 2.0 * t, 0.5, seed=1)
-    >>> sorted(set(keras.ops.convert_to_numpy(y)[:, 0].tolist()))
-    [1.0, 5.0]
+        >>> x = keras.ops.ones((4, 3))
+        >>> y = stochastic_residual(x, lambda t: 2.0 * t, 0.5, seed=1)
+        >>> sorted(set(keras.ops.convert_to_numpy(y)[:, 0].tolist()))
+        [1.0, 5.0]
     """
     owner = "stochastic_residual"
     rate = checks.number(owner, "rate", rate, lambda r: 0 <= r < 1,
@@ -120,11 +120,11 @@ class StochasticResidual(keras.layers.Wrapper):
             branch whose output shape differs from its input's.
         TypeError: `layer` is not a Keras layer.
 
-    Example:
+    Examples:
 
-    >>> block = StochasticResidual(keras.layers.Dense(8), rate=0.25, seed=0)
-    >>> tuple(block(keras.ops.ones((4, 8)), training=True).shape)
-    (4, 8)
+        >>> block = StochasticResidual(keras.layers.Dense(8), rate=0.25, seed=0)
+        >>> tuple(block(keras.ops.ones((4, 8)), training=True).shape)
+        (4, 8)
     """
 
     def __init__(self, layer, rate=0.1, scale_by_keep=True, seed=None,

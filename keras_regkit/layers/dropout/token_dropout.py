@@ -24,12 +24,12 @@ def token_dropout(token_ids, rate, seed, mask_id=1, padding_id=0):
     Returns:
         A tensor like `token_ids`.
 
-    Example:
+    Examples:
 
-    >>> ids = keras.ops.convert_to_tensor([[5, 6, 7, 0, 0]])
-    >>> out = keras.ops.convert_to_numpy(token_dropout(ids, 0.99, seed=1))
-    >>> out.tolist()
-    [[1, 1, 1, 0, 0]]
+        >>> ids = keras.ops.convert_to_tensor([[5, 6, 7, 0, 0]])
+        >>> out = keras.ops.convert_to_numpy(token_dropout(ids, 0.99, seed=1))
+        >>> out.tolist()
+        [[1, 1, 1, 0, 0]]
     """
     rate = check_function_args("token_dropout", rate, seed)
     _check_ids("token_dropout", mask_id, padding_id)
@@ -65,20 +65,19 @@ class TokenDropout(StochasticLayer):
 
     Args:
         rate: float in [0, 1) or `Schedule`, the fraction of ids replaced.
-            May be a `Schedule`; needs `StrengthScheduler` in
-            `fit(callbacks=...)` to change over training.
+            May be a `Schedule` (moved by [`StrengthScheduler`][scheduled]).
         mask_id: int >= 0, the id put in. Defaults to `1` (the
             out-of-vocabulary id of `TextVectorization`/`StringLookup`).
         padding_id: int >= 0 or None, never replaced. Defaults to `0`.
         seed: int or None. Defaults to `None`.
         monte_carlo: bool, stay active at inference. Defaults to `False`.
 
-    Example:
+    Examples:
 
-    >>> layer = TokenDropout(0.15, seed=0)
-    >>> ids = keras.ops.convert_to_tensor([[4, 8, 15, 16, 23, 42, 0, 0]])
-    >>> tuple(layer(ids, training=True).shape)
-    (1, 8)
+        >>> layer = TokenDropout(0.15, seed=0)
+        >>> ids = keras.ops.convert_to_tensor([[4, 8, 15, 16, 23, 42, 0, 0]])
+        >>> tuple(layer(ids, training=True).shape)
+        (1, 8)
 
     References:
         Iyyer et al., Deep Unordered Composition Rivals Syntactic Methods
