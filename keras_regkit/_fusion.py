@@ -8,15 +8,13 @@ a nearest-neighbour mask resample cost as much as a bilinear image one.
 `computed_once` ends the fusion there with an exact no-op that XLA:CPU does
 not fuse into a gather, so the indices are computed by a vectorized loop
 and the gather only reads them: under TensorFlow a reduction
-(`sum(stack([t, 0]))`; 4-5x faster for a uint8 mask), under JAX, whose
-newer compiler fuses that reduction too, a reduce-window (`cumsum` of
-`[0, t]`; 13 -> 3.7 ms for a 32x224x224 uint8 mask; `cumsum` is slower
+(`sum(stack([t, 0]))`), under JAX, whose newer compiler fuses that
+reduction too, a reduce-window (`cumsum` of `[0, t]`; `cumsum` is slower
 under TensorFlow's). `optimization_barrier` would say this more
 directly, but XLA:CPU removes barriers before fusion.
 
 `RandomElasticTransform` computes its small blurred displacement grid
-once the same way (the blur was rerun for every pixel read: 3.2x faster
-on 128x64x64 images under TensorFlow).
+once the same way (the blur was rerun for every pixel read).
 
 The same fusion reruns a whole augmentation layer inside the next one's
 gathers; `kept_apart` ends it at each layer's output and before the
@@ -26,7 +24,8 @@ resampling of `RandAugment`'s and `AugMix`'s chains, and
 Only where it pays: TensorFlow inside an XLA compilation with no GPU or
 TPU visible (graphs TensorFlow runs itself fuse nothing), and JAX tracing
 for its CPU backend. GPU compilers fuse gathers well (not measured here);
-torch runs ops one by one.
+torch runs ops one by one. What each measure gained is on the benchmarks
+page ("Measurements behind the design").
 """
 
 import keras
@@ -65,16 +64,13 @@ def kept_apart(tensor, token):
 
     XLA:CPU fuses a cheap producer into a gather and reruns it for every
     value gathered, so one augmentation layer's work ran again inside the
-    next layer's resampling: a flip then a rotation took 90 ms instead of
-    20 under TensorFlow (32x224x224x3 uint8); our four geometric layers one
-    by one took 290 ms instead of 115 under JAX. Here the tensor passes
+    next layer's resampling (several times slower). Here the tensor passes
     through a conditional on `token` (any runtime tensor, such as a seed
     state), which XLA fuses nothing across. Under TensorFlow both branches
     return the tensor, at no measurable cost. JAX drops a conditional whose
     branches both return their operand, so there the other branch adds
     zero; it runs only for a seed state of all zeros (seed 0's first draw).
-    One `Augment` alone measured the same with and without it (34-37 ms
-    either way).
+    One `Augment` alone measured the same with and without it.
 
     Examples:
 
@@ -99,11 +95,10 @@ def kept_apart_under_tensorflow(tensor, token):
     resamples.
 
     Under TensorFlow a contrast before a rotation and a zoom in one
-    `Augment` took 49 ms, recomputed inside the gathers, and 34-38 ms
-    apart (32x224x224x3 uint8; as separate layers: 33-36 ms). JAX's
-    compiler is faster with such a step fused into its gathers than
-    reading back its float32 result (50 ms fused, 59-62 ms apart), so
-    there, as everywhere else, it is `tensor` itself. (A long chain of
+    `Augment` was recomputed inside the gathers (slower than the same
+    layers apart). JAX's compiler is faster with such a step fused into its
+    gathers than reading back its float32 result, so there, as everywhere
+    else, it is `tensor` itself. (A long chain of
     colour operations, `RandAugment`'s and `AugMix`'s, is faster apart on
     both: they use `kept_apart`.)
 

@@ -1,15 +1,14 @@
 """Fast counter-based random numbers for masks, in plain `keras.ops`.
 
 `keras.random.uniform` on TensorFlow compiles, under XLA on CPU, to a
-threefry generator that is about 50x slower than in graph mode (115 ms
-instead of 2 ms for 512K numbers on our CI CPU); that alone made Keras's
-Dropout 60x slower with `jit_compile=True`. Dropout masks and augmentation
-draws need uniform, independent-looking bits, not a cryptographic stream,
+threefry generator far slower than in graph mode; that alone made Keras's
+Dropout dozens of times slower with `jit_compile=True`. Dropout masks and
+augmentation draws need uniform, independent-looking bits, not a cryptographic stream,
 so we hash a counter instead: each element's index is mixed with a per-call
 key (drawn from the layer's `SeedGenerator`, which advances every call) by
 two rounds of MurmurHash3's 32-bit finalizer. It is a handful of integer ops
-per element that every backend and XLA vectorize well (0.4 ms under XLA for
-the same 512K numbers, 1 ms under JAX's jit).
+per element that every backend and XLA vectorize well (the benchmarks
+page, "Measurements behind the design", has the numbers).
 
 On TensorFlow outside XLA (its default on CPU, `tf.data` functions, eager
 calls) each of those integer ops runs by itself, and `uniform`, `normal`,
@@ -69,7 +68,7 @@ def _keys(seed, elements=None):
 
     For `elements` (a static count) of 65536 or more they are computed
     once: XLA:CPU would otherwise fuse the keys' dozen ops into every
-    element's hash (GaussianDropout under JAX took 1.5x Keras's time).
+    element's hash (GaussianDropout under JAX was slower than Keras's).
     Small draws (an augmentation's few numbers per image) do without."""
     high, low = _seed_words(seed)
     first = _fmix32(ops.bitwise_xor(high, _u32(0x3C6EF372)))

@@ -256,3 +256,23 @@ def test_python_blocks_of_each_page_run(name, tmp_path):
                             env=env, capture_output=True, text=True,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_every_notebook_links_to_guide_pages_that_exist():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import sync_notebooks
+    finally:
+        sys.path.pop(0)
+    notebooks = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(sync_notebooks.GUIDES) == notebooks
+    for name, guides in sync_notebooks.GUIDES.items():
+        cell = json.loads((ROOT / "notebooks" / name).read_text())["cells"][0]
+        assert sync_notebooks.GUIDE_MARK in "".join(cell["source"]), name
+        for _, target in guides:
+            page, _, anchor = target.partition("#")
+            assert (DOCS / "guides" / page).exists(), target
+            text = (DOCS / "guides" / page).read_text()
+            headings = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
+                        for h in re.findall(r"^#+ (.*)$", text, flags=re.M)}
+            assert not anchor or anchor in headings, (target, headings)

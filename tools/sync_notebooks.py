@@ -20,6 +20,21 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 INSTALL_MARK = "# keras_regkit install cell (tools/sync_notebooks.py)"
+GUIDE_MARK = "The matching guide:"
+# Each notebook's guide pages on the documentation site (docs/guides/).
+GUIDES = {
+    "01_regularizers_and_schedules.ipynb": [
+        ("Schedules and strengths", "schedules-and-strengths.md"),
+        ("Callbacks", "callbacks.md")],
+    "02_lab_from_python.ipynb": [("The lab", "lab.md")],
+    "03_augmentation_and_train_steps.ipynb": [
+        ("Augmentation", "augmentation.md"),
+        ("Train-step components", "train-step.md")],
+    "04_boxes_and_masks.ipynb": [
+        ("Augmentation: boxes and masks",
+         "augmentation.md#boxes-and-masks")],
+    "05_text_regularization.ipynb": [("Text and sequences", "text.md")],
+}
 
 
 def repository_url():
@@ -62,15 +77,25 @@ import keras_regkit
 print("keras_regkit", keras_regkit.__version__)'''
 
 
+def guide_line(repository, name):
+    links = ", ".join(
+        f"[{title}]({repository}/blob/main/docs/guides/{page})"
+        for title, page in GUIDES[name])
+    return f"{GUIDE_MARK} {links}."
+
+
 def synced(notebook, name, repository):
-    """`notebook` (a dict) with the badge, install cell and metadata."""
+    """`notebook` (a dict) with the badge, guide links, install cell and
+    metadata."""
     cells = notebook["cells"]
     title = cells[0]
     lines = "".join(title["source"]).splitlines()
-    rest = [line for line in lines[1:] if "colab-badge.svg" not in line]
+    rest = [line for line in lines[1:] if "colab-badge.svg" not in line
+            and not line.startswith(GUIDE_MARK)]
     while rest and not rest[0].strip():
         del rest[0]
-    lines = [lines[0], "", badge(repository, name), "", *rest]
+    lines = [lines[0], "", badge(repository, name), "",
+             guide_line(repository, name), "", *rest]
     title["source"] = _source("\n".join(lines))
     install = next(
         (c for c in cells if c["cell_type"] == "code"

@@ -389,8 +389,8 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         """The layer's training output (a dict), computed in full before the
         next layer uses it: where XLA compiles for a CPU (TensorFlow's XLA,
         JAX), its compiler would otherwise rerun this layer's work inside
-        the next layer's gathers, once per pixel read (`_fusion.kept_apart`:
-        a flip then a rotation, 90 ms instead of 20). The images and masks
+        the next layer's gathers, once per pixel read (`_fusion.kept_apart`).
+        The images and masks
         pass unchanged everywhere else."""
         for key in ("images", "segmentation_masks"):
             if key in data:

@@ -4,7 +4,7 @@ Drop-ins for Keras's layers (same arguments, defaults and meaning) whose
 `rate` may also follow a `Schedule` (curriculum dropout), and which can stay
 active at inference (`monte_carlo=True`). Masks come from a counter-based
 hash generator (`keras_regkit._random`) instead of `keras.random.uniform`,
-whose XLA kernel on CPU makes Keras's Dropout about 60x slower under
+whose XLA kernel on CPU makes Keras's Dropout far slower under
 `jit_compile=True` than in graph mode.
 
 References:
