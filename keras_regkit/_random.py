@@ -4,11 +4,12 @@
 threefry generator far slower than in graph mode; that alone made Keras's
 Dropout dozens of times slower with `jit_compile=True`. Dropout masks and
 augmentation draws need uniform, independent-looking bits, not a
-cryptographic stream, so we hash a counter instead: each element's index
-is mixed with a per-call key (drawn from the layer's `SeedGenerator`,
-which advances every call) by two rounds of MurmurHash3's 32-bit finalizer. It is a handful of integer ops
-per element that every backend and XLA vectorize well (the benchmarks
-page, "Measurements behind the design", has the numbers).
+cryptographic stream, so we hash a counter instead: each element's index is
+mixed with a per-call key (drawn from the layer's `SeedGenerator`, which
+advances every call) by two rounds of MurmurHash3's 32-bit finalizer. It is
+a handful of integer ops per element that every backend and XLA vectorize
+well (the benchmarks page, "Measurements behind the design", has the
+numbers).
 
 On TensorFlow outside XLA (its default on CPU, `tf.data` functions, eager
 calls) each of those integer ops runs by itself, and `uniform`, `normal`,
