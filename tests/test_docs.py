@@ -276,3 +276,16 @@ def test_every_notebook_links_to_guide_pages_that_exist():
             headings = {re.sub(r"[^a-z0-9 -]", "", h.lower()).replace(" ", "-")
                         for h in re.findall(r"^#+ (.*)$", text, flags=re.M)}
             assert not anchor or anchor in headings, (target, headings)
+
+
+def test_recipe_blocks_on_the_site_are_recipes_the_lab_accepts(tmp_path):
+    from keras_regkit.lab import load_recipes
+
+    blocks = [block for page in DOCS.rglob("*.md")
+              for block in re.findall(r"```yaml\n(.*?)```",
+                                      page.read_text(), flags=re.S)]
+    assert blocks
+    for index, block in enumerate(blocks):
+        path = tmp_path / f"recipes{index}.yaml"
+        path.write_text(block)
+        assert load_recipes(str(path))  # each one validated, none refused
