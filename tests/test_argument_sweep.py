@@ -69,6 +69,9 @@ def _required():
         "adaptive_clip": {"gradient": g[0], "weight": g[0]},
         "sam_perturbation": {"gradients": g, "weights": g},
         "fgsm": {"inputs": g[0], "input_gradient": g[0]},
+        "pgd": {"inputs": g[0], "gradient": lambda v: v, "steps": 1,
+                "step_size": 0.1},
+        "project": {"inputs": g[0], "adversarial": g[0]},
     }
 
 

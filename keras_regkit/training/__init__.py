@@ -1,6 +1,6 @@
 """Regularizing train steps (TensorFlow, JAX, torch): clipping, AGC, SAM,
-adversarial training, gradient noise, in-step MixUp/CutMix, R-Drop, AugMix's
-consistency loss, decoupled weight decay.
+adversarial training (FGSM, PGD), gradient noise, in-step MixUp/CutMix,
+R-Drop, AugMix's consistency loss, decoupled weight decay.
 
 `RegularizedModel(inputs, outputs, components=[...])` or
 `regularize(model, [...])`; see `train_step.py` for the order of a step and
@@ -10,8 +10,11 @@ consistency loss, decoupled weight decay.
 from keras_regkit import _registration
 from keras_regkit.training._component import StepComponent
 from keras_regkit.training._step import StepBatch
+from keras_regkit.training.adversarial import PGD
 from keras_regkit.training.adversarial import AdversarialTraining
 from keras_regkit.training.adversarial import fgsm
+from keras_regkit.training.adversarial import pgd
+from keras_regkit.training.adversarial import project
 from keras_regkit.training.aug_mix_consistency import AugMixConsistency
 from keras_regkit.training.aug_mix_consistency import jensen_shannon
 from keras_regkit.training.clipping import AdaptiveGradientClipping
@@ -39,6 +42,7 @@ __all__ = [
     "GradientClipping",
     "GradientNoise",
     "LabelSmoothing",
+    "PGD",
     "Regularized",
     "RegularizedModel",
     "RDrop",
@@ -51,6 +55,8 @@ __all__ = [
     "clip_gradients",
     "fgsm",
     "jensen_shannon",
+    "pgd",
+    "project",
     "regularize",
     "sam_perturbation",
     "symmetric_kl",

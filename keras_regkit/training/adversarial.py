@@ -1,4 +1,9 @@
-"""Adversarial training with FGSM perturbations of the inputs."""
+"""Adversarial training: FGSM's one-step and PGD's multi-step adversaries.
+
+`fgsm` and `pgd` are the attacks as pure functions; `AdversarialTraining`
+(FGSM, on a share of each batch) and `PGD` (Madry et al.) are the
+train-step components that train on their adversarial examples.
+"""
 
 import keras
 from keras import ops
@@ -99,5 +104,206 @@ class AdversarialTraining(StepComponent):
 
     def get_config(self):
         return {**super().get_config(),
+                "value_range": (None if self.value_range is None
+                                else list(self.value_range))}
+
+
+_NORMS = ("inf", "2")
+# The steps are unrolled in the compiled train step.
+_MAX_STEPS = 100
+
+
+def _per_example(values, reduce):
+    """`reduce` over every axis but the batch axis, shaped to broadcast."""
+    axes = tuple(range(1, len(values.shape)))
+    return reduce(values, axis=axes, keepdims=True)
+
+
+def _non_negative(owner, name, value):
+    return checks.scalar(owner, name, value, lambda v: v >= 0,
+                         "a float >= 0 or a scalar tensor")
+
+
+def _l2(values):
+    return ops.sqrt(_per_example(ops.square(values), ops.sum))
+
+
+def project(inputs, adversarial, epsilon, norm="inf"):
+    """`adversarial` moved to the nearest point of the `norm` ball of
+    radius `epsilon` around `inputs` (per example).
+
+    Examples:
+
+        >>> x = keras.ops.zeros((1, 2))
+        >>> keras.ops.convert_to_numpy(project(x, x + 3.0, 1.0)).tolist()
+        [[1.0, 1.0]]
+        >>> far = keras.ops.convert_to_tensor([[3.0, 4.0]])
+        >>> y = project(x, far, 1.0, "2")
+        >>> [[round(float(v), 3) for v in row] for row in y]
+        [[0.6, 0.8]]
+    """
+    norm = checks.choice("project", "norm", norm, _NORMS)
+    epsilon = _non_negative("project", "epsilon", epsilon)
+    delta = adversarial - inputs
+    if norm == "inf":
+        delta = ops.clip(delta, -epsilon, epsilon)
+    else:
+        size = _l2(delta)
+        delta = delta * ops.minimum(1.0, epsilon / ops.maximum(size, 1e-12))
+    return inputs + delta
+
+
+def pgd(inputs, gradient, epsilon, steps, step_size, norm="inf",
+        start=None, value_range=None):
+    """The PGD attack: `steps` ascent steps on a loss inside a norm ball.
+
+    From `start` (default `inputs`), each step moves by `step_size` along
+    the sign of the gradient (`norm="inf"`) or along the gradient scaled to
+    unit L2 norm per example (`norm="2"`), then projects onto the ball of
+    radius `epsilon` around `inputs` and clips to `value_range`.
+
+    Args:
+        inputs: the clean batch `(batch, ...)`.
+        gradient: function of a batch giving `d loss / d batch`.
+        epsilon: float or scalar tensor >= 0, the ball's radius.
+        steps: int >= 0, the number of ascent steps.
+        step_size: float or scalar tensor >= 0.
+        norm: `"inf"` or `"2"`. Defaults to `"inf"`.
+        start: the first iterate, or None for `inputs`. Defaults to `None`.
+        value_range: `(low, high)` the iterates are clipped to, or None.
+            Defaults to `None`.
+
+    Returns:
+        The adversarial batch.
+
+    Examples:
+
+        >>> w = keras.ops.convert_to_tensor([[1.0, -2.0]])
+        >>> x = keras.ops.zeros((1, 2))
+        >>> # Ascent on the loss w . x: the corner along sign(w).
+        >>> out = pgd(x, lambda v: w, 0.1, steps=3, step_size=0.05)
+        >>> [[round(float(v), 3) for v in row] for row in out]
+        [[0.1, -0.1]]
+    """
+    owner = "pgd"
+    norm = checks.choice(owner, "norm", norm, _NORMS)
+    steps = checks.integer(owner, "steps", steps, maximum=_MAX_STEPS)
+    epsilon = _non_negative(owner, "epsilon", epsilon)
+    step_size = _non_negative(owner, "step_size", step_size)
+    if value_range is not None:
+        value_range = checks.value_range(owner, value_range)
+    inputs = ops.convert_to_tensor(inputs)
+    adversarial = inputs if start is None else start
+    for _ in range(steps):
+        direction = gradient(adversarial)
+        if norm == "inf":
+            direction = ops.sign(direction)
+        else:
+            direction = direction / ops.maximum(_l2(direction), 1e-12)
+        adversarial = project(inputs, adversarial + step_size * direction,
+                              epsilon, norm)
+        if value_range is not None:
+            adversarial = ops.clip(adversarial, *value_range)
+    return adversarial
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class PGD(StepComponent):
+    """Trains on PGD adversarial examples (Madry et al.'s adversarial
+    training).
+
+    Each step replaces the batch by its adversarial examples: from a random
+    start in the ball (or the inputs themselves), `steps` ascent steps on
+    the training loss, each one forward and backward pass whose layer state
+    is discarded, projected onto the L-inf or L2 ball of radius `epsilon`
+    and clipped to `value_range`. The model then trains on them, so the
+    step's `loss` is the adversarial loss. A PGD-k step runs k extra
+    forward and backward passes. Runs after mixing components (the
+    adversary attacks the mixed batch) and honours sample weights.
+
+    Args:
+        epsilon: float >= 0 or Schedule, the ball's radius in input units
+            (the usual warm-up from 0 is a schedule). May be a `Schedule`
+            (moved by [`StrengthScheduler`][scheduled]).
+        steps: int >= 0, ascent steps per training step. Defaults to `7`.
+        step_size: float >= 0, Schedule, or None for `2.5 * epsilon /
+            steps` (Madry et al.'s choice). Defaults to `None`.
+        norm: `"inf"` or `"2"`, the ball's norm. Defaults to `"inf"`.
+        random_start: bool, start from a uniform point of the ball (L-inf)
+            or a random direction at a uniform radius (L2). Defaults to
+            `True`.
+        value_range: `(low, high)` the adversarial inputs are clipped to,
+            or None. Defaults to `None`.
+        seed: int or None, for the random start. Defaults to `None`.
+
+    Examples:
+
+        >>> PGD(epsilon=8 / 255, steps=7, value_range=(0, 1)).steps
+        7
+
+    References:
+        Madry et al., Towards Deep Learning Models Resistant to Adversarial
+        Attacks, 2018. https://arxiv.org/abs/1706.06083
+    """
+
+    order = 1  # after mixing: the adversary attacks the mixed batch
+    exclusive = "adversarial"
+    float_inputs = True
+
+    epsilon = Scheduled(NON_NEGATIVE)
+    step_size = Scheduled(NON_NEGATIVE, optional=True)
+
+    def __init__(self, epsilon, steps=7, step_size=None, norm="inf",
+                 random_start=True, value_range=None, **kwargs):
+        super().__init__(**kwargs)
+        owner = "PGD"
+        self.epsilon = epsilon
+        self.steps = checks.integer(owner, "steps", steps,
+                                    maximum=_MAX_STEPS)
+        self.step_size = step_size
+        self.norm = checks.choice(owner, "norm", norm, _NORMS)
+        self.random_start = checks.boolean(owner, "random_start",
+                                           random_start)
+        if value_range is not None:
+            value_range = tuple(float(v) for v in checks.value_range(
+                owner, value_range, "None or (low, high) with low < high"))
+        self.value_range = value_range
+
+    def _step_size(self):
+        held = self.strength("step_size")
+        if held is not None:
+            return held.value
+        return 2.5 * self.strength("epsilon").value / max(self.steps, 1)
+
+    def _start(self, inputs, epsilon):
+        shape = ops.shape(inputs)
+        if self.norm == "inf":
+            noise = 2.0 * _random.uniform(shape, self.seed_generator) - 1.0
+            start = inputs + epsilon * noise
+        else:
+            direction = _random.normal(shape, self.seed_generator)
+            direction = direction / ops.maximum(_l2(direction), 1e-12)
+            radius = _random.uniform((shape[0],), self.seed_generator)
+            radius = ops.reshape(radius, (-1,) + (1,) * (len(shape) - 1))
+            start = inputs + epsilon * radius * direction
+        if self.value_range is not None:
+            start = ops.clip(start, *self.value_range)
+        return start
+
+    def attack(self, inputs, gradient):
+        """The adversarial batch for `inputs`, given `gradient(batch)`."""
+        epsilon = self.strength("epsilon").value
+        start = self._start(inputs, epsilon) if self.random_start else None
+        return pgd(inputs, gradient, epsilon, self.steps, self._step_size(),
+                   self.norm, start, self.value_range)
+
+    def transform_batch(self, batch, step):
+        adversarial = self.attack(
+            batch.x, lambda x: step.input_gradient(batch._replace(x=x))[1])
+        return batch._replace(x=ops.stop_gradient(adversarial))
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps,
+                "norm": self.norm, "random_start": self.random_start,
                 "value_range": (None if self.value_range is None
                                 else list(self.value_range))}

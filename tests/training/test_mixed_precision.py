@@ -20,6 +20,7 @@ COMPONENTS = {
     "sam": lambda: [training.SAM(rho=0.05)],
     "adversarial": lambda: [training.AdversarialTraining(
         epsilon=0.01, seed=2)],
+    "pgd": lambda: [training.PGD(epsilon=0.01, steps=2, seed=2)],
     "mixup": lambda: [training.StepMixUp(alpha=0.3, seed=1)],
     "label_smoothing": lambda: [training.LabelSmoothing(0.1)],
     "noise": lambda: [training.GradientNoise(scale=1e-2, seed=3)],
