@@ -72,6 +72,8 @@ def _required():
         "pgd": {"inputs": g[0], "gradient": lambda v: v, "steps": 1,
                 "step_size": 0.1},
         "project": {"inputs": g[0], "adversarial": g[0]},
+        "kl_divergence": {"clean": keras.ops.ones((2, 3)) / 3.0,
+                          "adversarial": keras.ops.ones((2, 3)) / 3.0},
     }
 
 

@@ -11,8 +11,10 @@ from keras_regkit import _registration
 from keras_regkit.training._component import StepComponent
 from keras_regkit.training._step import StepBatch
 from keras_regkit.training.adversarial import PGD
+from keras_regkit.training.adversarial import TRADES
 from keras_regkit.training.adversarial import AdversarialTraining
 from keras_regkit.training.adversarial import fgsm
+from keras_regkit.training.adversarial import kl_divergence
 from keras_regkit.training.adversarial import pgd
 from keras_regkit.training.adversarial import project
 from keras_regkit.training.aug_mix_consistency import AugMixConsistency
@@ -43,6 +45,7 @@ __all__ = [
     "GradientNoise",
     "LabelSmoothing",
     "PGD",
+    "TRADES",
     "Regularized",
     "RegularizedModel",
     "RDrop",
@@ -55,6 +58,7 @@ __all__ = [
     "clip_gradients",
     "fgsm",
     "jensen_shannon",
+    "kl_divergence",
     "pgd",
     "project",
     "regularize",

@@ -129,6 +129,21 @@ class Step:
             lambda x: self._loss(weights, batch._replace(x=x)), batch.x)
         return loss, gradient
 
+    def predictions(self, x):
+        """The model's training-mode predictions for `x` at the current
+        weights; layer state changes of this pass are discarded."""
+        mapping = [(v, self._current(v)) for v in self._state]
+        with keras.StatelessScope(state_mapping=mapping):
+            return self.model(x, training=True)
+
+    def input_gradient_of(self, objective, x):
+        """`(objective, d objective / d x)` for a scalar function of the
+        predictions, `objective(predictions(x))`, at the current weights
+        (an adversary's own loss, such as TRADES's divergence)."""
+        (value, _), gradient = self._value_and_grad(
+            lambda v: (objective(self.predictions(v)), None), x)
+        return value, gradient
+
     def global_sum(self, gradients):
         """The gradients summed across replicas (the whole batch's)."""
         return self.executor.global_sum(gradients)

@@ -2,7 +2,9 @@
 
 `fgsm` and `pgd` are the attacks as pure functions; `AdversarialTraining`
 (FGSM, on a share of each batch) and `PGD` (Madry et al.) are the
-train-step components that train on their adversarial examples.
+train-step components that train on their adversarial examples, `TRADES`
+(Zhang et al.) the one that trains on the clean examples and pulls the
+adversarial predictions towards the clean ones.
 """
 
 import keras
@@ -14,6 +16,7 @@ from keras_regkit.strengths import NON_NEGATIVE
 from keras_regkit.strengths import PROBABILITY
 from keras_regkit.strengths import Scheduled
 from keras_regkit.training._component import StepComponent
+from keras_regkit.training.rdrop import log_probabilities
 
 
 def fgsm(inputs, input_gradient, epsilon, value_range=None):
@@ -307,3 +310,141 @@ class PGD(StepComponent):
                 "norm": self.norm, "random_start": self.random_start,
                 "value_range": (None if self.value_range is None
                                 else list(self.value_range))}
+
+
+def kl_divergence(clean, adversarial, from_logits=False):
+    """Per example, `KL(p_clean || p_adversarial)` of two predictions
+    `(batch, ..., classes)` (averaged over any axes between); one output
+    unit is a Bernoulli prediction.
+
+    Examples:
+
+        >>> p = keras.ops.convert_to_tensor([[0.5, 0.5]])
+        >>> q = keras.ops.convert_to_tensor([[0.9, 0.1]])
+        >>> [round(float(v), 4) for v in kl_divergence(p, q)]
+        [0.5108]
+    """
+    checks.boolean("kl_divergence", "from_logits", from_logits)
+    log_p = log_probabilities(clean, from_logits)
+    log_q = log_probabilities(adversarial, from_logits)
+    divergence = ops.sum(ops.exp(log_p) * (log_p - log_q), axis=-1)
+    return ops.mean(ops.reshape(divergence,
+                                (ops.shape(divergence)[0], -1)), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_regkit")
+class TRADES(StepComponent):
+    """TRADES: the clean loss plus `beta` times the KL divergence between
+    clean and adversarial predictions.
+
+    Each step finds, for every example, the point of the ball around it
+    whose prediction diverges most from the clean one (PGD on
+    `KL(f(x) || f(x'))` from `x + 0.001 * N(0, 1)`, the clean predictions
+    held fixed), then trains on `loss(f(x), y) + beta * KL(f(x) || f(x'))`
+    (both predictions in one forward pass of twice the batch, the gradient
+    through both, as the paper's code does). Smaller `beta` favours clean
+    accuracy, larger robustness (the paper: 1 to 6). Logs `trades_kl`.
+
+    Args:
+        epsilon: float >= 0 or Schedule, the ball's radius in input units.
+            May be a `Schedule` (moved by [`StrengthScheduler`][scheduled]).
+        beta: float >= 0 or Schedule, the divergence's weight. Defaults to
+            `6.0`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
+        steps: int >= 0, the attack's ascent steps. Defaults to `10`.
+        step_size: float >= 0, Schedule, or None for `2.5 * epsilon /
+            steps`. Defaults to `None`.
+        norm: `"inf"` or `"2"`. Defaults to `"inf"`.
+        value_range: `(low, high)` the adversarial inputs are clipped to,
+            or None. Defaults to `None`.
+        from_logits: bool, whether the model outputs logits (as the loss's
+            `from_logits`). Defaults to `False`.
+        seed: int or None, for the attack's start. Defaults to `None`.
+
+    Examples:
+
+        >>> TRADES(epsilon=8 / 255, beta=6.0, from_logits=True).beta
+        6.0
+
+    References:
+        Zhang et al., Theoretically Principled Trade-off between Robustness
+        and Accuracy, 2019. https://arxiv.org/abs/1901.08573
+    """
+
+    logs = ("trades_kl",)
+    order = 1  # after mixing, as the other adversaries
+    exclusive = "adversarial"
+    float_inputs = True
+
+    epsilon = Scheduled(NON_NEGATIVE)
+    beta = Scheduled(NON_NEGATIVE)
+    step_size = Scheduled(NON_NEGATIVE, optional=True)
+
+    def __init__(self, epsilon, beta=6.0, steps=10, step_size=None,
+                 norm="inf", value_range=None, from_logits=False, **kwargs):
+        super().__init__(**kwargs)
+        owner = "TRADES"
+        self.epsilon = epsilon
+        self.beta = beta
+        self.steps = checks.integer(owner, "steps", steps,
+                                    maximum=_MAX_STEPS)
+        self.step_size = step_size
+        self.norm = checks.choice(owner, "norm", norm, _NORMS)
+        if value_range is not None:
+            value_range = tuple(float(v) for v in checks.value_range(
+                owner, value_range, "None or (low, high) with low < high"))
+        self.value_range = value_range
+        self.from_logits = checks.boolean(owner, "from_logits", from_logits)
+
+    def attack(self, inputs, clean, gradient_of):
+        """The adversarial batch for `inputs` whose clean predictions are
+        `clean`; `gradient_of(objective, x)` gives the input gradient of
+        `objective(predictions(x))`."""
+        epsilon = self.strength("epsilon").value
+        held = self.strength("step_size")
+        step_size = (held.value if held is not None
+                     else 2.5 * epsilon / max(self.steps, 1))
+        start = inputs + 0.001 * _random.normal(ops.shape(inputs),
+                                                self.seed_generator)
+        if self.value_range is not None:
+            start = ops.clip(start, *self.value_range)
+
+        def divergence(predictions):
+            return ops.sum(kl_divergence(clean, predictions,
+                                         self.from_logits))
+
+        return pgd(inputs, lambda x: gradient_of(divergence, x)[1],
+                   epsilon, self.steps, step_size, self.norm, start,
+                   self.value_range)
+
+    def transform_batch(self, batch, step):
+        clean = ops.stop_gradient(step.predictions(batch.x))
+        adversarial = ops.stop_gradient(
+            self.attack(batch.x, clean, step.input_gradient_of))
+        doubled = batch.repeated(2)
+        size = ops.shape(batch.x)[0]
+        weight = (ops.ones((size,), "float32") if batch.sample_weight is None
+                  else ops.cast(batch.sample_weight, "float32"))
+        # Twice the clean weights, none on the adversarial copies: the
+        # model's loss averaged over the doubled batch is the clean loss.
+        return doubled._replace(
+            x=ops.concatenate([batch.x, ops.cast(adversarial,
+                                                 batch.x.dtype)], 0),
+            sample_weight=ops.concatenate(
+                [2.0 * weight, ops.zeros_like(weight)], 0))
+
+    def loss_term(self, y_pred, batch, step):
+        clean, adversarial = ops.split(y_pred, 2, axis=0)
+        weight = ops.split(batch.sample_weight, 2, axis=0)[0] / 2.0
+        divergence = kl_divergence(clean, adversarial, self.from_logits)
+        divergence = ops.sum(divergence * weight) / ops.maximum(
+            ops.sum(weight), 1e-12)
+        step.log("trades_kl", divergence)
+        return self.strength("beta").value * divergence
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self.steps,
+                "norm": self.norm, "from_logits": self.from_logits,
+                "value_range": (None if self.value_range is None
+                                else list(self.value_range))}
+

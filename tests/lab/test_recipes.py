@@ -70,7 +70,7 @@ def test_default_recipes_are_builtin():
 @pytest.mark.parametrize(("name", "log"), [
     pytest.param("sam", "sam_sharpness", marks=pytest.mark.backends),
     ("agc", "clipped"), ("adversarial", "adversarial_share"),
-    ("pgd", "loss"),
+    ("pgd", "loss"), ("trades", "trades_kl"),
     ("mixup", "loss"),
     pytest.param("cutmix", "loss", marks=pytest.mark.backends),
 ])
@@ -104,7 +104,7 @@ def test_unknown_step_component_is_a_lab_error():
                   and issubclass(getattr(training, name),
                                  training.StepComponent)
                   and name != "StepComponent"]
-    assert len(components) == 12
+    assert len(components) == 13
     assert all(name in str(raised.value) for name in components)
     with pytest.raises(LabError, match=r"recipe 'x': step: .*rho"):
         recipes_lib.validate({"name": "x", "step": [

@@ -117,3 +117,98 @@ def test_pgd_arguments_are_checked():
         training.PGD(0.1, random_start="yes")
     with pytest.raises(ValueError, match=r"at most one"):
         _linear([training.PGD(0.1), training.AdversarialTraining(0.1)])
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_one_trades_step_equals_a_hand_computed_one():
+    from keras_regkit import _random
+
+    eps, beta, steps, size, lr, n = 0.1, 2.0, 2, 0.07, 0.1, 6
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(3, name="dense")(inputs)
+    model = training.RegularizedModel(inputs, outputs, components=[
+        training.TRADES(eps, beta=beta, steps=steps, step_size=size,
+                        from_logits=True, seed=5)])
+    # Outside XLA, so that the attack's start draws what an eager draw
+    # from the same seed gives (TensorFlow's graph uses its Philox kernel).
+    model.compile(keras.optimizers.SGD(lr), keras.losses
+                  .SparseCategoricalCrossentropy(from_logits=True),
+                  jit_compile=False)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(n, 4)).astype("float32")
+    y = rng.integers(0, 3, n)
+    kernel, bias = (keras.ops.convert_to_numpy(v).astype("float64")
+                    for v in model.get_layer("dense").weights)
+    noise = keras.ops.convert_to_numpy(
+        _random.normal((n, 4), keras.random.SeedGenerator(5)))
+
+    p = _softmax(x @ kernel + bias)
+    adversarial = x + 0.001 * noise
+    for _ in range(steps):
+        q = _softmax(adversarial @ kernel + bias)
+        adversarial = adversarial + size * np.sign((q - p) @ kernel.T)
+        adversarial = np.clip(adversarial, x - eps, x + eps)
+    q = _softmax(adversarial @ kernel + bias)
+    kl = np.sum(p * (np.log(p) - np.log(q)), axis=1)
+    onehot = np.eye(3)[y]
+    d_clean = (p - onehot) / n + beta / n * (
+        p * (np.log(p) - np.log(q)) - p * kl[:, None])
+    d_adversarial = beta / n * (q - p)
+    grad_kernel = x.T @ d_clean + adversarial.T @ d_adversarial
+    grad_bias = d_clean.sum(0) + d_adversarial.sum(0)
+
+    history = model.fit(x, y, batch_size=n, epochs=1, verbose=0,
+                        shuffle=False)
+    new_kernel, new_bias = (keras.ops.convert_to_numpy(v)
+                            for v in model.get_layer("dense").weights)
+    np.testing.assert_allclose(history.history["trades_kl"][0], kl.mean(),
+                               rtol=1e-4, atol=1e-7)
+    clean_loss = -np.mean(np.log(p[np.arange(n), y]))
+    np.testing.assert_allclose(history.history["loss"][0],
+                               clean_loss + beta * kl.mean(), rtol=1e-4)
+    np.testing.assert_allclose(new_kernel, kernel - lr * grad_kernel,
+                               atol=1e-5)
+    np.testing.assert_allclose(new_bias, bias - lr * grad_bias, atol=1e-5)
+
+
+def test_trades_trains_under_xla_with_schedules_and_saves(tmp_path):
+    from keras_regkit import callbacks
+    from keras_regkit import schedules
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(3)(keras.layers.Dense(8, activation="relu")(
+        inputs))
+    model = training.RegularizedModel(inputs, outputs, components=[
+        training.TRADES(schedules.Linear(0.0, 0.1, duration=2), beta=1.0,
+                        steps=2, value_range=(-3.0, 3.0), from_logits=True,
+                        seed=1)])
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True), metrics=["accuracy"], jit_compile=XLA)
+    rng = np.random.default_rng(0)
+    history = model.fit(rng.normal(size=(16, 4)), rng.integers(0, 3, 16),
+                        batch_size=8, epochs=2, verbose=0,
+                        callbacks=[callbacks.StrengthScheduler()])
+    assert history.history["regkit/trades/epsilon"] == pytest.approx(
+        [0.0, 0.05])
+    assert all(v >= 0 for v in history.history["trades_kl"])
+    path = str(tmp_path / "trades.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.step_components[0], training.TRADES)
+    assert loaded.step_components[0].get_config() == (
+        model.step_components[0].get_config())
+
+
+def test_trades_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"`beta` of TRADES"):
+        training.TRADES(0.1, beta=-1.0)
+    with pytest.raises(TypeError, match=r"`from_logits` of TRADES"):
+        training.TRADES(0.1, from_logits="yes")
+    with pytest.raises(ValueError, match=r"at most one"):
+        _linear([training.TRADES(0.1), training.PGD(0.1)])

@@ -21,6 +21,8 @@ COMPONENTS = {
     "adversarial": lambda: [training.AdversarialTraining(
         epsilon=0.01, seed=2)],
     "pgd": lambda: [training.PGD(epsilon=0.01, steps=2, seed=2)],
+    "trades": lambda: [training.TRADES(epsilon=0.01, beta=1.0, steps=2,
+                                       from_logits=True, seed=2)],
     "mixup": lambda: [training.StepMixUp(alpha=0.3, seed=1)],
     "label_smoothing": lambda: [training.LabelSmoothing(0.1)],
     "noise": lambda: [training.GradientNoise(scale=1e-2, seed=3)],
