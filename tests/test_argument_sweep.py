@@ -49,6 +49,8 @@ def _required():
         "AdversarialTraining": {"epsilon": 0.1},
         "BackupAndRestore": {"backup_dir": "backup"},
         "SWA": {"start_epoch": 1},
+        "RobustnessMonitor": {"x": np.zeros((2, 2)), "y": np.zeros(2),
+                              "epsilons": [0.1]},
         "Linear": {"start": 0.0, "end": 1.0, "duration": 5},
         "Cosine": {"start": 0.0, "end": 1.0, "duration": 5},
         "Exponential": {"start": 1.0, "rate": 0.5},
@@ -91,6 +93,7 @@ _OBJECTS = {"get", "serialize", "deserialize", "regularize", "Regularized",
             "RegularizedModel", "StepBatch", "StepComponent", "Schedule",
             "Regularizer", "KerasSchedule", "Join", "mc_predict",
             "recompute_batch_norm", "affine_transform", "jensen_shannon",
+            "evaluate_robustness", "RobustnessResult",
             "symmetric_kl"}
 
 

@@ -6,6 +6,7 @@ from keras_regkit.callbacks.batch_norm import recompute_batch_norm
 from keras_regkit.callbacks.diagnostics import RegularizationMonitor
 from keras_regkit.callbacks.early_stopping import EarlyStopping
 from keras_regkit.callbacks.gap_controller import GapController
+from keras_regkit.callbacks.robustness import RobustnessMonitor
 from keras_regkit.callbacks.schedulers import StrengthScheduler
 from keras_regkit.callbacks.swa import SWA
 
@@ -14,6 +15,7 @@ __all__ = [
     "EarlyStopping",
     "GapController",
     "RegularizationMonitor",
+    "RobustnessMonitor",
     "SWA",
     "StrengthScheduler",
     "recompute_batch_norm",

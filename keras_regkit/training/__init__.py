@@ -29,6 +29,8 @@ from keras_regkit.training.mixing import StepMixUp
 from keras_regkit.training.noise import GradientNoise
 from keras_regkit.training.rdrop import RDrop
 from keras_regkit.training.rdrop import symmetric_kl
+from keras_regkit.training.robustness import RobustnessResult
+from keras_regkit.training.robustness import evaluate_robustness
 from keras_regkit.training.sam import SAM
 from keras_regkit.training.sam import sam_perturbation
 from keras_regkit.training.train_step import Regularized
@@ -48,6 +50,7 @@ __all__ = [
     "TRADES",
     "Regularized",
     "RegularizedModel",
+    "RobustnessResult",
     "RDrop",
     "SAM",
     "StepBatch",
@@ -56,6 +59,7 @@ __all__ = [
     "StepMixUp",
     "adaptive_clip",
     "clip_gradients",
+    "evaluate_robustness",
     "fgsm",
     "jensen_shannon",
     "kl_divergence",

@@ -20,6 +20,15 @@ class Executor(OneProgramExecutor):
 
         return jax.value_and_grad(fn, has_aux=True)(args)
 
+    @staticmethod
+    def compiled(fn):
+        """`fn` compiled by `jax.jit` (an evaluation's attack: the model's
+        weights are read when it is traced, so make a new one for new
+        weights)."""
+        import jax
+
+        return jax.jit(fn)
+
 
 def _values_after(scope, variables, values):
     new = [scope.get_current_value(v) for v in variables]

@@ -30,6 +30,13 @@ class Executor:
         return (value, aux), gradients
 
     @staticmethod
+    def compiled(fn):
+        """`fn` as one TensorFlow graph (an evaluation's attack)."""
+        import tensorflow as tf
+
+        return tf.function(fn, reduce_retracing=True)
+
+    @staticmethod
     def global_sum(gradients):
         import tensorflow as tf
 
