@@ -11,7 +11,8 @@ left out) and each variant's ratio to its Keras reference: clipping against
 Keras's clipping, decoupled weight decay against Adam's `weight_decay`
 (AdamW's), everything else against the plain step (R-Drop runs twice the
 batch). Targets from the issues: clipping <= 1.03x, SAM <= 2.05x,
-MixUp/CutMix <= 1.02x.
+MixUp/CutMix <= 1.02x; a PGD-k step should cost about k + 1 plain steps
+(TRADES-k: k attack passes plus one pass of twice the batch).
 
 Usage: KERAS_BACKEND=jax python benchmarks/train_step.py [--epochs 5]
     [--steps 30] [--rounds 3] [--only "regkit SAM,regkit MixUp"]
@@ -62,6 +63,10 @@ VARIANTS = {
     "regkit SAM": ("keras", {}, lambda: [training.SAM(0.05)]),
     "regkit FGSM (share 0.5)": ("keras", {}, lambda: [
         training.AdversarialTraining(0.03)]),
+    "regkit PGD-3": ("keras", {}, lambda: [training.PGD(0.03, steps=3)]),
+    "regkit PGD-7": ("keras", {}, lambda: [training.PGD(0.03, steps=7)]),
+    "regkit TRADES-3": ("keras", {}, lambda: [
+        training.TRADES(0.03, steps=3, from_logits=True)]),
     "regkit gradient noise": ("keras", {}, lambda: [
         training.GradientNoise(0.01)]),
     "regkit MixUp": ("keras", {}, lambda: [training.StepMixUp(0.2)]),

@@ -38,6 +38,17 @@ def _seed(text):
     return value
 
 
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (0 < value < float("inf")):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number, got {text!r}")
+    return value
+
+
 def _positive_int(text):
     try:
         value = int(text)
@@ -88,6 +99,13 @@ def _common_options(parser, suppress=False):
         "--precision", default=default("float32"), choices=PRECISIONS,
         help="Keras dtype policy to train under (default: float32); "
         "mixed_float16 scales the loss against underflow, as on a GPU",
+    )
+    parser.add_argument(
+        "--robustness", type=_positive_float, default=default(None),
+        metavar="EPS",
+        help="also measure robust accuracy: each trained model's test "
+        "accuracy under a 10-step L-inf PGD attack of radius EPS (input "
+        "units), with the same seeds and intervals (images and features)",
     )
     parser.add_argument(
         "--train-size", type=_positive_int, default=default(None),
@@ -246,6 +264,7 @@ def _meta(args, data, epochs):
         "seeds": _seed_list(args),
         "jit": args.jit,
         "precision": args.precision,
+        "robustness": getattr(args, "robustness", None),
         "backend": keras.backend.backend(),
     }
 
@@ -337,6 +356,10 @@ def run_lab(args):
         recipes = recipes_lib.load(
             ",".join(recipes_lib.TEXT_RECIPES) if data.is_text else None)
     recipes_lib.check_data_kind(recipes, data)
+    if args.robustness is not None and data.is_text:
+        raise LabError("--robustness attacks inputs in a ball around them, "
+                       "which token ids do not have; use it with image or "
+                       "feature data.")
     epochs = args.epochs or DEFAULT_EPOCHS
     out = args.out or "regkit-lab"
     console = _console()
@@ -357,6 +380,7 @@ def run_lab(args):
                         on_epoch=lambda seed, epoch, logs, name=name:
                             progress.epoch(name, seed, epoch, logs),
                         on_run=progress.run_done,
+                        robustness=args.robustness,
                     ))
                 except KeyboardInterrupt as error:  # Ctrl-C or SIGTERM
                     if not results:

@@ -119,6 +119,52 @@ DETAIL_COLUMNS = (
 )
 
 
+def _robust_difference(recipe):
+    c = recipe.comparison
+    if c is None or c.robust is None:
+        return "-"
+    low, high = c.robust_interval
+    mark = _MARK[c.robust_verdict]
+    return f"{100 * c.robust:+.1f} [{100 * low:+.1f},{100 * high:+.1f}]{mark}"
+
+
+# The third table, when the lab ran with --robustness: clean against
+# robust accuracy, the trade-off adversarial training makes.
+ROBUST_COLUMNS = (
+    ("recipe", lambda r, spread: r.name, False),
+    ("test acc %", _mean("test_accuracy", 100, 1), True),
+    ("robust %", _mean("robust_accuracy", 100, 1), True),
+    ("vs baseline", lambda r, spread: _robust_difference(r), False),
+)
+
+
+def _robust(recipes):
+    """The attack's radius when every run was attacked, else None."""
+    radii = {run.robustness for r in recipes for run in r.runs}
+    return radii.pop() if len(radii) == 1 and None not in radii else None
+
+
+def robust_caption(recipes):
+    return (
+        f"robust %: accuracy on the test examples under a 10-step L-inf PGD "
+        f"attack of radius {_robust(recipes):g} (input units; inputs "
+        "clipped to the training data's range), mean over seeds; vs "
+        f"baseline: its paired difference from the baseline with its "
+        f"{LEVEL:.0%} bootstrap interval over seeds and test examples, "
+        "marked as in the first table. test acc %: clean accuracy, as "
+        "there.")
+
+
+def _tables(recipes, title):
+    """(columns, title, caption) of each table the report shows."""
+    tables = [(MAIN_COLUMNS, title, main_caption(recipes)),
+              (DETAIL_COLUMNS, "How each recipe trained", DETAIL_CAPTION)]
+    if _robust(recipes) is not None:
+        tables.append((ROBUST_COLUMNS, "Clean and robust accuracy",
+                       robust_caption(recipes)))
+    return tables
+
+
 def _seeds(recipes):
     return max(len(r.runs) for r in recipes)
 
@@ -160,15 +206,13 @@ def table_rows(recipes, columns, wide=True):
 
 
 def rich_tables(recipes, title):
-    """The main and the detail table, each fitting 80 columns."""
+    """The main and the detail table (and the robustness table after
+    `--robustness`), each fitting 80 columns."""
     from rich import box
     from rich.table import Table
 
     tables = []
-    for columns, table_title, caption in (
-        (MAIN_COLUMNS, title, main_caption(recipes)),
-        (DETAIL_COLUMNS, "How each recipe trained", DETAIL_CAPTION),
-    ):
+    for columns, table_title, caption in _tables(recipes, title):
         rows = table_rows(recipes, columns, wide=False)
         table = Table(title=table_title, caption=caption,
                       box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
@@ -355,6 +399,11 @@ def _aggregate(recipe):
                  "train_loss", "val_loss", "test_loss", "gap", "loss_gap",
                  "epochs_run", "wall_time"):
         row[attr], row[f"{attr}_std"] = recipe.stat(attr)
+    robust = [r.robust_accuracy for r in recipe.runs]
+    if all(v is not None for v in robust):
+        row["robust_accuracy"], row["robust_accuracy_std"] = recipe.stat(
+            "robust_accuracy")
+        row["robustness"] = recipe.runs[0].robustness
     c = recipe.comparison
     if c is not None:
         row["vs_baseline"] = {
@@ -365,6 +414,11 @@ def _aggregate(recipe):
             "test_loss_interval": list(c.loss_interval),
             "test_loss_verdict": c.loss_verdict,
         }
+        if c.robust is not None:
+            row["vs_baseline"].update({
+                "robust_accuracy": c.robust,
+                "robust_accuracy_interval": list(c.robust_interval),
+                "robust_accuracy_verdict": c.robust_verdict})
     return row
 
 
@@ -404,7 +458,12 @@ def _markdown(recipes, meta, title):
     lines += ["", "![Recipes compared](gaps.png)", "",
               "## How each recipe trained", ""]
     lines += _markdown_table(recipes, DETAIL_COLUMNS)
-    lines += ["", DETAIL_CAPTION, "", "## Learning curves", ""]
+    lines += ["", DETAIL_CAPTION, ""]
+    if _robust(recipes) is not None:
+        lines += ["## Clean and robust accuracy", ""]
+        lines += _markdown_table(recipes, ROBUST_COLUMNS)
+        lines += ["", robust_caption(recipes), ""]
+    lines += ["## Learning curves", ""]
     for r in recipes:
         lines += [f"### {r.name}", "", r.description, "",
                   f"![{r.name} learning curves](curves/{r.name}.png)", ""]
@@ -454,6 +513,9 @@ def _html(recipes, meta, title):
         '<img src="gaps.png" alt="recipes compared">'
         "<h2>How each recipe trained</h2>"
         + _html_table(recipes, DETAIL_COLUMNS, DETAIL_CAPTION)
+        + ("" if _robust(recipes) is None else
+           "<h2>Clean and robust accuracy</h2>"
+           + _html_table(recipes, ROBUST_COLUMNS, robust_caption(recipes)))
         + f"<h2>Learning curves</h2>{curves}</body></html>"
     )
 

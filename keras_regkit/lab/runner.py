@@ -20,7 +20,7 @@ from keras_regkit.lab.built_recipe import BuiltRecipe
 from keras_regkit.lab.recipes import validate
 from keras_regkit.strengths import StrengthWriter
 
-_ARRAYS = ("history", "test_correct", "test_nll")
+_ARRAYS = ("history", "test_correct", "test_nll", "test_robust")
 
 
 @dataclasses.dataclass
@@ -52,6 +52,16 @@ class RecipeResult:
     weights_epoch: int = 0
     test_correct: np.ndarray = None
     test_nll: np.ndarray = None
+    robustness: float = None
+    test_robust: np.ndarray = None
+
+    @property
+    def robust_accuracy(self):
+        """Test accuracy under the PGD attack of radius `robustness`
+        (`--robustness`), or None when not measured."""
+        if self.test_robust is None:
+            return None
+        return float(np.mean(self.test_robust))
 
     @property
     def gap(self):
@@ -74,6 +84,7 @@ class RecipeResult:
         }
         row["gap"] = self.gap
         row["loss_gap"] = self.loss_gap
+        row["robust_accuracy"] = self.robust_accuracy
         return row
 
 
@@ -178,8 +189,9 @@ class SeedRunner:
     """
 
     def __init__(self, recipe, data, epochs=30, batch_size=32,
-                 jit_compile=True):
+                 jit_compile=True, robustness=None):
         self.recipe = validate(recipe)
+        self.robustness = robustness
         self.data = data
         self.epochs = epochs
         self.batch_size = batch_size
@@ -238,6 +250,8 @@ class SeedRunner:
         epochs_run = len(curves.get("loss", []))
         val_curve = curves.get("val_accuracy") or [0.0]
         test_correct, test_nll = measured["test"]
+        test_robust = (None if self.robustness is None
+                       else _robust_outcomes(model, data, self.robustness))
         return RecipeResult(
             name=self.recipe["name"],
             description=self.recipe.get("description", ""),
@@ -257,7 +271,23 @@ class SeedRunner:
             weights_epoch=_weights_epoch(callbacks, epochs_run),
             test_correct=test_correct,
             test_nll=test_nll,
+            robustness=self.robustness,
+            test_robust=test_robust,
         )
+
+
+def _robust_outcomes(model, data, epsilon):
+    """Per test example, whether the model still classifies it correctly
+    under a 10-step L-inf PGD attack of radius `epsilon` (inputs clipped to
+    the training data's range)."""
+    from keras_regkit.training.robustness import evaluate_robustness
+
+    value_range = (float(np.min(data.x_train)), float(np.max(data.x_train)))
+    result = evaluate_robustness(
+        model, data.x_test, data.y_test, [epsilon], attacks=("pgd",),
+        steps=10, value_range=value_range,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return result.per_example[("pgd", float(epsilon))]
 
 
 def run_recipe(
@@ -269,6 +299,7 @@ def run_recipe(
     jit_compile=True,
     on_epoch=None,
     extra_callbacks=(),
+    robustness=None,
 ):
     """Trains the lab model under `recipe` on `data`; returns a RecipeResult.
 
@@ -283,23 +314,26 @@ def run_recipe(
             layer supports it (Keras falls back otherwise).
         on_epoch: optional `fn(epoch, logs)` called after each epoch.
         extra_callbacks: more callbacks for `fit`.
+        robustness: None, or the radius of a PGD attack on the test
+            examples after training (the result's `robust_accuracy`).
     """
     runner = SeedRunner(recipe, data, epochs=epochs, batch_size=batch_size,
-                        jit_compile=jit_compile)
+                        jit_compile=jit_compile, robustness=robustness)
     return runner.run(seed, on_epoch=on_epoch,
                       extra_callbacks=extra_callbacks)
 
 
 def run_recipe_seeds(recipe, data, seeds, epochs=30, batch_size=32,
-                     jit_compile=True, on_epoch=None, on_run=None):
+                     jit_compile=True, on_epoch=None, on_run=None,
+                     robustness=None):
     """Trains `recipe` once per seed in `seeds` (compiling once).
 
     `on_epoch(seed, epoch, logs)` is called after each epoch and
     `on_run(result)` after each run. Returns the `RecipeResult`s in seed
-    order.
+    order. `robustness`: as for `run_recipe`.
     """
     runner = SeedRunner(recipe, data, epochs=epochs, batch_size=batch_size,
-                        jit_compile=jit_compile)
+                        jit_compile=jit_compile, robustness=robustness)
     results = []
     for seed in seeds:
         def epoch_done(epoch, logs, seed=seed):

@@ -74,6 +74,16 @@ class Comparison:
     accuracy_interval: tuple
     loss: float
     loss_interval: tuple
+    robust: float = None
+    robust_interval: tuple = None
+
+    @property
+    def robust_verdict(self):
+        """As `accuracy_verdict`, for robust accuracy (None when it was
+        not measured)."""
+        if self.robust_interval is None:
+            return None
+        return _verdict(self.robust_interval, higher_is_better=True)
 
     @property
     def accuracy_verdict(self):
@@ -108,9 +118,17 @@ def compare(runs, baseline_runs, seed=0):
 
     correct, base_correct = stack("test_correct")
     nll, base_nll = stack("test_nll")
+    robust = robust_interval = None
+    if all(getattr(r, "test_robust", None) is not None
+           and getattr(b, "test_robust", None) is not None for r, b in pairs):
+        mine, theirs = stack("test_robust")
+        robust = float(mine.mean() - theirs.mean())
+        robust_interval = paired_interval(mine, theirs, seed=seed)
     return Comparison(
         accuracy=float(correct.mean() - base_correct.mean()),
         accuracy_interval=paired_interval(correct, base_correct, seed=seed),
         loss=float(nll.mean() - base_nll.mean()),
         loss_interval=paired_interval(nll, base_nll, seed=seed),
+        robust=robust,
+        robust_interval=robust_interval,
     )

@@ -37,12 +37,15 @@ class RobustnessResult:
         settings: the attack's strength: norm, steps, restarts, step size
             rule, examples.
         warnings: signs of masked gradients, one sentence each.
+        per_example: `{"clean": bool array, (attack, epsilon): bool
+            array}`, each example's outcome (for paired statistics).
     """
 
     clean: float
     robust: dict
     settings: dict
     warnings: list
+    per_example: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def logs(self, prefix="robust"):
         """Flat `{name: accuracy}` for `History`: `<prefix>/clean` and
@@ -218,30 +221,33 @@ def evaluate_robustness(model, x, y, epsilons, attacks=("fgsm", "pgd"),
             inputs, targets, epsilon, noise, True))
     clean_program = executor.compiled(correct)
     rng = np.random.default_rng(seed)
-    clean_hits = 0
-    hits = {(a, float(e)): 0 for a in attacks for e in epsilons}
+    outcomes = {"clean": []}
+    outcomes.update({(a, float(e)): [] for a in attacks for e in epsilons})
     for begin in range(0, len(x), batch_size):
         xb = ops.convert_to_tensor(x[begin:begin + batch_size])
         yb = ops.convert_to_tensor(labels[begin:begin + batch_size])
-        clean_hits += int(np.sum(ops.convert_to_numpy(clean_program(xb,
-                                                                   yb))))
+        outcomes["clean"].append(clean_program(xb, yb))
         for epsilon in epsilons:
             eps = ops.convert_to_tensor(float(epsilon), "float32")
             if "fgsm" in attacks:
-                hits[("fgsm", float(epsilon))] += int(np.sum(
-                    ops.convert_to_numpy(fgsm_program(xb, yb, eps))))
+                outcomes[("fgsm", float(epsilon))].append(
+                    fgsm_program(xb, yb, eps))
             if "pgd" in attacks:
                 noise = _starts(rng, restarts, tuple(xb.shape), norm)
-                hits[("pgd", float(epsilon))] += int(np.sum(
-                    ops.convert_to_numpy(pgd_program(xb, yb, eps, noise))))
-    n = len(x)
+                outcomes[("pgd", float(epsilon))].append(
+                    pgd_program(xb, yb, eps, noise))
+    outcomes = {key: np.concatenate([ops.convert_to_numpy(v)
+                                     for v in values])
+                for key, values in outcomes.items()}
+    clean = outcomes.pop("clean")
     result = RobustnessResult(
-        clean=clean_hits / n,
-        robust={key: count / n for key, count in hits.items()},
+        clean=float(clean.mean()),
+        robust={key: float(v.mean()) for key, v in outcomes.items()},
+        per_example={"clean": clean, **outcomes},
         settings={"norm": norm, "steps": steps, "restarts": restarts,
                   "step_size": ("2.5 * epsilon / steps" if step_size is None
                                 else step_size),
-                  "examples": n},
+                  "examples": len(x)},
         warnings=[])
     result.warnings = _masking_warnings(result)
     for message in result.warnings:

@@ -400,3 +400,35 @@ def test_preview_errors(tmp_path, capsys):
     assert "neither a bundled image" in capsys.readouterr().err
     assert main(["preview", "--pipeline", "baseline"]) == 2
     assert "has no augmentation layers" in capsys.readouterr().err
+
+
+def test_robustness_column_with_seeds_and_intervals(tmp_path, capsys):
+    out = str(tmp_path / "robust")
+    assert main(["lab", "--recipes", "baseline,pgd", "--epochs", "2",
+                 "--seeds", "2", "--train-size", "100", "--robustness",
+                 "0.1", "--out", out]) == 0
+    printed = capsys.readouterr().out
+    assert "Clean and robust accuracy" in printed
+    _assert_report(out, ["baseline", "pgd"], seeds=(0, 1))
+    summary = _json(os.path.join(out, "summary.json"))
+    assert summary["meta"]["robustness"] == 0.1
+    for row in summary["results"]:
+        # Under attack an example can only lose its correct class.
+        assert 0.0 <= row["robust_accuracy"] <= row["test_accuracy"]
+    pgd = summary["recipes"][1]
+    low, high = pgd["vs_baseline"]["robust_accuracy_interval"]
+    assert low <= pgd["vs_baseline"]["robust_accuracy"] <= high
+    assert "## Clean and robust accuracy" in _text(
+        os.path.join(out, "report.md"))
+    assert "robust %" in _text(os.path.join(out, "report.html"))
+
+
+def test_robustness_refuses_text_and_nonsense(tmp_path, capsys):
+    path = tmp_path / "tokens.npz"
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.integers(2, 50, (40, 12)), y=rng.integers(0, 2, 40))
+    assert main(["lab", "--dataset", str(path), "--robustness", "0.1",
+                 "--out", str(tmp_path / "r")]) == 2
+    assert "token ids do not have" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["lab", "--robustness", "-1"])

@@ -106,3 +106,44 @@ def test_bad_settings_fail_at_once():
     with pytest.raises(ValueError, match=r"NaN or infinite"):
         training.evaluate_robustness(model, np.full((2, 4), np.nan), y,
                                      [0.1])
+
+
+@pytest.mark.tf
+def test_pgd_is_at_least_as_strong_as_a_hand_written_reference_on_a_cnn():
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the reference is written with TensorFlow's tape")
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    x = keras.layers.Flatten()(keras.layers.MaxPooling2D()(x))
+    model = keras.Model(inputs, keras.layers.Dense(3)(x))
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    model.compile(loss=loss)
+    rng = np.random.default_rng(4)
+    images = rng.uniform(0, 1, (128, 8, 8, 1)).astype("float32")
+    labels = np.argmax(keras.ops.convert_to_numpy(model(images)), axis=1)
+    epsilon, steps, size = 0.03, 10, 0.0075
+
+    # Madry et al.'s PGD, written out: sign steps on the loss's gradient,
+    # projected onto the L-inf ball and clipped to [0, 1].
+    adversarial = tf.constant(images)
+    for _ in range(steps):
+        with tf.GradientTape() as tape:
+            tape.watch(adversarial)
+            value = loss(labels, model(adversarial, training=False))
+        adversarial = adversarial + size * tf.sign(
+            tape.gradient(value, adversarial))
+        adversarial = tf.clip_by_value(adversarial, images - epsilon,
+                                       images + epsilon)
+        adversarial = tf.clip_by_value(adversarial, 0.0, 1.0)
+    reference = float(np.mean(np.argmax(
+        model(adversarial).numpy(), axis=1) == labels))
+
+    ours = training.evaluate_robustness(
+        model, images, labels, [epsilon], attacks=("pgd",), steps=steps,
+        step_size=size, restarts=2, value_range=(0.0, 1.0))
+    assert ours.clean == 1.0  # labels are the model's own predictions
+    assert reference < 1.0  # the attack does something here
+    assert ours.robust[("pgd", epsilon)] <= reference + 1 / 128
