@@ -7,14 +7,19 @@ train-step components that train on their adversarial examples, `TRADES`
 adversarial predictions towards the clean ones.
 """
 
+import math
+
 import keras
 from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
+from keras_regkit import schedules as schedules_lib
 from keras_regkit.strengths import NON_NEGATIVE
 from keras_regkit.strengths import PROBABILITY
+from keras_regkit.strengths import Bounds
 from keras_regkit.strengths import Scheduled
+from keras_regkit.strengths import add_strength
 from keras_regkit.training._component import StepComponent
 from keras_regkit.training.rdrop import log_probabilities
 
@@ -157,7 +162,7 @@ def project(inputs, adversarial, epsilon, norm="inf"):
 
 
 def pgd(inputs, gradient, epsilon, steps, step_size, norm="inf",
-        start=None, value_range=None):
+        start=None, value_range=None, active=None):
     """The PGD attack: `steps` ascent steps on a loss inside a norm ball.
 
     From `start` (default `inputs`), each step moves by `step_size` along
@@ -175,6 +180,9 @@ def pgd(inputs, gradient, epsilon, steps, step_size, norm="inf",
         start: the first iterate, or None for `inputs`. Defaults to `None`.
         value_range: `(low, high)` the iterates are clipped to, or None.
             Defaults to `None`.
+        active: None, or a scalar tensor: only the first `active` of the
+            `steps` (unrolled) steps move the iterate (a scheduled step
+            count). Defaults to `None`.
 
     Returns:
         The adversarial batch.
@@ -197,17 +205,62 @@ def pgd(inputs, gradient, epsilon, steps, step_size, norm="inf",
         value_range = checks.value_range(owner, value_range)
     inputs = ops.convert_to_tensor(inputs)
     adversarial = inputs if start is None else start
-    for _ in range(steps):
+    for index in range(steps):
         direction = gradient(adversarial)
         if norm == "inf":
             direction = ops.sign(direction)
         else:
             direction = direction / ops.maximum(_l2(direction), 1e-12)
-        adversarial = project(inputs, adversarial + step_size * direction,
-                              epsilon, norm)
+        moved = project(inputs, adversarial + step_size * direction,
+                        epsilon, norm)
         if value_range is not None:
-            adversarial = ops.clip(adversarial, *value_range)
+            moved = ops.clip(moved, *value_range)
+        adversarial = moved if active is None else ops.where(
+            ops.less(float(index), active), moved, adversarial)
     return adversarial
+
+
+class _StepCount:
+    """An attack's step count: an int, or a `Schedule` of it (a strength
+    named `steps`, which `StrengthScheduler` moves). A scheduled count is
+    unrolled to its largest value and the steps beyond the current one are
+    masked, so a new count never retraces."""
+
+    def __init__(self, owner, steps):
+        name = type(owner).__name__
+        if isinstance(steps, bool) or not (
+                isinstance(steps, int) or isinstance(
+                    steps, (schedules_lib.Schedule, dict))):
+            raise checks.invalid(name, "steps", steps,
+                                 f"an int in [0, {_MAX_STEPS}] or a Schedule",
+                                 error=TypeError)
+        if isinstance(steps, int):
+            self.given = checks.integer(name, "steps", steps,
+                                        maximum=_MAX_STEPS)
+            self.unrolled, self.strength = self.given, None
+            return
+        self.strength = add_strength(owner, "steps", steps,
+                                     Bounds(0.0, float(_MAX_STEPS)))
+        schedule = self.strength.schedule
+        self.given = schedule
+        self.unrolled = math.ceil(max(schedule(t)
+                                      for t in schedule.landmarks()))
+
+    @property
+    def active(self):
+        """The current count as a tensor, or None for a fixed int."""
+        return None if self.strength is None else self.strength.value
+
+    def divisor(self):
+        """The count the default step size divides by (at least 1)."""
+        if self.strength is None:
+            return max(self.given, 1)
+        return ops.maximum(self.strength.value, 1.0)
+
+    def config(self):
+        if self.strength is None:
+            return self.given
+        return schedules_lib.serialize(self.given)
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
@@ -228,7 +281,10 @@ class PGD(StepComponent):
         epsilon: float >= 0 or Schedule, the ball's radius in input units
             (the usual warm-up from 0 is a schedule). May be a `Schedule`
             (moved by [`StrengthScheduler`][scheduled]).
-        steps: int >= 0, ascent steps per training step. Defaults to `7`.
+        steps: int in [0, 100] or Schedule, ascent steps per training step
+            (a schedule is unrolled to its largest value, the steps beyond
+            its current one masked). Defaults to `7`. May be a `Schedule`
+            (moved by [`StrengthScheduler`][scheduled]).
         step_size: float >= 0, Schedule, or None for `2.5 * epsilon /
             steps` (Madry et al.'s choice). Defaults to `None`.
         norm: `"inf"` or `"2"`, the ball's norm. Defaults to `"inf"`.
@@ -261,8 +317,7 @@ class PGD(StepComponent):
         super().__init__(**kwargs)
         owner = "PGD"
         self.epsilon = epsilon
-        self.steps = checks.integer(owner, "steps", steps,
-                                    maximum=_MAX_STEPS)
+        self._step_count = _StepCount(self, steps)
         self.step_size = step_size
         self.norm = checks.choice(owner, "norm", norm, _NORMS)
         self.random_start = checks.boolean(owner, "random_start",
@@ -272,11 +327,16 @@ class PGD(StepComponent):
                 owner, value_range, "None or (low, high) with low < high"))
         self.value_range = value_range
 
+    @property
+    def steps(self):
+        """The step count as given: an int, or a `Schedule`."""
+        return self._step_count.given
+
     def _step_size(self):
         held = self.strength("step_size")
         if held is not None:
             return held.value
-        return 2.5 * self.strength("epsilon").value / max(self.steps, 1)
+        return 2.5 * self.strength("epsilon").value / self._step_count.divisor()
 
     def _start(self, inputs, epsilon):
         shape = ops.shape(inputs)
@@ -297,8 +357,9 @@ class PGD(StepComponent):
         """The adversarial batch for `inputs`, given `gradient(batch)`."""
         epsilon = self.strength("epsilon").value
         start = self._start(inputs, epsilon) if self.random_start else None
-        return pgd(inputs, gradient, epsilon, self.steps, self._step_size(),
-                   self.norm, start, self.value_range)
+        return pgd(inputs, gradient, epsilon, self._step_count.unrolled,
+                   self._step_size(), self.norm, start, self.value_range,
+                   self._step_count.active)
 
     def transform_batch(self, batch, step):
         adversarial = self.attack(
@@ -306,7 +367,7 @@ class PGD(StepComponent):
         return batch._replace(x=ops.stop_gradient(adversarial))
 
     def get_config(self):
-        return {**super().get_config(), "steps": self.steps,
+        return {**super().get_config(), "steps": self._step_count.config(),
                 "norm": self.norm, "random_start": self.random_start,
                 "value_range": (None if self.value_range is None
                                 else list(self.value_range))}
@@ -351,7 +412,9 @@ class TRADES(StepComponent):
         beta: float >= 0 or Schedule, the divergence's weight. Defaults to
             `6.0`. May be a `Schedule` (moved by
             [`StrengthScheduler`][scheduled]).
-        steps: int >= 0, the attack's ascent steps. Defaults to `10`.
+        steps: int in [0, 100] or Schedule, the attack's ascent steps (as
+            for `PGD`). Defaults to `10`. May be a `Schedule` (moved by
+            [`StrengthScheduler`][scheduled]).
         step_size: float >= 0, Schedule, or None for `2.5 * epsilon /
             steps`. Defaults to `None`.
         norm: `"inf"` or `"2"`. Defaults to `"inf"`.
@@ -386,8 +449,7 @@ class TRADES(StepComponent):
         owner = "TRADES"
         self.epsilon = epsilon
         self.beta = beta
-        self.steps = checks.integer(owner, "steps", steps,
-                                    maximum=_MAX_STEPS)
+        self._step_count = _StepCount(self, steps)
         self.step_size = step_size
         self.norm = checks.choice(owner, "norm", norm, _NORMS)
         if value_range is not None:
@@ -396,6 +458,11 @@ class TRADES(StepComponent):
         self.value_range = value_range
         self.from_logits = checks.boolean(owner, "from_logits", from_logits)
 
+    @property
+    def steps(self):
+        """The step count as given: an int, or a `Schedule`."""
+        return self._step_count.given
+
     def attack(self, inputs, clean, gradient_of):
         """The adversarial batch for `inputs` whose clean predictions are
         `clean`; `gradient_of(objective, x)` gives the input gradient of
@@ -403,7 +470,7 @@ class TRADES(StepComponent):
         epsilon = self.strength("epsilon").value
         held = self.strength("step_size")
         step_size = (held.value if held is not None
-                     else 2.5 * epsilon / max(self.steps, 1))
+                     else 2.5 * epsilon / self._step_count.divisor())
         start = inputs + 0.001 * _random.normal(ops.shape(inputs),
                                                 self.seed_generator)
         if self.value_range is not None:
@@ -414,8 +481,8 @@ class TRADES(StepComponent):
                                          self.from_logits))
 
         return pgd(inputs, lambda x: gradient_of(divergence, x)[1],
-                   epsilon, self.steps, step_size, self.norm, start,
-                   self.value_range)
+                   epsilon, self._step_count.unrolled, step_size, self.norm,
+                   start, self.value_range, self._step_count.active)
 
     def transform_batch(self, batch, step):
         clean = ops.stop_gradient(step.predictions(batch.x))
@@ -443,7 +510,7 @@ class TRADES(StepComponent):
         return self.strength("beta").value * divergence
 
     def get_config(self):
-        return {**super().get_config(), "steps": self.steps,
+        return {**super().get_config(), "steps": self._step_count.config(),
                 "norm": self.norm, "from_logits": self.from_logits,
                 "value_range": (None if self.value_range is None
                                 else list(self.value_range))}

@@ -212,3 +212,35 @@ def test_trades_arguments_are_checked():
         training.TRADES(0.1, from_logits="yes")
     with pytest.raises(ValueError, match=r"at most one"):
         _linear([training.TRADES(0.1), training.PGD(0.1)])
+
+
+def test_a_scheduled_step_count_follows_its_schedule():
+    from keras_regkit import callbacks
+    from keras_regkit import schedules
+
+    eps = 0.1
+    x, y = _data()
+    schedule = schedules.Piecewise([1], [0.0, 3.0])
+    model = _linear([training.PGD(eps, steps=schedule, step_size=eps,
+                                  random_start=False)])
+    component = model.step_components[0]
+    assert component.steps == schedule
+    kernel, bias = (keras.ops.convert_to_numpy(v)
+                    for v in model.get_layer("dense").weights)
+    residual = (x @ kernel + bias - y)[:, 0]
+    reach = eps * np.abs(kernel).sum()
+    model.compile(keras.optimizers.SGD(0.0), "mse", jit_compile=XLA)
+    history = model.fit(x, y, batch_size=len(x), epochs=2, verbose=0,
+                        shuffle=False,
+                        callbacks=[callbacks.StrengthScheduler()])
+    # Epoch 0: no step moves (the clean loss); epoch 1: the worst case.
+    np.testing.assert_allclose(history.history["loss"],
+                               [np.mean(residual**2),
+                                np.mean((np.abs(residual) + reach) ** 2)],
+                               rtol=1e-5)
+    assert history.history["regkit/pgd/steps"] == [0.0, 3.0]
+    config = component.get_config()
+    assert config["steps"]["class_name"] == "Piecewise"
+    assert training.PGD.from_config(config).steps == schedule
+    with pytest.raises(TypeError, match=r"`steps` of PGD"):
+        training.PGD(0.1, steps=2.5)
