@@ -46,17 +46,13 @@ class RobustnessMonitor(keras.callbacks.Callback):
         self.every = checks.integer("RobustnessMonitor", "every", every,
                                     minimum=1)
         self.data = (x, y)
-        (epsilons, attacks, steps, restarts, _, norm, value_range,
-         batch_size, seed) = check_settings(
+        self.settings = check_settings(
             "RobustnessMonitor", epsilons, attacks, steps, restarts, None,
             norm, value_range, batch_size, seed)
-        self.settings = {"epsilons": epsilons, "attacks": attacks,
-                         "steps": steps, "restarts": restarts, "norm": norm,
-                         "value_range": value_range,
-                         "batch_size": batch_size, "seed": seed}
         self.names = ["robust/clean"] + [
             f"robust/{attack}@{float(epsilon):g}"
-            for attack in attacks for epsilon in epsilons]
+            for attack in self.settings["attacks"]
+            for epsilon in self.settings["epsilons"]]
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is None:

@@ -263,8 +263,60 @@ class _StepCount:
         return schedules_lib.serialize(self.given)
 
 
+class _MultiStepAdversary(StepComponent):
+    """What PGD and TRADES share: the ball (`epsilon`, `norm`), the steps
+    (count and size) and the data range the attacked inputs stay in."""
+
+    order = 1  # after mixing: the adversary attacks the mixed batch
+    exclusive = "adversarial"
+    float_inputs = True
+
+    epsilon = Scheduled(NON_NEGATIVE)
+    step_size = Scheduled(NON_NEGATIVE, optional=True)
+
+    def _init_attack(self, epsilon, steps, step_size, norm, value_range):
+        owner = type(self).__name__
+        self.epsilon = epsilon
+        self._step_count = _StepCount(self, steps)
+        self.step_size = step_size
+        self.norm = checks.choice(owner, "norm", norm, _NORMS)
+        if value_range is not None:
+            value_range = tuple(float(v) for v in checks.value_range(
+                owner, value_range, "None or (low, high) with low < high"))
+        self.value_range = value_range
+
+    @property
+    def steps(self):
+        """The step count as given: an int, or a `Schedule`."""
+        return self._step_count.given
+
+    def _step_size(self):
+        """The given step size, or `2.5 * epsilon / steps` (Madry et
+        al.'s choice)."""
+        held = self.strength("step_size")
+        if held is not None:
+            return held.value
+        return 2.5 * self.strength("epsilon").value / self._step_count.divisor()
+
+    def _clipped(self, inputs):
+        if self.value_range is None:
+            return inputs
+        return ops.clip(inputs, *self.value_range)
+
+    def _pgd(self, inputs, gradient, start):
+        return pgd(inputs, gradient, self.strength("epsilon").value,
+                   self._step_count.unrolled, self._step_size(), self.norm,
+                   start, self.value_range, self._step_count.active)
+
+    def get_config(self):
+        return {**super().get_config(), "steps": self._step_count.config(),
+                "norm": self.norm,
+                "value_range": (None if self.value_range is None
+                                else list(self.value_range))}
+
+
 @keras.saving.register_keras_serializable(package="keras_regkit")
-class PGD(StepComponent):
+class PGD(_MultiStepAdversary):
     """Trains on PGD adversarial examples (Madry et al.'s adversarial
     training).
 
@@ -305,38 +357,12 @@ class PGD(StepComponent):
         Attacks, 2018. https://arxiv.org/abs/1706.06083
     """
 
-    order = 1  # after mixing: the adversary attacks the mixed batch
-    exclusive = "adversarial"
-    float_inputs = True
-
-    epsilon = Scheduled(NON_NEGATIVE)
-    step_size = Scheduled(NON_NEGATIVE, optional=True)
-
     def __init__(self, epsilon, steps=7, step_size=None, norm="inf",
                  random_start=True, value_range=None, **kwargs):
         super().__init__(**kwargs)
-        owner = "PGD"
-        self.epsilon = epsilon
-        self._step_count = _StepCount(self, steps)
-        self.step_size = step_size
-        self.norm = checks.choice(owner, "norm", norm, _NORMS)
-        self.random_start = checks.boolean(owner, "random_start",
+        self._init_attack(epsilon, steps, step_size, norm, value_range)
+        self.random_start = checks.boolean("PGD", "random_start",
                                            random_start)
-        if value_range is not None:
-            value_range = tuple(float(v) for v in checks.value_range(
-                owner, value_range, "None or (low, high) with low < high"))
-        self.value_range = value_range
-
-    @property
-    def steps(self):
-        """The step count as given: an int, or a `Schedule`."""
-        return self._step_count.given
-
-    def _step_size(self):
-        held = self.strength("step_size")
-        if held is not None:
-            return held.value
-        return 2.5 * self.strength("epsilon").value / self._step_count.divisor()
 
     def _start(self, inputs, epsilon):
         shape = ops.shape(inputs)
@@ -349,17 +375,13 @@ class PGD(StepComponent):
             radius = _random.uniform((shape[0],), self.seed_generator)
             radius = ops.reshape(radius, (-1,) + (1,) * (len(shape) - 1))
             start = inputs + epsilon * radius * direction
-        if self.value_range is not None:
-            start = ops.clip(start, *self.value_range)
-        return start
+        return self._clipped(start)
 
     def attack(self, inputs, gradient):
         """The adversarial batch for `inputs`, given `gradient(batch)`."""
-        epsilon = self.strength("epsilon").value
-        start = self._start(inputs, epsilon) if self.random_start else None
-        return pgd(inputs, gradient, epsilon, self._step_count.unrolled,
-                   self._step_size(), self.norm, start, self.value_range,
-                   self._step_count.active)
+        start = (self._start(inputs, self.strength("epsilon").value)
+                 if self.random_start else None)
+        return self._pgd(inputs, gradient, start)
 
     def transform_batch(self, batch, step):
         adversarial = self.attack(
@@ -367,10 +389,7 @@ class PGD(StepComponent):
         return batch._replace(x=ops.stop_gradient(adversarial))
 
     def get_config(self):
-        return {**super().get_config(), "steps": self._step_count.config(),
-                "norm": self.norm, "random_start": self.random_start,
-                "value_range": (None if self.value_range is None
-                                else list(self.value_range))}
+        return {**super().get_config(), "random_start": self.random_start}
 
 
 def kl_divergence(clean, adversarial, from_logits=False):
@@ -394,7 +413,7 @@ def kl_divergence(clean, adversarial, from_logits=False):
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
-class TRADES(StepComponent):
+class TRADES(_MultiStepAdversary):
     """TRADES: the clean loss plus `beta` times the KL divergence between
     clean and adversarial predictions.
 
@@ -435,54 +454,30 @@ class TRADES(StepComponent):
     """
 
     logs = ("trades_kl",)
-    order = 1  # after mixing, as the other adversaries
-    exclusive = "adversarial"
-    float_inputs = True
 
-    epsilon = Scheduled(NON_NEGATIVE)
     beta = Scheduled(NON_NEGATIVE)
-    step_size = Scheduled(NON_NEGATIVE, optional=True)
 
     def __init__(self, epsilon, beta=6.0, steps=10, step_size=None,
                  norm="inf", value_range=None, from_logits=False, **kwargs):
         super().__init__(**kwargs)
-        owner = "TRADES"
-        self.epsilon = epsilon
+        self._init_attack(epsilon, steps, step_size, norm, value_range)
         self.beta = beta
-        self._step_count = _StepCount(self, steps)
-        self.step_size = step_size
-        self.norm = checks.choice(owner, "norm", norm, _NORMS)
-        if value_range is not None:
-            value_range = tuple(float(v) for v in checks.value_range(
-                owner, value_range, "None or (low, high) with low < high"))
-        self.value_range = value_range
-        self.from_logits = checks.boolean(owner, "from_logits", from_logits)
-
-    @property
-    def steps(self):
-        """The step count as given: an int, or a `Schedule`."""
-        return self._step_count.given
+        self.from_logits = checks.boolean("TRADES", "from_logits",
+                                          from_logits)
 
     def attack(self, inputs, clean, gradient_of):
         """The adversarial batch for `inputs` whose clean predictions are
         `clean`; `gradient_of(objective, x)` gives the input gradient of
         `objective(predictions(x))`."""
-        epsilon = self.strength("epsilon").value
-        held = self.strength("step_size")
-        step_size = (held.value if held is not None
-                     else 2.5 * epsilon / self._step_count.divisor())
-        start = inputs + 0.001 * _random.normal(ops.shape(inputs),
-                                                self.seed_generator)
-        if self.value_range is not None:
-            start = ops.clip(start, *self.value_range)
+        start = self._clipped(inputs + 0.001 * _random.normal(
+            ops.shape(inputs), self.seed_generator))
 
         def divergence(predictions):
             return ops.sum(kl_divergence(clean, predictions,
                                          self.from_logits))
 
-        return pgd(inputs, lambda x: gradient_of(divergence, x)[1],
-                   epsilon, self._step_count.unrolled, step_size, self.norm,
-                   start, self.value_range, self._step_count.active)
+        return self._pgd(inputs, lambda x: gradient_of(divergence, x)[1],
+                         start)
 
     def transform_batch(self, batch, step):
         clean = ops.stop_gradient(step.predictions(batch.x))
@@ -510,8 +505,5 @@ class TRADES(StepComponent):
         return self.strength("beta").value * divergence
 
     def get_config(self):
-        return {**super().get_config(), "steps": self._step_count.config(),
-                "norm": self.norm, "from_logits": self.from_logits,
-                "value_range": (None if self.value_range is None
-                                else list(self.value_range))}
+        return {**super().get_config(), "from_logits": self.from_logits}
 

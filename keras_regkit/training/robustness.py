@@ -90,7 +90,7 @@ def _masking_warnings(result):
 def check_settings(owner, epsilons, attacks, steps, restarts, step_size,
                    norm, value_range, batch_size, seed):
     """`evaluate_robustness`'s settings, checked (one error naming the
-    argument), as a tuple in its argument order."""
+    argument), as a dict of its keyword arguments."""
     if not isinstance(attacks, (list, tuple)) or not attacks or any(
             a not in _ATTACKS for a in attacks):
         raise checks.invalid(owner, "attacks", attacks,
@@ -112,8 +112,10 @@ def check_settings(owner, epsilons, attacks, steps, restarts, step_size,
     if value_range is not None:
         value_range = tuple(float(v)
                             for v in checks.value_range(owner, value_range))
-    return (list(epsilons), tuple(attacks), steps, restarts, step_size,
-            norm, value_range, batch_size, seed)
+    return {"epsilons": list(epsilons), "attacks": tuple(attacks),
+            "steps": steps, "restarts": restarts, "step_size": step_size,
+            "norm": norm, "value_range": value_range,
+            "batch_size": batch_size, "seed": seed}
 
 
 def evaluate_robustness(model, x, y, epsilons, attacks=("fgsm", "pgd"),
@@ -165,8 +167,12 @@ def evaluate_robustness(model, x, y, epsilons, attacks=("fgsm", "pgd"),
     owner = "evaluate_robustness"
     settings = check_settings(owner, epsilons, attacks, steps, restarts,
                               step_size, norm, value_range, batch_size, seed)
-    epsilons, attacks, steps, restarts, step_size, norm, value_range, \
-        batch_size, seed = settings
+    epsilons, attacks, steps = (settings["epsilons"], settings["attacks"],
+                                settings["steps"])
+    restarts, step_size, norm = (settings["restarts"],
+                                 settings["step_size"], settings["norm"])
+    value_range, batch_size = settings["value_range"], settings["batch_size"]
+    seed = settings["seed"]
     loss = loss if loss is not None else getattr(model, "loss", None)
     loss = keras.losses.get(loss) if isinstance(loss, str) else loss
     if not callable(loss):
