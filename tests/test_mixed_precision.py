@@ -1,7 +1,8 @@
 """Mixed precision as a configuration of the whole library: one model with
-every dropout-family and augmentation layer, every weight regularizer, the
-train-step components and every callback trains under `mixed_float16` and
-`mixed_bfloat16`, computes in the half type, and saves and reloads.
+every dropout-family, augmentation and audio layer, every weight
+regularizer, the train-step components and every callback trains under
+`mixed_float16` and `mixed_bfloat16`, computes in the half type, and saves
+and reloads.
 
 The per-component step under loss scaling is checked against float32 in
 `tests/training/test_mixed_precision.py`; every augmentation layer keeps
@@ -20,6 +21,7 @@ from keras_regkit import regularizers
 from keras_regkit import schedules
 from keras_regkit import training
 from tests.helpers import dtype_policy
+from tests.layers.audio.cases import every_audio_layer
 from tests.layers.augment.cases import every_layer
 
 pytestmark = pytest.mark.backends
@@ -37,7 +39,9 @@ def _model():
     t = layers.TokenDropout(0.2, seed=8)(tokens)
     t = layers.EmbeddingDropout(10, 4, rate=0.1, seed=9)(t)
     t = keras.layers.GlobalAveragePooling1D()(t)
-    h = keras.layers.Concatenate()([x, t])
+    audio = keras.Input((800,), name="audio")
+    a = every_audio_layer(audio)
+    h = keras.layers.Concatenate()([x, t, a])
     h = keras.layers.Dense(8, activation="relu",
                            kernel_regularizer=regularizers.L1L2(1e-4, 1e-4))(h)
     h = layers.Dropout(schedules.Constant(0.1), seed=10, name="dropout")(h)
@@ -51,7 +55,8 @@ def _model():
         seed=14, name="drop_connect")(h)
     outputs = keras.layers.Dense(3, kernel_regularizer=regularizers.L2(1e-4),
                                  dtype="float32")(h)
-    return training.RegularizedModel([image, tokens], outputs, components=[
+    return training.RegularizedModel(
+        [image, tokens, audio], outputs, components=[
         training.GradientNoise(scale=1e-3, seed=3),
         training.GradientClipping(clipvalue=1.0, global_clipnorm=1.0),
         training.AdaptiveGradientClipping(0.05),
@@ -80,7 +85,8 @@ def test_everything_trains_saves_and_reloads_under_a_mixed_policy(
     assert model.get_layer("dropout").output.dtype == half
     rng = np.random.default_rng(0)
     x = {"image": rng.uniform(0, 255, (32, 16, 16, 3)).astype("float32"),
-         "tokens": rng.integers(0, 10, (32, 5)).astype("int32")}
+         "tokens": rng.integers(0, 10, (32, 5)).astype("int32"),
+         "audio": rng.normal(size=(32, 800)).astype("float32")}
     y = keras.utils.to_categorical(np.arange(32) % 3, 3)
     before = [keras.ops.convert_to_numpy(w) for w in model.trainable_weights]
     history = model.fit(x, y, batch_size=8, epochs=2, validation_split=0.25,

@@ -4,8 +4,18 @@
 augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
 `Mosaic`,
 `RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`,
-the fusing `Augment` pipeline)."""
+the fusing `Augment` pipeline), and audio augmentation (`SpecAugment`,
+`TimeMasking`, `FrequencyMasking`, `TimeWarp`; `RandomGain`, `RandomNoise`,
+`RandomTimeShift`, `RandomSpeed` on waveforms)."""
 from keras_regkit import _registration
+from keras_regkit.layers.audio import FrequencyMasking
+from keras_regkit.layers.audio import RandomGain
+from keras_regkit.layers.audio import RandomNoise
+from keras_regkit.layers.audio import RandomSpeed
+from keras_regkit.layers.audio import RandomTimeShift
+from keras_regkit.layers.audio import SpecAugment
+from keras_regkit.layers.audio import TimeMasking
+from keras_regkit.layers.audio import TimeWarp
 from keras_regkit.layers.augment import Augment
 from keras_regkit.layers.augment import AugMix
 from keras_regkit.layers.augment import CutMix
@@ -63,6 +73,7 @@ __all__ = [
     "DropPath",
     "Dropout",
     "EmbeddingDropout",
+    "FrequencyMasking",
     "GaussianDropout",
     "MixUp",
     "Mosaic",
@@ -76,20 +87,27 @@ __all__ = [
     "RandomElasticTransform",
     "RandomErasing",
     "RandomFlip",
+    "RandomGain",
     "RandomGrayscale",
     "RandomHue",
+    "RandomNoise",
     "RandomPerspective",
     "RandomResizedCrop",
     "RandomRotation",
     "RandomSaturation",
     "RandomShear",
+    "RandomSpeed",
+    "RandomTimeShift",
     "RandomTranslation",
     "RandomZoom",
     "SpatialDropout1D",
     "SpatialDropout2D",
     "SpatialDropout3D",
+    "SpecAugment",
     "StochasticDepth",
     "StochasticResidual",
+    "TimeMasking",
+    "TimeWarp",
     "TokenDropout",
     "TrivialAugment",
     "affine_transform",

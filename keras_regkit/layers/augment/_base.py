@@ -17,9 +17,9 @@ from keras_regkit._compat import tensorflow as tf_compat
 from keras_regkit._compat import tf_data
 from keras_regkit._fusion import computed_once
 from keras_regkit._fusion import kept_apart
+from keras_regkit.layers._in_pipelines import RunsInPipelines
 from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.strengths import HasStrengths
-from keras_regkit.strengths import collect_strengths
 
 _INPUT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
 
@@ -37,7 +37,8 @@ def mask_fill_value(dtype):
     return -1
 
 
-class BaseAugmentation(HasStrengths, keras.layers.Layer):
+class BaseAugmentation(RunsInPipelines, HasStrengths,
+                       keras.layers.Layer):
     """Base of keras_regkit's image augmentation layers.
 
     Subclasses implement `draw(batch_size, height, width)` (all randomness,
@@ -159,24 +160,6 @@ class BaseAugmentation(HasStrengths, keras.layers.Layer):
         return None
 
     # -- Keras layer plumbing ----------------------------------------------
-
-    def __call__(self, inputs, *args, **kwargs):
-        # In a tf.data map under JAX or torch, the backend computes the
-        # batch as the graph runs (see `_compat.tf_data`). Batches made in a
-        # pipeline are counted, for StrengthScheduler.
-        if tf_data.in_foreign_graph(inputs):
-            return tf_data.call_in_graph(self, inputs, args, kwargs,
-                                         self._scheduled())
-        if not (tf_data.in_dataset_function() and self._scheduled()):
-            return super().__call__(inputs, *args, **kwargs)
-        return tf_compat.after(tf_data.count_pipeline_use(self),
-                               super().__call__(inputs, *args, **kwargs))
-
-    def _scheduled(self):
-        """Whether a strength of this layer (or of a layer it holds)
-        follows a schedule."""
-        return any(not s.is_constant
-                   for s in collect_strengths(self).values())
 
     def _images_shape(self, input_shape):
         if isinstance(input_shape, dict):
