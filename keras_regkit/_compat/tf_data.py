@@ -158,13 +158,19 @@ def in_dataset_function():
 def call_in_graph(layer, inputs, args, kwargs, scheduled):
     """`layer(inputs, *args, **kwargs)` for symbolic TensorFlow `inputs`,
     computed by Keras's backend on the CPU as the graph runs; the batches
-    made are counted (`pipeline_uses`) when the layer is `scheduled`."""
+    made are counted (`pipeline_uses`) when the layer is `scheduled`.
+    Tensors among `kwargs` (an audio layer's `lengths`) travel with the
+    inputs."""
     import tensorflow as tf
 
+    tensors = {key: value for key, value in kwargs.items()
+               if tf.is_tensor(value)}
+    kwargs = {key: value for key, value in kwargs.items()
+              if key not in tensors}
     inputs = tf.nest.map_structure(densify, inputs)
-    flat_inputs = tf.nest.flatten(inputs)
+    flat_inputs = tf.nest.flatten((inputs, tensors))
     structure, dtypes, shapes = _output_signature(layer, inputs, args,
-                                                  kwargs)
+                                                  kwargs, tensors)
 
     if scheduled:
         _PIPELINE_USES.setdefault(layer, 0)
@@ -172,9 +178,10 @@ def call_in_graph(layer, inputs, args, kwargs, scheduled):
     def run(*arrays):
         if scheduled:
             _PIPELINE_USES[layer] = _PIPELINE_USES.get(layer, 0) + 1
-        data = tf.nest.pack_sequence_as(inputs, list(arrays))
+        data, arrays_of = tf.nest.pack_sequence_as((inputs, tensors),
+                                                   list(arrays))
         with _LOCK, keras.device("cpu"):
-            outputs = _call(layer, data, args, kwargs)
+            outputs = _call(layer, data, args, kwargs, arrays_of)
         return [keras.ops.convert_to_numpy(value)
                 for value in tf.nest.flatten(outputs)]
 
@@ -186,22 +193,24 @@ def call_in_graph(layer, inputs, args, kwargs, scheduled):
     return tf.nest.pack_sequence_as(structure, outputs)
 
 
-def _call(layer, data, args, kwargs):
-    """`layer(data, *args, **kwargs)`, compiled under JAX once built."""
+def _call(layer, data, args, kwargs, tensors):
+    """`layer(data, *args, **kwargs, **tensors)`, compiled under JAX once
+    built (`tensors` are traced arguments, the rest fixed)."""
     if keras.backend.backend() != "jax" or not layer.built:
-        return layer(data, *args, **kwargs)
-    key = (repr(args), repr(sorted(kwargs.items())))
+        return layer(data, *args, **kwargs, **tensors)
+    key = (repr(args), repr(sorted(kwargs.items())), tuple(sorted(tensors)))
     if not hasattr(layer, JITTED):
         object.__setattr__(layer, JITTED, {})
     jitted = getattr(layer, JITTED)
     if key not in jitted:
-        jitted[key] = jax_compat.jit(lambda trainable, non_trainable, inputs:
-                              layer.stateless_call(trainable, non_trainable,
-                                                   inputs, *args, **kwargs))
+        jitted[key] = jax_compat.jit(
+            lambda trainable, non_trainable, inputs, tensors:
+            layer.stateless_call(trainable, non_trainable, inputs, *args,
+                                 **kwargs, **tensors))
     before = [variable.value for variable in layer.non_trainable_variables]
     outputs, after = jitted[key](
         [variable.value for variable in layer.trainable_variables], before,
-        data)
+        data, tensors)
     # Only what the call changed (seed states): a strength written by a
     # scheduler meanwhile must not be overwritten with the value read.
     for variable, old, new in zip(layer.non_trainable_variables, before,
@@ -225,12 +234,13 @@ def shuffled_batches(x, y, batch_size, seed):
     )
 
 
-def _output_signature(layer, inputs, args, kwargs):
+def _output_signature(layer, inputs, args, kwargs, tensors):
     """(structure, TensorFlow dtypes, static shapes) of the layer's output
-    on `inputs`, from a copy of the layer called on zeros."""
+    on `inputs`, from a copy of the layer called on zeros (`tensors`, the
+    keyword arguments that are tensors, too)."""
     import tensorflow as tf
 
-    for value in tf.nest.flatten(inputs):
+    for value in tf.nest.flatten((inputs, tensors)):
         if value.shape.rank is None:
             raise ValueError(
                 f"{type(layer).__name__} in a tf.data pipeline under the "
@@ -240,13 +250,13 @@ def _output_signature(layer, inputs, args, kwargs):
     copy = type(layer).from_config(layer.get_config())
     trials = []
     for size in _TRIAL_SIZES:
-        zeros = tf.nest.map_structure(
+        zeros, zero_tensors = tf.nest.map_structure(
             lambda value, size=size: np.zeros(
                 [size if d is None else d for d in value.shape],
                 value.dtype.as_numpy_dtype),
-            inputs)
+            (inputs, tensors))
         with keras.device("cpu"):
-            trials.append(copy(zeros, *args, **kwargs))
+            trials.append(copy(zeros, *args, **kwargs, **zero_tensors))
     first, second = (tf.nest.flatten(trial) for trial in trials)
     dtypes = [tf.as_dtype(keras.ops.convert_to_numpy(value).dtype)
               for value in first]

@@ -236,3 +236,32 @@ def test_bad_shapes_get_one_clear_error():
     with pytest.raises(ValueError, match="lengths"):
         layers.RandomGain()(np.ones((4, 8), "float32"),
                             lengths=np.ones((4, 2), "int32"))
+
+
+def test_in_a_tf_data_pipeline_with_lengths_and_a_schedule():
+    """In `ds.map` on every backend (JAX and torch through the bridge of
+    `_compat.tf_data`): lengths pass with the batch, padding stays, and
+    `StrengthScheduler` moves a layer used only in the pipeline."""
+    tf = pytest.importorskip("tensorflow")
+    from keras_regkit import callbacks
+
+    noise = layers.RandomNoise((0.0, 0.0), probability=schedules.Piecewise(
+        [1], [0.0, 1.0]), seed=0, name="pipeline_noise")
+    waves = np.random.default_rng(0).normal(size=(4, 64)).astype("float32")
+    lengths = np.array([64, 32, 16, 8], "int32")
+    ds = tf.data.Dataset.from_tensor_slices(
+        (waves, lengths, np.zeros((4, 1), "float32"))).batch(4).map(
+            lambda x, n, y: (noise(x, training=True, lengths=n), y))
+    model = keras.Sequential([keras.Input((64,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    seen = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(
+            next(iter(ds))[0].numpy()))
+    history = model.fit(ds, epochs=2, verbose=0, callbacks=[
+        callbacks.StrengthScheduler(), probe])
+    assert history.history["regkit/pipeline_noise/probability"] == [0.0, 1.0]
+    np.testing.assert_array_equal(seen[0], waves)
+    changed = seen[1] != waves
+    assert changed[0].all() and changed[3, :8].all()
+    assert not changed[3, 8:].any() and not changed[2, 16:].any()
