@@ -37,7 +37,8 @@ def _model():
     x = keras.layers.GlobalAveragePooling2D()(x)
     tokens = keras.Input((5,), dtype="int32", name="tokens")
     t = layers.TokenDropout(0.2, seed=8)(tokens)
-    t = layers.EmbeddingDropout(10, 4, rate=0.1, seed=9)(t)
+    t = layers.EmbeddingDropout(10, 4, rate=0.1, seed=9, rows_regularizer=(
+        regularizers.L2(1e-3)))(t)
     t = keras.layers.GlobalAveragePooling1D()(t)
     audio = keras.Input((800,), name="audio")
     a = every_audio_layer(audio)

@@ -1,12 +1,13 @@
 """Layers: the dropout family (scheduled `Dropout`, `SpatialDropout*`,
 `GaussianDropout`, `DropPath`, `StochasticResidual`, `DropBlock2D`,
-`DropConnect`, MC-dropout) and
-augmentation layers that compile under XLA (`Random*`, `MixUp`, `CutMix`,
-`Mosaic`,
+`DropConnect`, MC-dropout, `EmbeddingDropout`, `TokenDropout`); an
+`Embedding` whose penalty falls on the looked-up rows only; augmentation
+layers that compile under XLA (`Random*`, `MixUp`, `CutMix`, `Mosaic`,
 `RandAugment`, `TrivialAugment`, `AugMix`, `RandomApply`, `RandomChoice`,
-the fusing `Augment` pipeline), and audio augmentation (`SpecAugment`,
-`TimeMasking`, `FrequencyMasking`, `TimeWarp`; `RandomGain`, `RandomNoise`,
-`RandomTimeShift`, `RandomSpeed` on waveforms)."""
+the fusing `Augment` pipeline); audio augmentation (`SpecAugment`,
+`TimeMasking`, `FrequencyMasking`, `TimeWarp` on spectrograms;
+`RandomGain`, `RandomNoise`, `RandomTimeShift`, `RandomSpeed` on
+waveforms)."""
 from keras_regkit import _registration
 from keras_regkit.layers.audio import FrequencyMasking
 from keras_regkit.layers.audio import RandomGain
@@ -63,6 +64,8 @@ from keras_regkit.layers.dropout import gaussian_dropout
 from keras_regkit.layers.dropout import mc_predict
 from keras_regkit.layers.dropout import stochastic_residual
 from keras_regkit.layers.dropout import token_dropout
+from keras_regkit.layers.embedding import Embedding
+from keras_regkit.layers.embedding import looked_up_rows_penalty
 
 __all__ = [
     "AugMix",
@@ -72,6 +75,7 @@ __all__ = [
     "DropConnect",
     "DropPath",
     "Dropout",
+    "Embedding",
     "EmbeddingDropout",
     "FrequencyMasking",
     "GaussianDropout",
@@ -117,6 +121,7 @@ __all__ = [
     "dropout",
     "embedding_dropout",
     "gaussian_dropout",
+    "looked_up_rows_penalty",
     "mc_predict",
     "stochastic_residual",
     "token_dropout",

@@ -12,10 +12,11 @@ from keras_regkit.strengths import PROBABILITY
 from keras_regkit.strengths import Scheduled
 
 
-def _check_mask_value(owner, value):
-    if value == "mean" or (checks.is_number(value) and value == value):
-        return value if value == "mean" else float(value)
-    raise checks.invalid(owner, "mask_value", value, 'a float or "mean"')
+def check_mask_value(owner, value):
+    """`mask_value`: a finite float or `"mean"`."""
+    if isinstance(value, str) and value == "mean":
+        return value
+    return checks.real(owner, "mask_value", value, 'a finite float or "mean"')
 
 
 class _Masking(SpectrogramAugmentation):
@@ -40,7 +41,7 @@ class _Masking(SpectrogramAugmentation):
         self.max_width = max_width
         self.num_masks = checks.integer(owner, "num_masks", num_masks, 1)
         self.iid_masks = checks.boolean(owner, "iid_masks", iid_masks)
-        self.mask_value = _check_mask_value(owner, mask_value)
+        self.mask_value = check_mask_value(owner, mask_value)
 
     allows_no_width = False
 

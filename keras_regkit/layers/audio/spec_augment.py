@@ -6,6 +6,7 @@ from keras_regkit import _checks as checks
 from keras_regkit.layers.audio._base import SpectrogramAugmentation
 from keras_regkit.layers.audio.masking import FrequencyMasking
 from keras_regkit.layers.audio.masking import TimeMasking
+from keras_regkit.layers.audio.masking import check_mask_value
 from keras_regkit.layers.audio.time_warp import TimeWarp
 
 #: Park et al. 2019, table 1: W (time warp), F and m_F (frequency mask width
@@ -90,7 +91,7 @@ class SpecAugment(SpectrogramAugmentation):
         settings = {**POLICIES[policy], **{
             key: value for key, value in self.overrides.items()
             if value is not None}}
-        self.mask_value = mask_value
+        self.mask_value = check_mask_value("SpecAugment", mask_value)
 
         def sub_seed(offset):
             return None if seed is None else seed + offset

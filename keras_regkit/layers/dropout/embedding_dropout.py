@@ -14,7 +14,7 @@ from keras_regkit import _checks as checks
 from keras_regkit import _random
 from keras_regkit.layers.dropout._base import Stochastic
 from keras_regkit.layers.dropout._base import check_function_args
-from keras_regkit.strengths import strengths_of
+from keras_regkit.layers.embedding import Embedding
 
 
 def embedding_dropout(embedded, token_ids, rate, seed, vocabulary_size,
@@ -63,7 +63,7 @@ def embedding_dropout(embedded, token_ids, rate, seed, vocabulary_size,
 
 
 @keras.saving.register_keras_serializable(package="keras_regkit")
-class EmbeddingDropout(Stochastic, keras.layers.Embedding):
+class EmbeddingDropout(Stochastic, Embedding):
     """`keras.layers.Embedding` that drops whole words while training.
 
     A drop-in for `Embedding` (same arguments, weights and masking) plus a
@@ -74,7 +74,9 @@ class EmbeddingDropout(Stochastic, keras.layers.Embedding):
     recurrent models, and it keeps the model from leaning on any one word.
 
     Args:
-        input_dim, output_dim, **kwargs: as for `keras.layers.Embedding`.
+        input_dim, output_dim, **kwargs: as for `keras.layers.Embedding`,
+            plus our `Embedding`'s `rows_regularizer`, `rows_weighting`
+            and `id_frequencies` (a penalty on the looked-up rows).
         rate: float in [0, 1) or `Schedule`, the fraction of words dropped.
             Defaults to `0.1`. May be a `Schedule` (moved by
             [`StrengthScheduler`][scheduled]).
@@ -104,38 +106,7 @@ class EmbeddingDropout(Stochastic, keras.layers.Embedding):
         super().__init__(input_dim, output_dim, **kwargs)
         self.init_stochastic(rate, seed, monte_carlo)
         self.per_batch = per_batch
-        if weights is not None:  # Keras's `weights=`, once our state exists
-            self.build()
-            if not (isinstance(weights, list) and len(weights) == 1):
-                weights = [weights]
-            self.set_weights(weights)
-
-    def quantize(self, mode=None, type_check=True, **kwargs):
-        # Keras's Embedding refuses subclasses (their `call` may differ);
-        # ours only masks the lookup's output, so the quantized lookup
-        # serves it. Subclasses of ours are refused in turn.
-        if type_check and type(self) is not EmbeddingDropout:
-            raise NotImplementedError(
-                f"Layer {type(self).__name__} does not have a `quantize` "
-                "method implemented."
-            )
-        return super().quantize(mode, type_check=False, **kwargs)
-
-    # Keras's Embedding saves its own variables by name (for quantized
-    # modes); our strength variables go under names of their own.
-
-    def save_own_variables(self, store):
-        super().save_own_variables(store)
-        if self.built:
-            for name, strength in strengths_of(self).items():
-                if strength.variable is not None:
-                    store[f"regkit_{name}"] = strength.variable
-
-    def load_own_variables(self, store):
-        super().load_own_variables(store)
-        for name, strength in strengths_of(self).items():
-            if strength.variable is not None and f"regkit_{name}" in store:
-                strength.variable.assign(store[f"regkit_{name}"])
+        self.set_initial_weights(weights)
 
     def compute_output_spec(self, inputs, training=False):
         return super().compute_output_spec(inputs)

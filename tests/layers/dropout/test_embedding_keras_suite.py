@@ -1,4 +1,5 @@
-"""Keras's own Embedding tests, run against EmbeddingDropout.
+"""Keras's own Embedding tests, run against our `Embedding` and
+`EmbeddingDropout`.
 
 On the TensorFlow pass only: what they exercise beyond a call and a fit
 (quantization, LoRA, variable counts) is Keras's own Embedding code, which
@@ -14,7 +15,7 @@ import pytest
 from keras_regkit import layers
 
 
-def _keras_embedding_suite():
+def _keras_embedding_suite(cls, seed_generators, different):
     module = pytest.importorskip("keras.src.layers.core.embedding_test")
 
     class Suite(module.EmbeddingTest):
@@ -25,20 +26,30 @@ def _keras_embedding_suite():
         """
 
         def run_layer_test(self, *args, **kwargs):
-            # Our layer's own state: one seed generator (Keras's count is
-            # Embedding's, none).
-            kwargs["expected_num_seed_generators"] = 1
+            # EmbeddingDropout's own state: one seed generator (Keras's
+            # count is Embedding's, none).
+            kwargs["expected_num_seed_generators"] = seed_generators
             return super().run_layer_test(*args, **kwargs)
 
         @pytest.fixture(autouse=True)
         def _use_keras_regkit(self, monkeypatch):
             names = {n: getattr(keras.layers, n) for n in dir(keras.layers)
                      if not n.startswith("_")}
-            names["Embedding"] = layers.EmbeddingDropout
+            names["Embedding"] = cls
             monkeypatch.setattr(module, "layers",
                                 types.SimpleNamespace(**names))
 
-    different = {
+    for name, reason in different.items():
+        setattr(Suite, name, pytest.mark.skip(reason=reason)(
+            getattr(Suite, name)))
+    Suite.__name__ = f"TestKerasEmbeddingSuite{cls.__name__}"
+    return Suite
+
+
+TestKerasEmbeddingSuiteEmbedding = _keras_embedding_suite(
+    layers.Embedding, 0, {})
+TestKerasEmbeddingSuiteEmbeddingDropout = _keras_embedding_suite(
+    layers.EmbeddingDropout, 1, {
         "test_sparse": "trains on sparse ids; ours drops words of dense "
                        "ids only (clear error, tested)",
         "test_ragged": "trains on ragged ids; ours drops words of dense "
@@ -47,12 +58,4 @@ def _keras_embedding_suite():
                        "ours adds its seed generator's",
         "test_quantize_by_setting_dtype_policy_int4": "counts variables: "
                        "ours adds its seed generator's",
-    }
-    for name, reason in different.items():
-        setattr(Suite, name, pytest.mark.skip(reason=reason)(
-            getattr(Suite, name)))
-    Suite.__name__ = "TestKerasEmbeddingSuite"
-    return Suite
-
-
-TestKerasEmbeddingSuite = _keras_embedding_suite()
+    })
