@@ -23,22 +23,26 @@ from keras_regkit.strengths import strengths_of
 WEIGHTINGS = ("unique", "count")
 
 
-def looked_up_rows_penalty(embeddings, ids, l1=0.0, l2=0.0,
+def looked_up_rows_penalty(rows, ids, input_dim, l1=0.0, l2=0.0,
                            weighting="unique", id_weights=None,
                            padding_id=None):
-    """The L1/L2 penalty on the rows of `embeddings` that `ids` look up.
+    """The L1/L2 penalty on the rows a batch of `ids` looked up.
 
     With `weighting="unique"` each distinct row counts once, however often
-    the batch uses it: the penalty's gradient on a row is then exactly the
+    the batch uses it: each lookup is weighted by one over its id's count
+    in the batch, so the penalty's gradient on a used row is exactly the
     full-table penalty's (`2 * l2 * row` for L2), and rows the batch does
-    not use get none. With `"count"` each lookup counts: frequent ids are
-    penalized in proportion to their use. Distinct rows are found by
-    sorting the ids (no op whose output size depends on the data, so it
-    compiles under XLA).
+    not use get none. With `"count"` each lookup counts once: frequent ids
+    are penalized in proportion to their use. The counts are a scatter
+    into `input_dim` numbers (1/`output_dim` of the table's size; no op
+    whose output size depends on the data, so it compiles under XLA), and
+    the gradient flows through the lookup the layer made anyway.
 
     Args:
-        embeddings: the `(input_dim, output_dim)` table.
+        rows: the looked-up rows, `ids.shape + (output_dim,)` (the
+            lookup's output: `ops.take(table, ids, axis=0)`).
         ids: integer tensor of any shape.
+        input_dim: int, the number of rows of the table.
         l1: float or scalar tensor, the L1 factor. Defaults to `0.0`.
         l2: float or scalar tensor, the L2 factor. Defaults to `0.0`.
         weighting: `"unique"` or `"count"`. Defaults to `"unique"`.
@@ -54,27 +58,26 @@ def looked_up_rows_penalty(embeddings, ids, l1=0.0, l2=0.0,
 
         >>> table = keras.ops.ones((10, 2))
         >>> ids = keras.ops.convert_to_tensor([[1, 1, 2], [2, 3, 0]])
-        >>> float(looked_up_rows_penalty(table, ids, l2=0.5, padding_id=0))
+        >>> rows = keras.ops.take(table, ids, axis=0)
+        >>> float(looked_up_rows_penalty(rows, ids, 10, l2=0.5, padding_id=0))
         3.0
     """
     owner = "looked_up_rows_penalty"
+    checks.integer(owner, "input_dim", input_dim, 1)
     checks.choice(owner, "weighting", weighting, WEIGHTINGS)
     l1, l2 = (checks.scalar(owner, name, value, lambda v: v >= 0,
                             "a float >= 0 or a scalar tensor")
               for name, value in (("l1", l1), ("l2", l2)))
     ids = ops.reshape(ops.cast(ids, "int32"), (-1,))
+    rows = ops.cast(ops.reshape(rows, (-1, rows.shape[-1])), "float32")
+    weight = ops.ones(ops.shape(ids), "float32")
     if weighting == "unique":
-        ids = ops.sort(ids)
-        first = ops.concatenate([ops.ones((1,), "bool"),
-                                 ops.not_equal(ids[1:], ids[:-1])])
-        weight = ops.cast(first, "float32")
-    else:
-        weight = ops.ones(ops.shape(ids), "float32")
+        counts = ops.scatter(ops.expand_dims(ids, 1), weight, (input_dim,))
+        weight = 1.0 / ops.maximum(ops.take(counts, ids), 1.0)
     if padding_id is not None:
         weight = weight * ops.cast(ops.not_equal(ids, padding_id), "float32")
     if id_weights is not None:
         weight = weight * ops.take(ops.cast(id_weights, "float32"), ids)
-    rows = ops.cast(ops.take(embeddings, ids, axis=0), "float32")
     penalty = ops.zeros((), "float32")
     if not _is_zero(l2):
         penalty += ops.cast(l2, "float32") * ops.sum(
@@ -266,28 +269,39 @@ class Embedding(keras.layers.Embedding):
             if key in store:
                 variable.assign(store[key])
 
-    def rows_penalty(self, inputs):
-        """The `rows_regularizer` penalty for the ids `inputs`."""
+    def rows_penalty(self, inputs, rows=None):
+        """The `rows_regularizer` penalty for the ids `inputs` (whose rows
+        `rows` the lookup gave, looked up again if not given)."""
+        if rows is None:
+            rows = ops.take(self.embeddings, ops.cast(inputs, "int32"),
+                            axis=0)
         weights = None
         if self.frequency_adaptive:
             weights = 1.0 / ops.maximum(self.id_frequencies, 1.0)
         return looked_up_rows_penalty(
-            self.embeddings, inputs, l1=_factor(self.rows_regularizer, "l1"),
+            rows, inputs, self.input_dim,
+            l1=_factor(self.rows_regularizer, "l1"),
             l2=_factor(self.rows_regularizer, "l2"),
             weighting=self.rows_weighting, id_weights=weights,
             padding_id=0 if self.mask_zero else None)
 
     def call(self, inputs):
-        if self.rows_regularizer is not None:
-            if type(inputs).__name__ in ("SparseTensor", "RaggedTensor"):
-                raise ValueError(
-                    f"{type(self).__name__}'s rows_regularizer takes dense "
-                    f"batches of ids; received a {type(inputs).__name__}. "
-                    "Pad the batch (e.g. `ragged.to_tensor()`, with "
-                    "`mask_zero=True`)."
-                )
-            self.add_loss(self.rows_penalty(inputs))
-        return super().call(inputs)
+        if self.rows_regularizer is None:
+            return super().call(inputs)
+        if type(inputs).__name__ in ("SparseTensor", "RaggedTensor"):
+            raise ValueError(
+                f"{type(self).__name__}'s rows_regularizer takes dense "
+                f"batches of ids; received a {type(inputs).__name__}. Pad "
+                "the batch (e.g. `ragged.to_tensor()`, with "
+                "`mask_zero=True`)."
+            )
+        if inputs.dtype not in ("int32", "int64"):
+            inputs = ops.cast(inputs, "int32")
+        # One lookup for the output and the penalty: its gradient is one
+        # scatter into the table, as without the penalty.
+        rows = ops.take(self.embeddings, inputs, axis=0)
+        self.add_loss(self.rows_penalty(inputs, rows))
+        return ops.cast(rows, self.compute_dtype)
 
     def get_config(self):
         config = {**super().get_config(),

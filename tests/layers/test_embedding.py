@@ -66,10 +66,11 @@ def test_weightings_padding_and_frequencies():
         VOCABULARY, DIM) / 100.0
     squares = (table ** 2).sum(axis=1)
     flat = IDS.ravel()
-    unique = layers.looked_up_rows_penalty(table, IDS, l2=1.0)
+    rows = keras.ops.take(table, IDS, axis=0)
+    unique = layers.looked_up_rows_penalty(rows, IDS, VOCABULARY, l2=1.0)
     np.testing.assert_allclose(_np(unique), squares[np.unique(flat)].sum(),
                                rtol=1e-6)
-    count = layers.looked_up_rows_penalty(table, IDS, l2=1.0,
+    count = layers.looked_up_rows_penalty(rows, IDS, VOCABULARY, l2=1.0,
                                           weighting="count", padding_id=0)
     np.testing.assert_allclose(_np(count), squares[flat[flat != 0]].sum(),
                                rtol=1e-6)
