@@ -148,7 +148,7 @@ def test_npz_with_mismatched_labels(capsys, tmp_path):
     path = tmp_path / "d.npz"
     np.savez(path, x=np.zeros((4, 8, 8)), y=np.zeros(3, "int64"))
     _fails(capsys, ["lab", "--dataset", str(path)],
-           "4 images but 3 labels; they must match", tmp_path)
+           "4 examples but 3 labels; they must match", tmp_path)
 
 
 def test_npz_with_float_labels(capsys, tmp_path):
