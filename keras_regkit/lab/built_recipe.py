@@ -14,6 +14,7 @@ import keras
 
 from keras_regkit.callbacks import RegularizationMonitor
 from keras_regkit.callbacks import StrengthScheduler
+from keras_regkit.lab.model import build_audio_model
 from keras_regkit.lab.model import build_model
 from keras_regkit.lab.model import build_text_model
 from keras_regkit.lab.model import seed_everything
@@ -43,11 +44,15 @@ class BuiltRecipe:
         seed_everything(seed)
         return cls(recipe, build_components(recipe))
 
-    def model(self, input_shape, num_classes, vocabulary_size=0):
+    def model(self, input_shape, num_classes, vocabulary_size=0,
+              sample_rate=0):
         """The lab model with the recipe's parts (the text model when
-        `vocabulary_size` > 0); a `RegularizedModel` when the recipe has
-        train-step components."""
-        if vocabulary_size:
+        `vocabulary_size` > 0, the audio model when `sample_rate` > 0); a
+        `RegularizedModel` when the recipe has train-step components."""
+        if sample_rate:
+            model = build_audio_model(input_shape[0], sample_rate,
+                                      num_classes, self.components)
+        elif vocabulary_size:
             model = build_text_model(input_shape[0], vocabulary_size,
                                      num_classes, self.components)
         else:

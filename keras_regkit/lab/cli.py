@@ -3,6 +3,7 @@
     keras-regkit lab                       # default recipes on digits
     keras-regkit lab --seeds 5 -v          # more seeds, a line per epoch
     keras-regkit lab --recipes l2,dropout --epochs 20 --out my-report
+    keras-regkit lab --dataset tones       # audio: default audio recipes
     keras-regkit lab sweep --param l2 --min 1e-6 --max 1e-1 --trials 6
     keras-regkit lab list                  # built-in recipes
     keras-regkit preview                   # PNG grid of an augmentation
@@ -22,6 +23,8 @@ PROG = "keras-regkit"
 # Small enough that the baseline clearly overfits (train accuracy 100%,
 # test about 95%); the other 779 training images join the test set.
 DIGITS_TRAIN_SIZE = 300
+# The same for the synthetic tones (1200 clips): the rest join the test set.
+TONES_TRAIN_SIZE = 300
 DEFAULT_EPOCHS = 40
 # The dtype policies `--precision` takes.
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
@@ -75,9 +78,11 @@ def _common_options(parser, suppress=False):
 
     parser.add_argument(
         "--dataset", default=default("digits"),
-        help="digits (bundled, default), tfds:NAME (images or text, e.g. "
-        "tfds:imdb_reviews), a .npz file with arrays x and y (images, or "
-        "integer token ids (N, T) for text), or a folder with one "
+        help="digits (bundled, default), tones (synthetic audio), "
+        "tfds:NAME (images, text or audio, e.g. tfds:imdb_reviews, "
+        "tfds:speech_commands), a .npz file with arrays x and y (images, "
+        "integer token ids (N, T) for text, or waveforms (N, samples) "
+        "with a scalar sample_rate for audio), or a folder with one "
         "sub-folder of images per class",
     )
     parser.add_argument("--epochs", type=_positive_int, default=default(None),
@@ -109,8 +114,8 @@ def _common_options(parser, suppress=False):
     )
     parser.add_argument(
         "--train-size", type=_positive_int, default=default(None),
-        help="keep only this many training images (default: 300 for digits, "
-        "the rest join the test set; all for other data)",
+        help="keep only this many training examples (default: 300 for "
+        "digits and tones, the rest join the test set; all for other data)",
     )
     parser.add_argument(
         "--image-size", type=_positive_int, nargs=2, default=default([32, 32]),
@@ -139,7 +144,8 @@ def build_parser():
         "--recipes", default=None,
         help="comma-separated built-in recipe names, or a .json/.yaml file of "
         "recipes (default: baseline,dropout,augmentation,combined; for text: "
-        "baseline,embedding_dropout,token_dropout,rdrop,label_smoothing)",
+        "baseline,embedding_dropout,token_dropout,rdrop,label_smoothing; "
+        "for audio: baseline,dropout,spec_augment,waveform_augmentation)",
     )
     lab.add_argument(
         "--seeds", type=_positive_int, default=3,
@@ -244,8 +250,9 @@ def _data(args):
     from keras_regkit.lab.data import load_dataset
 
     train_size = args.train_size
-    if train_size is None and args.dataset == "digits":
-        train_size = DIGITS_TRAIN_SIZE
+    if train_size is None:
+        train_size = {"digits": DIGITS_TRAIN_SIZE,
+                      "tones": TONES_TRAIN_SIZE}.get(args.dataset)
     return load_dataset(
         args.dataset, seed=args.seed, train_size=train_size,
         image_size=tuple(args.image_size),
@@ -353,8 +360,7 @@ def run_lab(args):
     recipes = recipes_lib.load(args.recipes) if args.recipes else None
     data = _data(args)
     if recipes is None:  # the defaults for this kind of data
-        recipes = recipes_lib.load(
-            ",".join(recipes_lib.TEXT_RECIPES) if data.is_text else None)
+        recipes = recipes_lib.load(",".join(recipes_lib.defaults_for(data)))
     recipes_lib.check_data_kind(recipes, data)
     if args.robustness is not None and data.is_text:
         raise LabError("--robustness attacks inputs in a ball around them, "
@@ -498,8 +504,9 @@ def list_recipes(markdown=False):
         default = ", ".join(
             label for label, names in (
                 ("images", recipes_lib.DEFAULT_RECIPES),
-                ("text", recipes_lib.TEXT_RECIPES)) if name in names)
-        kind = kind or "any"
+                ("text", recipes_lib.TEXT_RECIPES),
+                ("audio", recipes_lib.AUDIO_RECIPES)) if name in names)
+        kind = recipes_lib.describe_kinds(kind)
         if markdown:
             print(f"| `{name}` | {kind} | {default} | {description} |")
         else:

@@ -1,5 +1,6 @@
 """The lab's models, with slots for a recipe's parts: a small residual CNN
-for images, an embedding + Conv1D network for token ids."""
+for images, an embedding + Conv1D network for token ids, and a mel front
+end before the same CNN for audio."""
 
 import keras
 
@@ -16,6 +17,16 @@ def build_model(input_shape, num_classes, components):
     regularizer. Layers have fixed names (`conv1`, `conv1_branch`, `add1`,
     ..., `dense`, `classifier`), so every recipe's logs and weights line up.
     """
+    inputs = keras.Input(input_shape, name="image")
+    x = inputs
+    for layer in components["augment"]:
+        x = layer(x)
+    outputs = _residual_cnn(x, num_classes, components)
+    return keras.Model(inputs, outputs, name="lab_cnn")
+
+
+def _residual_cnn(x, num_classes, components):
+    """The CNN of `build_model` from its first convolution to the logits."""
     make_regularizer = components["kernel_regularizer"]
 
     def conv(filters, x, name):
@@ -28,10 +39,6 @@ def build_model(input_shape, num_classes, components):
             name=name,
         )(x)
 
-    inputs = keras.Input(input_shape, name="image")
-    x = inputs
-    for layer in components["augment"]:
-        x = layer(x)
     for stage, filters in enumerate(FILTERS, start=1):
         x = conv(filters, x, f"conv{stage}")
         branch = conv(filters, x, f"conv{stage}_branch")
@@ -43,8 +50,43 @@ def build_model(input_shape, num_classes, components):
         if x.shape[1] >= 2 and x.shape[2] >= 2:
             x = keras.layers.MaxPooling2D(name=f"pool{stage}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    outputs = _classifier(x, DENSE_UNITS, num_classes, components)
-    return keras.Model(inputs, outputs, name="lab_cnn")
+    return _classifier(x, DENSE_UNITS, num_classes, components)
+
+
+#: The audio front end: 25 ms frames every 10 ms, 40 mel bands.
+MEL_BINS = 40
+FRAME_SECONDS, HOP_SECONDS = 0.025, 0.010
+
+
+def build_audio_model(samples, sample_rate, num_classes, components):
+    """The lab's audio model with the recipe's layers in their slots.
+
+    waveform `(samples,)` -> augment (waveform layers: `RandomNoise`,
+    `RandomGain`, ...) -> `keras.layers.MelSpectrogram` (25 ms frames every
+    10 ms, 40 mel bands, in dB) -> per-clip normalization -> spectrogram
+    `(time, mels)` -> spectrogram slot (`SpecAugment`, `TimeMasking`, ...)
+    -> the image model's residual CNN on `(time, mels, 1)`. Fixed layer
+    names, as the other models.
+    """
+    frame = max(16, int(FRAME_SECONDS * sample_rate))
+    fft_length = 1 << (frame - 1).bit_length()
+    inputs = keras.Input((samples,), name="waveform")
+    x = inputs
+    for layer in components["augment"]:
+        x = layer(x)
+    x = keras.layers.MelSpectrogram(
+        fft_length=fft_length, sequence_length=frame,
+        sequence_stride=max(1, int(HOP_SECONDS * sample_rate)),
+        sampling_rate=sample_rate, num_mel_bins=MEL_BINS,
+        max_freq=sample_rate / 2, name="mel")(x)
+    x = keras.layers.Permute((2, 1), name="time_major")(x)
+    x = keras.layers.LayerNormalization(axis=(1, 2), center=False,
+                                        scale=False, name="normalize")(x)
+    for layer in components["spectrogram"]:
+        x = layer(x)
+    x = keras.layers.Reshape((*x.shape[1:], 1), name="channel")(x)
+    outputs = _residual_cnn(x, num_classes, components)
+    return keras.Model(inputs, outputs, name="lab_audio")
 
 
 def _classifier(x, units, num_classes, components):

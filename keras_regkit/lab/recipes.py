@@ -7,7 +7,10 @@ object (what `keras.saving.serialize_keras_object` writes, or its short
 language:
 
 - `kernel_regularizer`: a regularizer put on every Conv2D and Dense kernel;
-- `augment`: layers applied to the input, inside the model;
+- `augment`: layers applied to the input, inside the model (for text, to
+  the token ids; for audio, to the waveform);
+- `spectrogram` (audio data): layers applied to the log-mel spectrogram
+  `(batch, time, mels)` (`SpecAugment`, `TimeMasking`, ...);
 - `block`: layers applied after each convolution block (one copy each);
 - `residual`: layers applied to each residual branch before it is added
   back (one copy each; where `DropPath` goes);
@@ -19,8 +22,8 @@ language:
 - `optimizer`: an optimizer config (default: Adam, 1e-3);
 - `embedding` (text data): the embedding layer's config without its sizes
   (e.g. `EmbeddingDropout` with a `rate`; default: `keras.layers.Embedding`);
-- `data`: `"images"` or `"text"` for a recipe that suits one kind of data
-  only (default: both). For text, `augment` layers act on the token ids.
+- `data`: `"images"`, `"text"` or `"audio"` (or a list of them) for a
+  recipe that suits only some kinds of data (default: all).
 
 Example (YAML):
 
@@ -50,10 +53,11 @@ KEYS = {
     "optimizer",
     "step",
     "embedding",
+    "spectrogram",
     "data",
 }
-DATA_KINDS = ("images", "text")
-LAYER_KEYS = ("augment", "block", "residual", "head")
+DATA_KINDS = ("images", "text", "audio")
+LAYER_KEYS = ("augment", "spectrogram", "block", "residual", "head")
 # Callbacks a recipe may use: none of them touches files or the network.
 SAFE_CALLBACKS = frozenset({
     "EarlyStopping", "GapController", "ReduceLROnPlateau",
@@ -76,6 +80,13 @@ TEXT_RECIPES = (
     "token_dropout",
     "rdrop",
     "label_smoothing",
+)
+# ... and on an audio data set (waveforms).
+AUDIO_RECIPES = (
+    "baseline",
+    "dropout",
+    "spec_augment",
+    "waveform_augmentation",
 )
 
 
@@ -216,14 +227,18 @@ def validate(recipe, source="recipe"):
         value = recipe.setdefault(key, [])
         if not isinstance(value, list):
             raise LabError(f"{where}: '{key}' must be a list; got {value!r}.")
-    if recipe.get("data") not in (None, *DATA_KINDS):
-        raise LabError(f"{where}: 'data' must be 'images' or 'text'; got "
-                       f"{_shorten(recipe['data'])}.")
-    if recipe.get("embedding") is not None:
-        recipe["data"] = recipe.get("data") or "text"
-        if recipe["data"] != "text":
-            raise LabError(f"{where}: 'embedding' is for text data; the "
-                           "recipe says data: images.")
+    data = recipe.get("data")
+    if data is not None and not (
+            data in DATA_KINDS or isinstance(data, list) and data
+            and all(kind in DATA_KINDS for kind in data)):
+        raise LabError(f"{where}: 'data' must be 'images', 'text' or "
+                       f"'audio', or a list of them; got {_shorten(data)}.")
+    for key, kind in (("embedding", "text"), ("spectrogram", "audio")):
+        if recipe.get(key):
+            recipe["data"] = recipe.get("data") or kind
+            if recipe["data"] != kind:
+                raise LabError(f"{where}: '{key}' is for {kind} data; the "
+                               f"recipe says data: {recipe['data']}.")
     # Build everything once now, so a bad config fails before any training.
     build_components(recipe)
     return recipe
@@ -479,6 +494,7 @@ def build_components(recipe):
         "kernel_regularizer": make_regularizer,
         "embedding": make_embedding,
         "augment": layers_of("augment"),
+        "spectrogram": layers_of("spectrogram"),
         "block": make_block,
         "residual": make_residual,
         "head": layers_of("head"),
@@ -494,13 +510,35 @@ def build_components(recipe):
 def check_data_kind(recipes, data):
     """Refuses, before any training, a recipe made for the other kind of
     data (an image augmentation on token ids)."""
-    kind = "text" if data.is_text else "images"
-    wrong = [r["name"] for r in recipes if r.get("data") not in (None, kind)]
+    kind = data.kind
+    wrong = {r["name"]: describe_kinds(r["data"]) for r in recipes
+             if not suits(r.get("data"), kind)}
     if wrong:
         suited = [name for name in builtin_names()
-                  if builtin(name).get("data") in (None, kind)]
+                  if suits(builtin(name).get("data"), kind)]
+        listed = ", ".join(f"{name} ({other})"
+                           for name, other in wrong.items())
         raise LabError(
-            f"recipe(s) {', '.join(wrong)} are for "
-            f"{'images' if kind == 'text' else 'text'}; {data.name} is "
-            f"{kind}. Built-in recipes for {kind}: {', '.join(suited)}."
+            f"recipe(s) for other data: {listed}; {data.name} is {kind}. "
+            f"Built-in recipes for {kind}: {', '.join(suited)}."
         )
+
+
+def suits(recipe_data, kind):
+    """Whether a recipe whose `data` is `recipe_data` runs on `kind`."""
+    return recipe_data is None or kind == recipe_data or (
+        isinstance(recipe_data, list) and kind in recipe_data)
+
+
+def describe_kinds(recipe_data):
+    """A recipe's `data` as text: `"any"`, `"images"`, `"images, audio"`."""
+    if recipe_data is None:
+        return "any"
+    return ", ".join(recipe_data) if isinstance(recipe_data, list) else (
+        recipe_data)
+
+
+def defaults_for(data):
+    """The built-in recipes `lab` runs on `data` without `--recipes`."""
+    return {"images": DEFAULT_RECIPES, "text": TEXT_RECIPES,
+            "audio": AUDIO_RECIPES}[data.kind]

@@ -202,7 +202,8 @@ class SeedRunner:
     def _model_for(self, built):
         """The compiled model, reset to `built`'s fresh state."""
         fresh = built.model(self.data.input_shape, self.data.num_classes,
-                            self.data.vocabulary_size)
+                            self.data.vocabulary_size,
+                            self.data.sample_rate)
         reusable = (self._model is not None and not built.components["step"]
                     and _adopt(self._model, fresh))
         if not reusable:

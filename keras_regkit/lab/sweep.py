@@ -109,7 +109,8 @@ def run_sweep(
             self.built = BuiltRecipe.build(
                 apply_strength(base_recipe, param, value), seed)
             model = self.built.model(data.input_shape, data.num_classes,
-                                     data.vocabulary_size)
+                                     data.vocabulary_size,
+                                     data.sample_rate)
             return self.built.compile(model, jit_compile)
 
         def fit(self, hp, model, *args, callbacks=(), **kwargs):

@@ -63,11 +63,11 @@ def test_recipes_for_the_other_kind_of_data_are_refused(tokens, capsys):
                  "baseline,augmentation", "--epochs", "1", "--seeds",
                  "1"]) == 2
     err = capsys.readouterr().err
-    assert "augmentation are for images" in err
+    assert "augmentation (images)" in err
     assert "embedding_dropout" in err  # the built-in text recipes listed
     assert main(["lab", "--recipes", "token_dropout", "--epochs", "1",
                  "--seeds", "1"]) == 2
-    assert "token_dropout are for text" in capsys.readouterr().err
+    assert "token_dropout (text)" in capsys.readouterr().err
     with pytest.raises(LabError, match="'embedding' is for text"):
         recipes_lib.validate({"name": "x", "data": "images", "embedding": {
             "class_name": "EmbeddingDropout", "config": {"rate": 0.1}}})
