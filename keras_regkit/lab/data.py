@@ -139,6 +139,8 @@ def _as_inputs(x, source):
 
 #: Longest clip the lab trains on; longer ones are cut, shorter padded.
 MAX_AUDIO_SECONDS = 4.0
+#: Shortest: clips are padded to at least this (the front end's frames).
+MIN_AUDIO_SECONDS = 0.25
 
 
 def _sample_rate(value, source):
@@ -178,11 +180,12 @@ def _as_waveforms(x, source):
 
 def _fixed_length(clips, sample_rate, length=None):
     """Clips of any length, padded with zeros (or cut) to `length` (None:
-    the longest one, at most `MAX_AUDIO_SECONDS`), as one `(N, samples)`
-    array."""
+    the longest one, within `MIN_AUDIO_SECONDS` and `MAX_AUDIO_SECONDS`),
+    as one `(N, samples)` array."""
     if length is None:
         longest = max(len(clip) for clip in clips)
-        length = min(longest, int(MAX_AUDIO_SECONDS * sample_rate))
+        length = min(max(longest, int(MIN_AUDIO_SECONDS * sample_rate)),
+                     int(MAX_AUDIO_SECONDS * sample_rate))
     out = np.zeros((len(clips), length), np.asarray(clips[0]).dtype)
     for row, clip in zip(out, clips, strict=True):
         clip = np.asarray(clip).reshape(-1)[:length]
@@ -350,16 +353,27 @@ def load_npz(path, seed=0, train_size=None):
     )
 
 
+def _check_long_enough(x, rate, source):
+    if x.shape[1] < MIN_AUDIO_SECONDS * rate:
+        raise LabError(
+            f"{source}: clips of {x.shape[1]} samples are shorter than "
+            f"{MIN_AUDIO_SECONDS:g} s at {rate} Hz; pad them with zeros to "
+            f"at least {int(MIN_AUDIO_SECONDS * rate)} samples."
+        )
+
+
 def _load_npz_audio(path, arrays, keys, seed, train_size):
     """An audio `.npz`: waveforms `x` (or `x_train`/`x_test`) `(N, samples)`
     and a scalar `sample_rate`."""
     rate = _sample_rate(arrays["sample_rate"], path)
     if {"x", "y"} <= keys:
         x = _as_waveforms(arrays["x"], path)
+        _check_long_enough(x, rate, path)
         y = _as_labels(arrays["y"], len(x), path)
         return _split(path, x, y, seed, train_size, sample_rate=rate)
     if {"x_train", "y_train", "x_test", "y_test"} <= keys:
         x = _as_waveforms(arrays["x_train"], path)
+        _check_long_enough(x, rate, path)
         y = _as_labels(arrays["y_train"], len(x), path)
         x_test = _as_waveforms(arrays["x_test"], path)
         if x_test.shape[1] != x.shape[1]:

@@ -267,8 +267,9 @@ def test_list_recipes(capsys):
     printed = capsys.readouterr().out
     for name in recipes_lib.builtin_names():
         assert name in printed
-    assert "baseline [any] (default: images, text): " in printed
-    assert "dropout [images] (default: images): " in printed
+    assert "baseline [any] (default: images, text, audio): " in printed
+    assert "dropout [images, audio] (default: images, audio): " in printed
+    assert "spec_augment [audio] (default: audio): " in printed
     assert "token_dropout [text] (default: text): " in printed
     assert "sam [any]: " in printed
 

@@ -126,7 +126,7 @@ def test_duplicate_recipe_names(capsys, tmp_path):
 def test_unknown_dataset(capsys, tmp_path):
     _fails(capsys, ["lab", "--dataset", "mnist"],
            "--dataset 'mnist' is not a data set. Allowed: digits (default); "
-           "tfds:NAME", tmp_path)
+           "tones (synthetic audio); tfds:NAME", tmp_path)
 
 
 def test_npz_with_wrong_keys(capsys, tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from keras_regkit import layers as regkit_layers
 from keras_regkit import regularizers
 from keras_regkit.lab import recipes as recipes_lib
+from keras_regkit.lab.model import build_audio_model
 from keras_regkit.lab.model import build_model
 from tests.helpers import XLA
 
@@ -13,7 +14,11 @@ from tests.helpers import XLA
 @pytest.mark.parametrize("name", recipes_lib.builtin_names())
 def test_builtin_recipe_builds(name):
     recipe = recipes_lib.builtin(name)
-    model = build_model((8, 8, 1), 10, recipes_lib.build_components(recipe))
+    components = recipes_lib.build_components(recipe)
+    if recipe.get("data") == "audio":
+        model = build_audio_model(800, 8000, 10, components)
+    else:
+        model = build_model((8, 8, 1), 10, components)
     assert model.output_shape == (None, 10)
     # Every built-in recipe keeps XLA: no layer turns it off.
     assert all(layer.supports_jit for layer in model.layers)
