@@ -34,6 +34,9 @@ GUIDES = {
         ("Augmentation: boxes and masks",
          "augmentation.md#boxes-and-masks")],
     "05_text_regularization.ipynb": [("Text and sequences", "text.md")],
+    "06_speech_and_recommendation.ipynb": [
+        ("Speech and audio", "audio.md"),
+        ("Embeddings at recommender scale", "recommendation.md")],
 }
 
 

@@ -151,10 +151,9 @@ class Embedding(keras.layers.Embedding):
     Keras's activity regularizers).
 
     Args:
-        input_dim, output_dim, embeddings_initializer,
-            embeddings_regularizer, embeddings_constraint, mask_zero,
-            weights, lora_rank, lora_alpha, **kwargs: as for
-            `keras.layers.Embedding`.
+        input_dim, output_dim, **kwargs: as for `keras.layers.Embedding`
+            (`embeddings_initializer`, `embeddings_regularizer`,
+            `mask_zero`, `weights`, `lora_rank`, ...).
         rows_regularizer: None, or an `L1`, `L2` or `L1L2` (Keras's or
             ours; our factors may follow a `Schedule`, moved by
             [`StrengthScheduler`][scheduled]): the penalty on the looked-up
