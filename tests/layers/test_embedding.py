@@ -17,6 +17,7 @@ from keras_regkit import layers
 from keras_regkit import regularizers
 from keras_regkit import schedules
 from tests.helpers import XLA
+from tests.helpers import TraceCounter
 
 pytestmark = pytest.mark.backends
 
@@ -95,10 +96,11 @@ def test_scheduled_factor_files_and_embedding_dropout(tmp_path):
     frequencies included) and `EmbeddingDropout` with a row penalty saves
     and reloads in safe mode."""
     inputs = keras.Input((4,), dtype="int32")
+    traced = TraceCounter(name="trace_counter")(inputs)
     x = layers.Embedding(
         VOCABULARY, DIM, name="rows", rows_regularizer=regularizers.L2(
             schedules.Linear(0.0, 0.2, duration=2)),
-        id_frequencies=np.arange(VOCABULARY) % 5)(inputs)
+        id_frequencies=np.arange(VOCABULARY) % 5)(traced)
     y = layers.EmbeddingDropout(VOCABULARY, DIM, rate=0.2, seed=1,
                                 mask_zero=True,
                                 rows_regularizer=keras.regularizers.L2(0.01),
@@ -109,10 +111,16 @@ def test_scheduled_factor_files_and_embedding_dropout(tmp_path):
     model = keras.Model(inputs, keras.layers.Dense(1)(pooled))
     model.compile("sgd", "mse", jit_compile=XLA)
     ids = np.random.default_rng(0).integers(0, VOCABULARY, (16, 4))
+    counter = model.get_layer("trace_counter")
+    traces = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: traces.append(counter.traces))
     history = model.fit(ids, np.zeros((16, 1)), epochs=3, verbose=0,
-                        callbacks=[callbacks.StrengthScheduler()])
+                        callbacks=[callbacks.StrengthScheduler(), probe])
     assert history.history["regkit/rows/rows_regularizer/l2"] == (
         pytest.approx([0.0, 0.1, 0.2]))
+    if XLA:  # the new factor was read without a retrace
+        assert traces == [traces[0]] * 3
     path = os.fspath(tmp_path / "rows.keras")
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
