@@ -66,7 +66,7 @@ class BaseAudioAugmentation(RunsInPipelines, HasStrengths,
 
     def to_canonical(self, x):
         """(canonical batch, function back to the input's layout)."""
-        return x, lambda result: result
+        raise NotImplementedError
 
     # -- Keras layer plumbing ----------------------------------------------
 
@@ -85,19 +85,14 @@ class BaseAudioAugmentation(RunsInPipelines, HasStrengths,
     def describe_shapes(self):
         raise NotImplementedError
 
-    def time_steps(self, canonical):
-        """The static length of the time (sample) axis."""
-        return canonical.shape[1]
-
     def call(self, inputs, training=True, lengths=None, mask=None):
         x = ops.convert_to_tensor(inputs)
         self._check_rank(x.shape)
         if not training:
             return ops.cast(x, self.compute_dtype)
         canonical, restore = self.to_canonical(ops.cast(x, "float32"))
-        steps = self.time_steps(canonical)
-        lengths = self._lengths(ops.shape(canonical)[0], steps, lengths,
-                                mask)
+        lengths = self._lengths(ops.shape(canonical)[0], canonical.shape[1],
+                                lengths, mask)
         augmented = self.augment(canonical, lengths)
         chosen = _random.uniform((ops.shape(canonical)[0],),
                                  self.seed_generator) < self.strength(
