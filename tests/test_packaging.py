@@ -58,8 +58,9 @@ def test_wheel_and_sdist_build_check_and_install_into_a_clean_venv(tmp_path):
     assert _run(str(script), "--version").strip() == (
         f"keras-regkit {__version__}")
     listed = _run(str(script), "lab", "list")
-    assert "baseline [any] (default: images, text): " in listed
+    assert "baseline [any] (default: images, text, audio): " in listed
     assert "token_dropout [text] (default: text): " in listed
+    assert "spec_augment [audio] (default: audio): " in listed
 
 
 def _repository():
