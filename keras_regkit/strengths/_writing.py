@@ -83,6 +83,14 @@ def _expose_to_jax_state(model, strengths, writer):
     in_state = {id(v) for v in model.non_trainable_variables}
     if any(id(v) not in in_state for v in missing):
         raise unreachable
+    # Under a `keras.distribution`, Keras fixes the step's state layout
+    # (its output shardings) when `fit` makes the train function, before
+    # `on_train_begin`, where the variables above joined the state: the
+    # functions made already are made again for the new state.
+    if keras.distribution.distribution() is not None:
+        for kind in ("train", "test", "predict"):
+            if getattr(model, f"{kind}_function", None) is not None:
+                getattr(model, f"make_{kind}_function")(force=True)
 
 
 @dataclasses.dataclass

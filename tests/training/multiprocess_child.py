@@ -1,0 +1,141 @@
+"""One process of a multi-process JAX training run, for
+`test_multiprocess.py`.
+
+`python multiprocess_child.py PROCESS_ID NUM_PROCESSES PORT OUT` trains the
+same small model under each layout in turn: with `NUM_PROCESSES` 1 without
+any distribution (the reference), otherwise after
+`keras.distribution.initialize` on `localhost:PORT` with gloo CPU
+collectives, under `DataParallel` and under a `ModelParallel` layout that
+shards the Dense kernels' output units over the processes. Each process
+feeds its own part of every global batch (`auto_shard_dataset = False`:
+what a user with per-host data loaders does): a slice under
+`DataParallel`, the whole batch under the `ModelParallel` layout, whose
+batch axis has size 1. Process 0 writes
+`OUT` (JSON: per layout, the final weights and the last epoch's logs).
+
+The model has our layers (Dropout, GaussianDropout, DropPath), weight
+regularizers (scheduled L2, L1L2) and train-step components (clipping,
+AGC, SAM, decoupled weight decay, in-step MixUp), so every random draw
+and every reduction over the batch crosses the processes.
+"""
+
+import json
+import os
+import sys
+
+os.environ["KERAS_BACKEND"] = "jax"
+
+import jax  # noqa: E402
+from jax.experimental import multihost_utils  # noqa: E402
+
+jax.config.update("jax_cpu_collectives_implementation", "gloo")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from keras_regkit import callbacks  # noqa: E402
+from keras_regkit import layers  # noqa: E402
+from keras_regkit import regularizers  # noqa: E402
+from keras_regkit import schedules  # noqa: E402
+from keras_regkit import training  # noqa: E402
+
+BATCH, EXAMPLES = 16, 64
+
+
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(EXAMPLES, 6)).astype("float32")
+    y = keras.utils.to_categorical(rng.integers(0, 3, EXAMPLES), 3)
+    return x, y
+
+
+def local_slice(array, process, shards):
+    """This process's share of every global batch, in order: a
+    `1 / shards` slice (the batch axis of the mesh spans the processes),
+    or all of it (`shards=1`: the batch axis has size 1, every process
+    holds the whole batch)."""
+    if shards == 1:
+        return array
+    per = BATCH // shards
+    return np.concatenate([
+        array[start + process * per:start + (process + 1) * per]
+        for start in range(0, len(array), BATCH)])
+
+
+def run(distribution, process, processes, shards):
+    keras.distribution.set_distribution(distribution)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,))
+    hidden = keras.layers.Dense(
+        8, activation="tanh", name="hidden",
+        kernel_regularizer=regularizers.L2(
+            schedules.Linear(0.0, 1e-2, duration=2)))(inputs)
+    hidden = layers.Dropout(0.2, seed=1)(hidden)
+    hidden = layers.GaussianDropout(0.1, seed=2)(hidden)
+    branch = keras.layers.Dense(8, name="branch")(hidden)
+    hidden = keras.layers.Add()([hidden, layers.DropPath(0.2, seed=3)(
+        branch)])
+    outputs = keras.layers.Dense(
+        3, name="head", kernel_regularizer=regularizers.L1L2(1e-4, 1e-3))(
+        hidden)
+    model = training.RegularizedModel(inputs, outputs, components=[
+        training.StepMixUp(0.4, seed=4),
+        training.SAM(0.05),
+        training.GradientClipping(clipnorm=0.5, global_clipnorm=1.0),
+        training.AdaptiveGradientClipping(0.05),
+        training.DecoupledWeightDecay(0.01),
+    ])
+    model.compile(keras.optimizers.SGD(0.1),
+                  keras.losses.CategoricalCrossentropy(from_logits=True))
+    initial = gathered(model.weights)
+    x, y = data()
+    x, y = local_slice(x, process, shards), local_slice(y, process, shards)
+    history = model.fit(x, y, batch_size=BATCH // shards, epochs=3,
+                        shuffle=False, verbose=0,
+                        callbacks=[callbacks.StrengthScheduler()])
+    weights = gathered(model.weights)
+    logs = {key: float(values[-1])
+            for key, values in history.history.items()}
+    keras.distribution.set_distribution(None)
+    return weights, logs, initial
+
+
+def gathered(variables):
+    """Values of `variables`, each whole: one sharded or replicated over
+    processes is read with an all-gather (`get_weights` reads local
+    devices only)."""
+    return [np.asarray(multihost_utils.process_allgather(
+        v.value, tiled=True)).tolist() for v in variables]
+
+
+def main():
+    process, processes, port, out = (int(sys.argv[1]), int(sys.argv[2]),
+                                     sys.argv[3], sys.argv[4])
+    layouts = {"one process": (None, 1)}
+    if processes > 1:
+        keras.distribution.initialize(
+            job_addresses=f"localhost:{port}", num_processes=processes,
+            process_id=process)
+        assert jax.process_count() == processes
+        devices = jax.devices()
+        data_parallel = keras.distribution.DataParallel(devices=devices)
+        mesh = keras.distribution.DeviceMesh(
+            (1, len(devices)), ["batch", "model"], devices)
+        layout = keras.distribution.LayoutMap(mesh)
+        for name in ("hidden", "branch"):
+            layout[f"{name}/kernel"] = (None, "model")
+        model_parallel = keras.distribution.ModelParallel(
+            layout_map=layout, batch_dim_name="batch")
+        layouts = {"DataParallel": (data_parallel, processes),
+                   "ModelParallel": (model_parallel, 1)}
+        for distribution, _ in layouts.values():
+            distribution.auto_shard_dataset = False
+    results = {name: run(distribution, process, processes, shards)
+               for name, (distribution, shards) in layouts.items()}
+    if process == 0:
+        with open(out, "w") as f:
+            json.dump(results, f)
+
+
+if __name__ == "__main__":
+    main()
