@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from keras_regkit import _checks as checks
+from keras_regkit._compat.jax import host_array
 from keras_regkit._compat.keras_layers import flatten_layers
 from keras_regkit.strengths import collect_strengths
 
@@ -69,13 +70,12 @@ class RegularizationMonitor(keras.callbacks.Callback):
             for weight in own:
                 regularizer = getattr(weight, "regularizer", None)
                 if regularizer is not None:
-                    penalty = float(keras.ops.convert_to_numpy(
-                        regularizer(weight.value)))
+                    penalty = float(host_array(regularizer(weight.value)))
                     key = f"regkit/penalty/{layer.name}/{weight.name}"
                     out[key] = penalty
                     total += penalty
                 if wanted and len(weight.shape) > 1:
-                    values = keras.ops.convert_to_numpy(weight.value)
+                    values = host_array(weight)
                     base = f"{layer.name}/{weight.name}"
                     out[f"regkit/norm/{base}"] = float(np.linalg.norm(values))
                     out[f"regkit/sparsity/{base}"] = float(

@@ -11,6 +11,7 @@ import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit import _files
+from keras_regkit._compat.jax import host_array
 from keras_regkit._compat.keras_callbacks import EarlyStoppingHooks
 from keras_regkit._lock import FileLock
 from keras_regkit.callbacks._restart_state import RestartState
@@ -232,8 +233,7 @@ class EarlyStopping(EarlyStoppingHooks):
     def _host_weights(self):
         if not isinstance(self.model, keras.Model):
             return self.model.get_weights()  # a test double
-        return [keras.ops.convert_to_numpy(w.value)
-                for w in self._kept_weights()]
+        return [host_array(w) for w in self._kept_weights()]
 
     def _snapshot(self, epoch):
         store = self._store()
@@ -265,7 +265,7 @@ class EarlyStopping(EarlyStoppingHooks):
     def _host_copy_of_best(self):
         store = self._store()
         if store == "device":
-            return [keras.ops.convert_to_numpy(v) for v in self.best_weights]
+            return [host_array(v) for v in self.best_weights]
         return list(self.best_weights)
 
     # -- Keras hooks ------------------------------------------------------

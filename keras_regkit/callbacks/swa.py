@@ -15,6 +15,7 @@ import numpy as np
 from keras_regkit import _checks as checks
 from keras_regkit import _files
 from keras_regkit._compat import keras_training
+from keras_regkit._compat.jax import host_array
 from keras_regkit.callbacks._sharing import share
 from keras_regkit.callbacks._sharing import unshare
 from keras_regkit.callbacks.batch_norm import batch_norm_layers
@@ -130,7 +131,7 @@ class SWA(keras.callbacks.Callback):
                 and (epoch - self.start_epoch + 1) % self.cycle_epochs == 0)
 
     def _add(self):
-        weights = [keras.ops.convert_to_numpy(v).astype("float64")
+        weights = [host_array(v).astype("float64")
                    for v in self.model.trainable_variables]
         if self.average is None:
             self.average = weights
@@ -145,7 +146,7 @@ class SWA(keras.callbacks.Callback):
         statistics) into the model; returns what to put back, or None."""
         if self.average is None:
             return None
-        saved = [keras.ops.convert_to_numpy(v) for v in self.model.variables]
+        saved = [host_array(v) for v in self.model.variables]
         for variable, value in zip(self.model.trainable_variables,
                                    self.average, strict=True):
             variable.assign(value.astype(variable.dtype))

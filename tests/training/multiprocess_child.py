@@ -16,7 +16,10 @@ batch axis has size 1. Process 0 writes
 The model has our layers (Dropout, GaussianDropout, DropPath), weight
 regularizers (scheduled L2, L1L2) and train-step components (clipping,
 AGC, SAM, decoupled weight decay, in-step MixUp), so every random draw
-and every reduction over the batch crosses the processes.
+and every reduction over the batch crosses the processes; it trains with
+our callbacks that keep state on the device (StrengthScheduler,
+EarlyStopping restoring the best weights, SWA, RegularizationMonitor), so
+their decisions must agree across processes.
 """
 
 import json
@@ -39,11 +42,11 @@ from keras_regkit import regularizers  # noqa: E402
 from keras_regkit import schedules  # noqa: E402
 from keras_regkit import training  # noqa: E402
 
-BATCH, EXAMPLES = 16, 64
+BATCH, EXAMPLES, EPOCHS = 16, 64, 6
 
 
-def data():
-    rng = np.random.default_rng(0)
+def data(seed=0):
+    rng = np.random.default_rng(seed)
     x = rng.normal(size=(EXAMPLES, 6)).astype("float32")
     y = keras.utils.to_categorical(rng.integers(0, 3, EXAMPLES), 3)
     return x, y
@@ -63,6 +66,7 @@ def local_slice(array, process, shards):
 
 
 def run(distribution, process, processes, shards):
+    keras.backend.clear_session()  # the same layer names in every run
     keras.distribution.set_distribution(distribution)
     keras.utils.set_random_seed(0)
     inputs = keras.Input((6,))
@@ -90,12 +94,21 @@ def run(distribution, process, processes, shards):
     initial = gathered(model.weights)
     x, y = data()
     x, y = local_slice(x, process, shards), local_slice(y, process, shards)
-    history = model.fit(x, y, batch_size=BATCH // shards, epochs=3,
-                        shuffle=False, verbose=0,
-                        callbacks=[callbacks.StrengthScheduler()])
+    x_val, y_val = data(seed=1)
+    history = model.fit(
+        x, y, batch_size=BATCH // shards, epochs=EPOCHS, shuffle=False,
+        verbose=0, validation_data=(local_slice(x_val, process, shards),
+                                    local_slice(y_val, process, shards)),
+        callbacks=[callbacks.StrengthScheduler(),
+                   callbacks.EarlyStopping(
+                       patience=3, min_delta=1e-3,
+                       restore_best_weights=True),
+                   callbacks.SWA(start_epoch=1),
+                   callbacks.RegularizationMonitor()])
     weights = gathered(model.weights)
     logs = {key: float(values[-1])
             for key, values in history.history.items()}
+    logs["epochs_run"] = float(len(history.history["loss"]))
     keras.distribution.set_distribution(None)
     return weights, logs, initial
 

@@ -1,7 +1,8 @@
 """Multi-process training on JAX: processes started here, joined by
 `keras.distribution.initialize` over gloo CPU collectives, train our
-layers, regularizers and train-step components to the weights and logs of
-one process (`multiprocess_child.py` says what the model has)."""
+layers, regularizers and train-step components, with our device-state
+callbacks, to the weights and logs of one process (`multiprocess_child.py`
+says what the model and callbacks are)."""
 
 import json
 import os
@@ -73,9 +74,11 @@ def test_processes_train_to_the_weights_of_one(processes, one_process,
                                                tmp_path):
     """Worth its 15-30 s: DataParallel (each process feeds its slice of
     every batch) and a ModelParallel layout (kernels sharded over the
-    processes) give one process's weights and logs, the random draws of
+    processes) give one process's weights and logs: the random draws of
     our layers and MixUp, SAM's ascent, clipping's and AGC's norms, weight
-    decay and a scheduled L2 factor included."""
+    decay, a scheduled L2 factor, early stopping's decision and restored
+    weights, SWA's average and the monitor's norms (sharded kernels read
+    with an all-gather)."""
     reference_weights, reference_logs = one_process
     results = _train(processes, tmp_path / "many.json")
     assert sorted(results) == ["DataParallel", "ModelParallel"]
@@ -87,5 +90,9 @@ def test_processes_train_to_the_weights_of_one(processes, one_process,
         assert set(logs) == set(reference_logs)
         for key, value in reference_logs.items():
             assert logs[key] == pytest.approx(value, rel=1e-4), (name, key)
+    # The reference exercised what must agree: the schedule moved, early
+    # stopping stopped before the last epoch, SWA averaged.
     assert reference_logs["regkit/hidden/kernel_regularizer/l2"] == (
         pytest.approx(0.01))
+    assert reference_logs["epochs_run"] < 6
+    assert reference_logs["swa/models"] >= 2
