@@ -1,8 +1,9 @@
 """One process of a multi-process JAX training run, for
 `test_multiprocess.py`.
 
-`python multiprocess_child.py PROCESS_ID NUM_PROCESSES PORT OUT` trains the
-same small model under each layout in turn: with `NUM_PROCESSES` 1 without
+`python multiprocess_child.py PROCESS_ID NUM_PROCESSES PORT OUT [DEVICES]`
+(`DEVICES`: CPU devices per process, default 1) trains the same small
+model under each layout in turn: with `NUM_PROCESSES` 1 without
 any distribution (the reference), otherwise after
 `keras.distribution.initialize` on `localhost:PORT` with gloo CPU
 collectives, under `DataParallel` and under a `ModelParallel` layout that
@@ -22,11 +23,19 @@ EarlyStopping restoring the best weights, SWA, RegularizationMonitor), so
 their decisions must agree across processes.
 """
 
+import faulthandler
 import json
 import os
 import sys
 
+# A process still running after 100 s prints where every thread is and
+# exits (the test gives a run 120 s).
+faulthandler.dump_traceback_later(100, exit=True)
+
 os.environ["KERAS_BACKEND"] = "jax"
+if len(sys.argv) > 5:
+    os.environ["XLA_FLAGS"] = (
+        f"--xla_force_host_platform_device_count={int(sys.argv[5])}")
 
 import jax  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
@@ -104,13 +113,28 @@ def run(distribution, process, processes, shards):
                        patience=3, min_delta=1e-3,
                        restore_best_weights=True),
                    callbacks.SWA(start_epoch=1),
-                   callbacks.RegularizationMonitor()])
+                   callbacks.RegularizationMonitor(),
+                   SynchronousBatchEnd()])
     weights = gathered(model.weights)
     logs = {key: float(values[-1])
             for key, values in history.history.items()}
     logs["epochs_run"] = float(len(history.history["loss"]))
     keras.distribution.set_distribution(None)
     return weights, logs, initial
+
+
+class SynchronousBatchEnd(keras.callbacks.Callback):
+    """Batch-end hooks that do nothing: Keras then runs batch-end callbacks
+    in the training thread. Without them, Keras converts each batch's logs
+    to NumPy in a thread pool while the next step (or evaluation) runs; with
+    several devices per process those reads and the step's cross-process
+    collectives deadlocked (3 runs in 8, in training and in evaluation)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        pass
+
+    def on_test_batch_end(self, batch, logs=None):
+        pass
 
 
 def gathered(variables):
@@ -131,6 +155,9 @@ def main():
             process_id=process)
         assert jax.process_count() == processes
         devices = jax.devices()
+        assert len(devices) == processes * len(jax.local_devices())
+        if len(sys.argv) > 5:
+            assert len(jax.local_devices()) == int(sys.argv[5])
         data_parallel = keras.distribution.DataParallel(devices=devices)
         mesh = keras.distribution.DeviceMesh(
             (1, len(devices)), ["batch", "model"], devices)

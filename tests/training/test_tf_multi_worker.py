@@ -70,7 +70,8 @@ def test_keras_fit_under_multi_worker_mirrored_strategy():
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
-                worker.communicate()
+            worker.wait()
+            worker.stdout.close()
     for worker, output in zip(workers, outputs, strict=True):
         assert worker.returncode == 0 and "trained" in output, json.dumps(
             output[-500:])
