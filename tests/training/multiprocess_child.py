@@ -28,19 +28,23 @@ import json
 import os
 import sys
 
-# A process still running after 100 s prints where every thread is and
-# exits (the test gives a run 120 s).
-faulthandler.dump_traceback_later(100, exit=True)
-
-os.environ["KERAS_BACKEND"] = "jax"
-if len(sys.argv) > 5:
-    os.environ["XLA_FLAGS"] = (
-        f"--xla_force_host_platform_device_count={int(sys.argv[5])}")
+# Only when run as a script: pytest imports this module to collect its
+# doctests (`--doctest-modules`), and an exit timer or another backend
+# there would reach the test worker.
+if __name__ == "__main__":
+    # A process still running after 100 s prints where every thread is and
+    # exits (the test gives a run 120 s).
+    faulthandler.dump_traceback_later(100, exit=True)
+    os.environ["KERAS_BACKEND"] = "jax"
+    if len(sys.argv) > 5:
+        os.environ["XLA_FLAGS"] = (
+            f"--xla_force_host_platform_device_count={int(sys.argv[5])}")
 
 import jax  # noqa: E402
 from jax.experimental import multihost_utils  # noqa: E402
 
-jax.config.update("jax_cpu_collectives_implementation", "gloo")
+if __name__ == "__main__":
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
