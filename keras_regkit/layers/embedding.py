@@ -25,7 +25,7 @@ WEIGHTINGS = ("unique", "count")
 
 def looked_up_rows_penalty(rows, ids, input_dim, l1=0.0, l2=0.0,
                            weighting="unique", id_weights=None,
-                           padding_id=None):
+                           padding_id=None, lookup_weights=None):
     """The L1/L2 penalty on the rows a batch of `ids` looked up.
 
     With `weighting="unique"` each distinct row counts once, however often
@@ -49,6 +49,10 @@ def looked_up_rows_penalty(rows, ids, input_dim, l1=0.0, l2=0.0,
         id_weights: None or a float tensor `(input_dim,)`: each row's
             penalty is multiplied by its id's weight. Defaults to `None`.
         padding_id: None or an id never penalized (0 with `mask_zero`).
+            Defaults to `None`.
+        lookup_weights: None or a float tensor shaped like `ids`: each
+            lookup's penalty multiplied by its own weight (what
+            `id_weights` gives, computed for the looked-up ids only).
             Defaults to `None`.
 
     Returns:
@@ -78,6 +82,9 @@ def looked_up_rows_penalty(rows, ids, input_dim, l1=0.0, l2=0.0,
         weight = weight * ops.cast(ops.not_equal(ids, padding_id), "float32")
     if id_weights is not None:
         weight = weight * ops.take(ops.cast(id_weights, "float32"), ids)
+    if lookup_weights is not None:
+        weight = weight * ops.reshape(ops.cast(lookup_weights, "float32"),
+                                      (-1,))
     penalty = ops.zeros((), "float32")
     if not _is_zero(l2):
         penalty += ops.cast(l2, "float32") * ops.sum(
@@ -275,14 +282,17 @@ class Embedding(keras.layers.Embedding):
             rows = ops.take(self.embeddings, ops.cast(inputs, "int32"),
                             axis=0)
         weights = None
-        if self.frequency_adaptive:
-            weights = 1.0 / ops.maximum(self.id_frequencies, 1.0)
+        if self.frequency_adaptive:  # for the looked-up ids only
+            weights = 1.0 / ops.maximum(
+                ops.take(self.id_frequencies, ops.cast(inputs, "int32")),
+                1.0)
         return looked_up_rows_penalty(
             rows, inputs, self.input_dim,
             l1=_factor(self.rows_regularizer, "l1"),
             l2=_factor(self.rows_regularizer, "l2"),
-            weighting=self.rows_weighting, id_weights=weights,
-            padding_id=0 if self.mask_zero else None)
+            weighting=self.rows_weighting,
+            padding_id=0 if self.mask_zero else None,
+            lookup_weights=weights)
 
     def call(self, inputs):
         if self.rows_regularizer is None:

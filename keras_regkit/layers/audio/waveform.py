@@ -22,6 +22,13 @@ def _per_example(values):
     return ops.reshape(values, (-1, 1, 1))
 
 
+def _draw(layer, name, x):
+    """One value per example of `x`, uniform in the layer's range `name`."""
+    u = _random.uniform((ops.shape(x)[0],), layer.seed_generator)
+    low, high = getattr(layer, name)
+    return low + (high - low) * u
+
+
 @keras.saving.register_keras_serializable(package="keras_regkit")
 class RandomGain(WaveformAugmentation):
     """Multiplies each waveform by a random gain, uniform in decibels.
@@ -50,9 +57,7 @@ class RandomGain(WaveformAugmentation):
         self.gain_db = gain_db
 
     def augment(self, x, lengths):
-        u = _random.uniform((ops.shape(x)[0],), self.seed_generator)
-        low, high = self.gain_db
-        gain = ops.power(10.0, (low + (high - low) * u) / 20.0)
+        gain = ops.power(10.0, _draw(self, "gain_db", x) / 20.0)
         return ops.where(_valid(x, lengths) > 0, x * _per_example(gain), x)
 
 
@@ -93,10 +98,7 @@ class RandomNoise(WaveformAugmentation):
         self.snr_db = snr_db
 
     def augment(self, x, lengths):
-        batch_size = ops.shape(x)[0]
-        u = _random.uniform((batch_size,), self.seed_generator)
-        low, high = self.snr_db
-        snr = low + (high - low) * u
+        snr = _draw(self, "snr_db", x)
         valid = _valid(x, lengths)
         count = ops.maximum(ops.sum(valid, axis=(1, 2)) * x.shape[2], 1.0)
         power = ops.sum(ops.square(x) * valid, axis=(1, 2)) / count
@@ -142,10 +144,8 @@ class RandomTimeShift(WaveformAugmentation):
                                        rollover)
 
     def augment(self, x, lengths):
-        u = _random.uniform((ops.shape(x)[0],), self.seed_generator)
-        low, high = self.factor
         length = ops.expand_dims(lengths, 1)
-        shift = ops.cast(ops.round((low + (high - low) * u)
+        shift = ops.cast(ops.round(_draw(self, "factor", x)
                                    * ops.cast(lengths, "float32")), "int32")
         source = positions(x.shape[1]) - ops.expand_dims(shift, 1)
         inside = ops.logical_and(source >= 0, source < length)
@@ -204,9 +204,7 @@ class RandomSpeed(WaveformAugmentation):
         self.factor = factor
 
     def augment(self, x, lengths):
-        u = _random.uniform((ops.shape(x)[0],), self.seed_generator)
-        low, high = self.factor
-        speed = 1.0 + low + (high - low) * u
+        speed = 1.0 + _draw(self, "factor", x)
         source = ops.cast(positions(x.shape[1]), "float32") * (
             ops.expand_dims(speed, 1))
         last = ops.cast(ops.expand_dims(lengths - 1, 1), "float32")
