@@ -1,4 +1,5 @@
-"""Small shared pieces for tests: a trace counter and a tiny model."""
+"""Small shared pieces for tests: a trace counter, a tiny model, painted
+images with boxes and masks."""
 
 import keras
 import numpy as np
@@ -61,3 +62,17 @@ class dtype_policy:  # noqa: N801 (a context manager, named as a verb)
 
     def __exit__(self, *exc_info):
         keras.mixed_precision.set_global_policy(self.previous)
+
+
+def painted_batch(count=4, size=32):
+    """Images with a filled square (class 3 in the uint8 mask) and, per
+    image, a ragged list of boxes: the square's, and for odd images one
+    more."""
+    images = np.zeros((count, size, size, 3), "float32")
+    images[:, 8:20, 10:24] = 200.0
+    masks = np.zeros((count, size, size, 1), "uint8")
+    masks[:, 8:20, 10:24] = 3
+    boxes = [[[10.0, 8.0, 24.0, 20.0]] + ([[1.0, 1.0, 5.0, 5.0]] if i % 2
+                                          else []) for i in range(count)]
+    labels = [[3] + ([1] if i % 2 else []) for i in range(count)]
+    return images, masks, boxes, labels

@@ -9,25 +9,13 @@ import pytest
 
 from keras_regkit import layers
 from keras_regkit import schedules
+from keras_regkit._compat import keras_layers
 from keras_regkit._compat import tf_data as _tf_data
 from keras_regkit.strengths import StrengthWriter
+from tests.helpers import painted_batch
 
 pytestmark = pytest.mark.backends
 tf = pytest.importorskip("tensorflow")
-
-
-def _painted_batch(count=4, size=32):
-    """Images with a filled square (class 3 in the uint8 mask) and, per
-    image, a ragged list of boxes: the square's, and for odd images one
-    more."""
-    images = np.zeros((count, size, size, 3), "float32")
-    images[:, 8:20, 10:24] = 200.0
-    masks = np.zeros((count, size, size, 1), "uint8")
-    masks[:, 8:20, 10:24] = 3
-    boxes = [[[10.0, 8.0, 24.0, 20.0]] + ([[1.0, 1.0, 5.0, 5.0]] if i % 2
-                                          else []) for i in range(count)]
-    labels = [[3] + ([1] if i % 2 else []) for i in range(count)]
-    return images, masks, boxes, labels
 
 
 def _augment():
@@ -39,7 +27,7 @@ def _augment():
 
 
 def _dataset(batches=3):
-    images, masks, boxes, labels = _painted_batch(4 * batches)
+    images, masks, boxes, labels = painted_batch(4 * batches)
     data = {"images": images, "segmentation_masks": masks,
             "bounding_boxes": {"boxes": tf.ragged.constant(boxes,
                                                            ragged_rank=1),
@@ -52,7 +40,7 @@ def test_pipeline_gives_what_a_direct_call_gives():
     layer = _augment()
     in_pipeline = list(ds.map(layer))
     if keras.backend.backend() == "jax":  # built by the first batch, then
-        assert getattr(layer, _tf_data.JITTED)  # compiled for the others
+        assert getattr(layer, keras_layers.JITTED)  # compiled for the others
     direct = _augment()
     for batch, out in zip(ds, in_pipeline, strict=True):
         expected = direct({
@@ -204,7 +192,7 @@ def test_mixing_layers_give_one_hot_labels(cls):
 
 
 def test_fit_on_a_pipeline_of_augmented_batches():
-    images, _, _, _ = _painted_batch(16, size=16)
+    images, _, _, _ = painted_batch(16, size=16)
     y = np.arange(16) % 2
     augment = layers.Augment([layers.RandomFlip(seed=0),
                               layers.RandomTranslation(0.1, 0.1, seed=1)])

@@ -10,14 +10,16 @@ outside it imports `keras.src`, `tensorflow`, `jax` or `torch`, or touches
 a private attribute of a Keras object.
 
 - `keras_backend`: Keras's backend state that has no public query.
-- `keras_layers`: a model's layer tree, and attaching a sublayer to a
-  built model.
+- `keras_layers`: a model's layer tree, attaching a sublayer to a built
+  model, a layer called on its state (seed states included).
 - `keras_callbacks`: the private hooks of Keras's `BackupAndRestore` and
   `EarlyStopping` under names of ours.
 - `tensorflow`: TensorFlow outside XLA (Philox draws, augmentation compiled
   as a function of its own), XLA on a CPU, TF32.
 - `tf_data`: running inside `tf.data` functions (seed counters, batch
   counters, other backends' layers through `tf.numpy_function`).
+- `grain`: running inside Grain pipelines (a Grain caller found on the
+  stack, seeds from `random_map`'s generator, worker processes).
 - `jax`: JAX tracing, full-precision matmul, `jax.jit`.
 - `torch`: torch's global random generators.
 

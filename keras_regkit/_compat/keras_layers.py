@@ -1,4 +1,15 @@
-"""A model's layer tree, and a sublayer attached to a built model."""
+"""A model's layer tree, a sublayer attached to a built model, and a layer
+called as a function of its state (the seed states it draws from
+included)."""
+
+import keras
+import numpy as np
+
+from keras_regkit._compat import jax as jax_compat
+
+# Where a layer keeps its compiled calls under JAX (per call arguments);
+# set past Keras's attribute tracking, which would wrap the dict.
+JITTED = "_regkit_jitted_calls"
 
 
 def flatten_layers(model):
@@ -44,3 +55,59 @@ def attach_sublayer(model, attribute, layer):
     finally:
         if locked:
             first._tracker.lock()
+
+
+def seed_states(layer):
+    """The state variables of the `SeedGenerator`s `layer` and its
+    sublayers draw from.
+
+    Keras 3.0+: a layer lists the seed generators set as its attributes in
+    `_seed_generators`.
+    """
+    return [generator.state for found in flatten_layers(layer)
+            for generator in getattr(found, "_seed_generators", [])]
+
+
+def call_on_state(layer, data, args, kwargs, tensors, seeds=None):
+    """`layer(data, *args, **kwargs, **tensors)` through `stateless_call`,
+    compiled under JAX (`jax.jit`, once per `args`, `kwargs` and names of
+    `tensors`, which are traced), eager under TensorFlow and torch. The
+    layer must be built.
+
+    With `seeds=None` the layer's variables are read and what the call
+    changed (its seed states) is written back, so the caller serializes
+    calls. Otherwise `seeds` holds a value for each of `seed_states(layer)`,
+    used for this call alone: nothing is written, and calls may run at
+    once in threads.
+    """
+    key = (repr(args), repr(sorted(kwargs.items())), tuple(sorted(tensors)))
+
+    def stateless(trainable, non_trainable, inputs, tensors):
+        return layer.stateless_call(trainable, non_trainable, inputs, *args,
+                                    **kwargs, **tensors)
+
+    if keras.backend.backend() == "jax":
+        if not hasattr(layer, JITTED):
+            object.__setattr__(layer, JITTED, {})
+        jitted = getattr(layer, JITTED)
+        if key not in jitted:
+            jitted[key] = jax_compat.jit(stateless)
+        stateless = jitted[key]
+    variables = layer.non_trainable_variables
+    before = [variable.value for variable in variables]
+    if seeds is not None:
+        replaced = {id(state): seed
+                    for state, seed in zip(seed_states(layer), seeds,
+                                           strict=True)}
+        before = [replaced.get(id(variable), value)
+                  for variable, value in zip(variables, before, strict=True)]
+    outputs, after = stateless(
+        [variable.value for variable in layer.trainable_variables], before,
+        data, tensors)
+    if seeds is None:
+        # Only what the call changed (seed states): a strength written by a
+        # scheduler meanwhile must not be overwritten with the value read.
+        for variable, old, new in zip(variables, before, after, strict=True):
+            if not np.array_equal(old, new):
+                variable.assign(new)
+    return outputs

@@ -29,7 +29,7 @@ import weakref
 import keras
 import numpy as np
 
-from keras_regkit._compat import jax as jax_compat
+from keras_regkit._compat import keras_layers
 
 # One batch at a time: seed states advance in order when `map` runs calls
 # in parallel (`num_parallel_calls`).
@@ -51,9 +51,6 @@ _COUNTERS = weakref.WeakKeyDictionary()
 # and no others (a pipeline built and left behind is not its business).
 _PIPELINE_USES = weakref.WeakKeyDictionary()
 
-# Where a layer keeps its compiled calls under JAX (per call arguments);
-# set past Keras's attribute tracking, which would wrap the dict.
-JITTED = "_regkit_jitted_calls"
 
 
 def in_foreign_graph(inputs):
@@ -92,6 +89,12 @@ def count_pipeline_use(layer):
                                   name=f"{layer.name}_pipeline_batches")
         _PIPELINE_USES[layer] = counter
     return counter.assign_add(1)
+
+
+def count_host_use(layer):
+    """Counts a batch `layer` made on the host in a pipeline (under JAX or
+    torch in `tf.data`, in Grain), for `pipeline_uses`."""
+    _PIPELINE_USES[layer] = _PIPELINE_USES.get(layer, 0) + 1
 
 
 def pipeline_uses():
@@ -177,7 +180,7 @@ def call_in_graph(layer, inputs, args, kwargs, scheduled):
 
     def run(*arrays):
         if scheduled:
-            _PIPELINE_USES[layer] = _PIPELINE_USES.get(layer, 0) + 1
+            count_host_use(layer)
         data, arrays_of = tf.nest.pack_sequence_as((inputs, tensors),
                                                    list(arrays))
         with _LOCK, keras.device("cpu"):
@@ -198,26 +201,7 @@ def _call(layer, data, args, kwargs, tensors):
     built (`tensors` are traced arguments, the rest fixed)."""
     if keras.backend.backend() != "jax" or not layer.built:
         return layer(data, *args, **kwargs, **tensors)
-    key = (repr(args), repr(sorted(kwargs.items())), tuple(sorted(tensors)))
-    if not hasattr(layer, JITTED):
-        object.__setattr__(layer, JITTED, {})
-    jitted = getattr(layer, JITTED)
-    if key not in jitted:
-        jitted[key] = jax_compat.jit(
-            lambda trainable, non_trainable, inputs, tensors:
-            layer.stateless_call(trainable, non_trainable, inputs, *args,
-                                 **kwargs, **tensors))
-    before = [variable.value for variable in layer.non_trainable_variables]
-    outputs, after = jitted[key](
-        [variable.value for variable in layer.trainable_variables], before,
-        data, tensors)
-    # Only what the call changed (seed states): a strength written by a
-    # scheduler meanwhile must not be overwritten with the value read.
-    for variable, old, new in zip(layer.non_trainable_variables, before,
-                                  after, strict=True):
-        if not np.array_equal(old, new):
-            variable.assign(new)
-    return outputs
+    return keras_layers.call_on_state(layer, data, args, kwargs, tensors)
 
 
 def shuffled_batches(x, y, batch_size, seed):

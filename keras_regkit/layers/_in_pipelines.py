@@ -1,5 +1,7 @@
-"""Layers that also run in `tf.data` pipelines, under any backend."""
+"""Layers that also run in `tf.data` and Grain pipelines, under any
+backend."""
 
+from keras_regkit._compat import grain as grain_compat
 from keras_regkit._compat import tensorflow as tf_compat
 from keras_regkit._compat import tf_data
 from keras_regkit.strengths import collect_strengths
@@ -7,11 +9,13 @@ from keras_regkit.strengths import collect_strengths
 
 class RunsInPipelines:
     """Mixed into a Keras layer class (before it) so that the layer runs in
-    a `tf.data` map as in a model.
+    a `tf.data` or Grain map as in a model.
 
     Under JAX or torch, the backend computes the batch as the pipeline's
     graph runs (see `_compat.tf_data`); under TensorFlow the layer's ops go
-    into the graph. Batches made in a pipeline are counted for a layer
+    into the graph. In Grain (`map`, or `random_map` for draws fixed by
+    the record's index) it runs on the CPU and returns NumPy arrays (see
+    `_compat.grain`). Batches made in a pipeline are counted for a layer
     whose strengths follow a schedule, so that `StrengthScheduler` moves
     them there too.
     """
@@ -20,6 +24,9 @@ class RunsInPipelines:
         if tf_data.in_foreign_graph(inputs):
             return tf_data.call_in_graph(self, inputs, args, kwargs,
                                          self._scheduled())
+        if grain_compat.in_pipeline(inputs):
+            return grain_compat.call(self, super().__call__, inputs, args,
+                                     kwargs, self._scheduled())
         if not (tf_data.in_dataset_function() and self._scheduled()):
             return super().__call__(inputs, *args, **kwargs)
         return tf_compat.after(tf_data.count_pipeline_use(self),

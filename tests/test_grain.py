@@ -1,0 +1,125 @@
+"""Our augmentation layers in Grain pipelines on every backend
+(`keras_regkit._compat.grain`): NumPy out, the draws a direct call makes
+(boxes and masks moved with the images), no draw repeated across threads
+or worker processes, `random_map` draws fixed by the record, and `fit` on
+a Grain dataset whose layer follows its schedule."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_regkit import callbacks
+from keras_regkit import layers
+from keras_regkit import schedules
+from keras_regkit._compat import keras_layers
+from tests.helpers import painted_batch
+
+pytestmark = pytest.mark.backends
+grain = pytest.importorskip("grain")
+
+
+def _augment():
+    return layers.Augment([
+        layers.RandomFlip(seed=1),
+        layers.RandomRotation(0.1, fill_mode="constant", seed=2),
+    ], bounding_box_format="xyxy")
+
+
+def _records(count=8):
+    """Painted images as Grain records: boxes dense, padded with -1."""
+    images, masks, boxes, labels = painted_batch(count)
+    return [{"images": images[i], "segmentation_masks": masks[i],
+             "bounding_boxes": {
+                 "boxes": np.array(boxes[i] + [[-1.0] * 4] * (2 - len(
+                     boxes[i])), "float32"),
+                 "labels": np.array(labels[i] + [-1] * (2 - len(labels[i])),
+                                    "int32")}}
+            for i in range(count)]
+
+
+def _same_image(calls):
+    image = np.full((16, 16, 3), 100.0, "float32")
+    image[4:9, 3:7] = 250.0
+    return [image] * calls
+
+
+def test_map_gives_numpy_and_what_direct_calls_give():
+    ds = grain.MapDataset.source(_records()).batch(4).map(_augment())
+    direct = _augment()
+    for index in range(len(ds)):
+        out = ds[index]  # one batch at a time, in order
+        assert isinstance(out["images"], np.ndarray)
+        expected = keras.tree.map_structure(
+            keras.ops.convert_to_numpy,
+            direct(grain.MapDataset.source(_records()).batch(4)[index]))
+        np.testing.assert_allclose(out["images"], expected["images"],
+                                   atol=0.01)
+        np.testing.assert_array_equal(out["segmentation_masks"],
+                                      expected["segmentation_masks"])
+        np.testing.assert_allclose(out["bounding_boxes"]["boxes"],
+                                   expected["bounding_boxes"]["boxes"],
+                                   atol=0.01)
+        # Class ids survive (no float round-trip), the fill is 255.
+        assert set(np.unique(out["segmentation_masks"])) <= {0, 3, 255}
+
+
+def test_threads_never_repeat_a_draw_and_random_map_follows_the_record():
+    # Grain maps with 16 threads here; Keras's RandomRotation gave 3
+    # distinct images of 40 in this pipeline (read-then-write seeds).
+    options = grain.ReadOptions(num_threads=16, prefetch_buffer_size=40)
+    layer = layers.RandomRotation(0.5, fill_mode="constant", seed=7)
+    mapped = grain.MapDataset.source(_same_image(40)).map(layer)
+    outputs = {out.tobytes() for out in mapped.to_iter_dataset(options)}
+    assert len(outputs) == 40
+
+    state = keras.ops.convert_to_numpy(layer.seed_generator.state).tolist()
+    randomly = grain.MapDataset.source(_same_image(40)).random_map(
+        layer, seed=3)
+    first = [out.tobytes() for out in randomly.to_iter_dataset(options)]
+    again = [randomly[index].tobytes() for index in range(40)]
+    assert first == again and len(set(first)) == 40
+    # The layer's own generator is left alone.
+    assert keras.ops.convert_to_numpy(
+        layer.seed_generator.state).tolist() == state
+
+
+def test_worker_processes_neither_repeat_nor_change_random_map():
+    if keras.backend.backend() != "jax":
+        pytest.skip("spawning workers costs seconds; Grain is JAX's loader")
+    from absl import flags
+
+    flags.FLAGS.mark_as_parsed()  # Grain's workers read absl flags
+    workers = grain.MultiprocessingOptions(num_workers=2)
+    layer = layers.RandomRotation(0.5, fill_mode="constant", seed=7)
+    mapped = grain.MapDataset.source(_same_image(16)).map(layer)
+    outputs = [out.tobytes()
+               for out in mapped.to_iter_dataset().mp_prefetch(workers)]
+    assert len(outputs) == 16 and len(set(outputs)) == 16
+
+    randomly = grain.MapDataset.source(_same_image(16)).random_map(
+        layer, seed=3)
+    in_workers = [out.tobytes()
+                  for out in randomly.to_iter_dataset().mp_prefetch(workers)]
+    assert in_workers == [randomly[index].tobytes() for index in range(16)]
+
+
+def test_fit_on_grain_moves_a_scheduled_layer_in_the_pipeline():
+    flip = layers.RandomFlip("horizontal", seed=0, probability=(
+        schedules.Piecewise([1], [0.0, 1.0])), name="grain_flip")
+    images = np.arange(4 * 4 * 4, dtype="float32").reshape(4, 4, 4, 1)
+    records = [(image, np.zeros((1,), "float32")) for image in images]
+    ds = grain.MapDataset.source(records).batch(2).map(
+        lambda batch: (flip(batch[0], training=True), batch[1]))
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    seen = []
+    probe = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seen.append(ds[0][0]))
+    history = model.fit(ds, epochs=2, verbose=0, callbacks=[
+        callbacks.StrengthScheduler(), probe])
+    assert history.history["regkit/grain_flip/probability"] == [0.0, 1.0]
+    np.testing.assert_array_equal(seen[0], images[:2])
+    np.testing.assert_array_equal(seen[1], images[:2, :, ::-1])
+    if keras.backend.backend() == "jax":  # built by the first batch, then
+        assert getattr(flip, keras_layers.JITTED)  # compiled for the others
