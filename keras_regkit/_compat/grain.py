@@ -4,8 +4,9 @@
 Keras's own preprocessing layers notice a Grain pipeline (by the frames
 calling them) and run there eagerly on the CPU. Ours do too, and more:
 
-- A call draws its random numbers as one step: under `map`, seed states
-  advance one call at a time (Grain maps with threads; Keras's layers,
+- No two calls draw the same numbers: under `map`, each call takes a seed
+  of its own from the layer's generators, which advance by one, under a
+  lock, and computes outside it (Grain maps with threads; Keras's layers,
   whose generators read and then write their state, give several records
   the same draw there). Under `random_map`, the generator Grain hands the
   call (seeded by the pipeline's seed and the record's index) seeds it,
@@ -34,7 +35,7 @@ import numpy as np
 from keras_regkit._compat import keras_layers
 from keras_regkit._compat import tf_data
 
-# One `map` call at a time: seed states advance in order.
+# Seeds are taken one call at a time.
 _LOCK = threading.Lock()
 
 # Set while a thread runs one of our layers for Grain: the layers it calls
@@ -106,8 +107,11 @@ def _call(layer, keras_call, inputs, args, kwargs, tensors, rng):
                 _mix_in_process(layer)
             if not layer.built:  # the first call builds it
                 return keras_call(inputs, *args, **kwargs, **tensors)
-            return keras_layers.call_on_state(layer, inputs, args, kwargs,
-                                              tensors)
+            seeds = [_take_seed(state)
+                     for state in keras_layers.seed_states(layer)]
+        # Computed outside the lock: calls in Grain's threads run at once.
+        return keras_layers.call_on_state(layer, inputs, args, kwargs,
+                                          tensors, seeds=seeds)
 
 
 def _build(layer, keras_call, inputs, args, kwargs, tensors):
@@ -121,6 +125,17 @@ def _build(layer, keras_call, inputs, args, kwargs, tensors):
         keras_call(inputs, *args, **kwargs, **tensors)
         for state, value in zip(states, before, strict=True):
             state.assign(value)
+
+
+def _take_seed(state):
+    """A fresh seed state for one call, `[seed, 0]`, made from the layer's
+    state `[seed, counter]`, which advances by one."""
+    value = keras.ops.convert_to_numpy(state.value)
+    words = np.random.SeedSequence([int(word) % 2**32 for word in value])
+    seed = int(words.generate_state(1)[0]) % (2**31 - 1)
+    state.assign(value + np.array([0, 1], dtype=value.dtype))
+    return keras.ops.convert_to_tensor(
+        np.array([seed, 0], dtype=value.dtype))
 
 
 def _seed_from(rng, state):

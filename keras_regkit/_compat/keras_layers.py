@@ -6,8 +6,10 @@ import keras
 import numpy as np
 
 from keras_regkit._compat import jax as jax_compat
+from keras_regkit._compat import tensorflow as tf_compat
 
-# Where a layer keeps its compiled calls under JAX (per call arguments);
+# Where a layer keeps its compiled calls under JAX and TensorFlow (per call
+# arguments);
 # set past Keras's attribute tracking, which would wrap the dict.
 JITTED = "_regkit_jitted_calls"
 
@@ -70,9 +72,9 @@ def seed_states(layer):
 
 def call_on_state(layer, data, args, kwargs, tensors, seeds=None):
     """`layer(data, *args, **kwargs, **tensors)` through `stateless_call`,
-    compiled under JAX (`jax.jit`, once per `args`, `kwargs` and names of
-    `tensors`, which are traced), eager under TensorFlow and torch. The
-    layer must be built.
+    compiled under JAX (`jax.jit`) and TensorFlow (`tf.function`, a graph
+    without XLA), once per `args`, `kwargs` and names of `tensors` (which
+    are traced); eager under torch. The layer must be built.
 
     With `seeds=None` the layer's variables are read and what the call
     changed (its seed states) is written back, so the caller serializes
@@ -86,12 +88,15 @@ def call_on_state(layer, data, args, kwargs, tensors, seeds=None):
         return layer.stateless_call(trainable, non_trainable, inputs, *args,
                                     **kwargs, **tensors)
 
-    if keras.backend.backend() == "jax":
+    compile_with = {"jax": jax_compat.jit,
+                    "tensorflow": tf_compat.function}.get(
+                        keras.backend.backend())
+    if compile_with is not None:
         if not hasattr(layer, JITTED):
             object.__setattr__(layer, JITTED, {})
         jitted = getattr(layer, JITTED)
         if key not in jitted:
-            jitted[key] = jax_compat.jit(stateless)
+            jitted[key] = compile_with(stateless)
         stateless = jitted[key]
     variables = layer.non_trainable_variables
     before = [variable.value for variable in variables]

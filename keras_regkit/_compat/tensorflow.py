@@ -98,6 +98,13 @@ def in_graph_without_xla():
     return not (tf.executing_eagerly() or in_stateless_scope())
 
 
+def function(fn):
+    """`tf.function(fn)`, retracing only for new ranks or dtypes."""
+    import tensorflow as tf
+
+    return tf.function(fn, reduce_retracing=True)
+
+
 def compiled(owner, name, *args):
     """`getattr(owner, name)(*args)`, compiled by XLA as a function of its
     own when TensorFlow builds a graph outside XLA, called directly
