@@ -7,6 +7,15 @@ folder (so the move is a rename on one file system), and `os.replace`
 swaps it in atomically. Leftover temporary files of a killed writer are
 recognizable (`TEMPORARY_PREFIX`) and removed by `remove_leftovers`.
 
+In a multi-process JAX run (`keras.distribution.initialize`) the
+processes run the same callbacks in step and share the folders they were
+given: process 0 alone writes and removes files there (the others run
+the same writer into a scratch folder of their own, as Keras's
+`save_weights` is a collective there), and each write ends with every
+process waiting for it (`sync_processes`), so that none reads a file
+before it is in place. Files of one process's own (its
+temporary folder) are written with `every_process=True`.
+
 Examples:
 
     >>> import os, tempfile
@@ -21,12 +30,22 @@ Examples:
 """
 
 import os
+import shutil
+import tempfile
 import uuid
+
+from keras_regkit._compat import jax as jax_compat
 
 TEMPORARY_PREFIX = ".regkit-tmp-"
 
 
-def write_atomically(path, write):
+def writes_shared_files():
+    """Whether this process writes the files the processes of a run share:
+    process 0 of a multi-process JAX run; any process otherwise."""
+    return jax_compat.process_index() == 0
+
+
+def write_atomically(path, write, every_process=False):
     """Writes `path` through `write(temporary_path)`, then moves it in place.
 
     The temporary name keeps `path`'s file name as its suffix, so writers
@@ -36,22 +55,40 @@ def write_atomically(path, write):
         path: the file to create or replace.
         write: a function that writes the whole content to the path it is
             given.
+        every_process: whether `path` is this process's own; otherwise
+            (the default) only `writes_shared_files()` writes it, and all
+            processes wait until it is in place.
     """
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))
-    temporary = os.path.join(
-        folder, f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
     try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+        if every_process or writes_shared_files():
+            temporary = os.path.join(
+                folder, f"{TEMPORARY_PREFIX}{uuid.uuid4().hex[:12]}-{name}")
+            try:
+                write(temporary)
+                os.replace(temporary, path)
+            except BaseException:
+                if os.path.exists(temporary):
+                    os.remove(temporary)
+                raise
+        else:
+            # `write` may be a collective (Keras's `save_weights` of
+            # weights on several processes' devices): it runs here too,
+            # into a scratch folder of this process, removed after.
+            scratch = tempfile.mkdtemp(prefix=TEMPORARY_PREFIX)
+            try:
+                write(os.path.join(scratch, name))
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+    finally:
+        if not every_process:
+            jax_compat.sync_processes(f"keras_regkit wrote {path}")
 
 
 def write_text(path, text):
-    """Writes `text` to `path` atomically."""
+    """Writes `text` to `path` atomically (by process 0 of a multi-process
+    run, see `write_atomically`)."""
 
     def write(temporary):
         with open(temporary, "w") as f:
@@ -60,11 +97,22 @@ def write_text(path, text):
     write_atomically(path, write)
 
 
+def remove_file(path):
+    """Removes the file `path` if it is there (process 0 of a
+    multi-process run)."""
+    if not writes_shared_files():
+        return
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
 def remove_ours(folder, is_ours, remove_folder=True):
     """Removes the files of `folder` whose names `is_ours(name)` claims (and
     temporary leftovers), then (if `remove_folder`) the folder itself if
     that left it empty: anything else in it stays."""
-    if not os.path.isdir(folder):
+    if not os.path.isdir(folder) or not writes_shared_files():
         return
     for name in os.listdir(folder):
         if is_ours(name):
@@ -79,6 +127,8 @@ def remove_ours(folder, is_ours, remove_folder=True):
 
 def remove_if_empty(folder):
     """Removes `folder` if it is empty; anything in it is not ours."""
+    if not writes_shared_files():
+        return
     try:
         os.rmdir(folder)
     except OSError:
@@ -104,7 +154,7 @@ def check_writable(folder, owner):
 
 def remove_leftovers(folder):
     """Removes temporary files a killed writer left in `folder`."""
-    if not os.path.isdir(folder):
+    if not os.path.isdir(folder) or not writes_shared_files():
         return
     for name in os.listdir(folder):
         if name.startswith(TEMPORARY_PREFIX):

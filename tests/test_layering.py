@@ -28,9 +28,9 @@ BACKEND_MODULES = ("tensorflow", "jax", "jaxlib", "torch")
 #: sibling on its own floor. The package root (`__version__`, lazy
 #: subpackages) stands outside.
 FLOORS = (
-    ("_compat", "_checks", "_files", "_lock", "_versions", "_registration",
+    ("_compat", "_checks", "_lock", "_versions", "_registration",
      "_registry"),
-    ("_fusion", "_matmul", "schedules"),
+    ("_files", "_fusion", "_matmul", "schedules"),
     ("_random", "strengths"),
     ("layers", "regularizers"),
     ("training",),

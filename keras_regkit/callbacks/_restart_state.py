@@ -225,5 +225,5 @@ class RestartState:
         for name in os.listdir(self.folder):
             if self.is_ours(name) and name.startswith("best-epoch") and (
                     name not in keep):
-                os.remove(os.path.join(self.folder, name))
+                _files.remove_file(os.path.join(self.folder, name))
         _files.remove_leftovers(self.folder)

@@ -10,6 +10,7 @@ import numpy as np
 
 from keras_regkit import _checks as checks
 from keras_regkit import _files
+from keras_regkit._compat import jax as jax_compat
 from keras_regkit._compat import torch as torch_compat
 from keras_regkit._compat.keras_callbacks import BackupAndRestoreHooks
 from keras_regkit.callbacks._sharing import remove_when_unshared
@@ -101,10 +102,7 @@ class BackupAndRestore(BackupAndRestoreHooks):
         previous = self._weights_name
         self._weights_name = metadata["weights"]
         if previous is not None and previous != self._weights_name:
-            try:
-                os.remove(os.path.join(folder, previous))
-            except OSError:
-                pass
+            _files.remove_file(os.path.join(folder, previous))
         _files.remove_leftovers(folder)
 
     def _seed_states(self):
@@ -191,9 +189,29 @@ class BackupAndRestore(BackupAndRestoreHooks):
 
     def on_train_begin(self, logs=None):
         self._weights_name = None
+        check_weights_whole_in_each_process(self.model, "BackupAndRestore")
         _files.check_writable(self.backup_dir, "BackupAndRestore")
         _files.remove_leftovers(os.fspath(self.backup_dir))
         self.load_backup()
+
+
+def check_weights_whole_in_each_process(model, owner):
+    """Raises ValueError, before training, when a weight of `model` is
+    split over the processes of a multi-process JAX run: the weights file
+    `owner` writes (Keras's `save_weights`, by process 0) can only hold
+    weights that process 0 has whole (replicated, as under `DataParallel`,
+    or split over its own devices only)."""
+    split = [weight.path for weight in model.weights
+             if jax_compat.spans_processes(weight)]
+    if split:
+        more = f" and {len(split) - 1} more" if len(split) > 1 else ""
+        raise ValueError(
+            f"{owner} cannot save this model's weights across processes: "
+            f"{split[0]}{more} are split over the devices of several "
+            "processes (a ModelParallel layout), and process 0, which "
+            "writes the weights file, holds only its part. Use a layout "
+            "that splits weights over each process's own devices only, or "
+            "DataParallel.")
 
 
 def _global_generator_states():

@@ -17,6 +17,7 @@ from keras_regkit._lock import FileLock
 from keras_regkit.callbacks._restart_state import RestartState
 from keras_regkit.callbacks._sharing import share
 from keras_regkit.callbacks._sharing import unshare
+from keras_regkit.callbacks.backup import check_weights_whole_in_each_process
 from keras_regkit.strengths import strength_state_variables
 
 _STORES = ("device", "host", "disk")
@@ -222,6 +223,12 @@ class EarlyStopping(EarlyStoppingHooks):
             self._temp_dir, self._temp_lock = _new_temp_dir()
         return os.path.join(self._temp_dir, "best.weights.h5")
 
+    def _own_disk_path(self):
+        """Whether the disk store is this process's temporary folder (each
+        process of a multi-process run writes its own), not the shared
+        `weights_path`."""
+        return self.weights_path is None
+
     def _kept_weights(self):
         """The weights the best snapshot holds: the model's, less the
         scheduled regularizer factors joined to its state. The scheduler
@@ -246,7 +253,8 @@ class EarlyStopping(EarlyStoppingHooks):
             path = self._disk_path()
             _files.write_atomically(
                 path, lambda temporary: self.model.save_weights(
-                    temporary, overwrite=True))
+                    temporary, overwrite=True),
+                every_process=self._own_disk_path())
             self.best_weights = path
         self._snapshot_epoch = epoch
 
@@ -277,6 +285,8 @@ class EarlyStopping(EarlyStoppingHooks):
         self._processed_epoch = None
         self._snapshot_epoch = None
         self._restart = None
+        if self._store() == "disk" and not self._own_disk_path():
+            check_weights_whole_in_each_process(self.model, "EarlyStopping")
         if self.backup_dir is not None:
             # Read and checked now, before any training; which saved state
             # applies is known at the first epoch (see `_resume`).
@@ -437,7 +447,8 @@ class EarlyStopping(EarlyStoppingHooks):
             path = self._disk_path()
             source = self._restart.weights_path(state)
             _files.write_atomically(
-                path, lambda temporary: shutil.copyfile(source, temporary))
+                path, lambda temporary: shutil.copyfile(source, temporary),
+                every_process=self._own_disk_path())
             self.best_weights = path
             return
         host = self._restart.load_arrays(state)

@@ -278,7 +278,7 @@ class SWA(keras.callbacks.Callback):
         for name in os.listdir(self._folder):
             match = _STATE.fullmatch(name)
             if match and int(match.group(1)) < epoch - 1:
-                os.remove(os.path.join(self._folder, name))
+                _files.remove_file(os.path.join(self._folder, name))
 
     def _resume(self, epoch):
         """Continues the average saved after epoch `epoch - 1` (a fit

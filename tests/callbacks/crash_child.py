@@ -75,13 +75,13 @@ def kill_at(folder, target, phase):
             f.flush()
             os.fsync(f.fileno())
 
-    def patched(path, write):
+    def patched(path, write, **kwargs):
         count[0] += 1
         if count[0] != target and kind_of(path, folder) != target:
-            return original(path, write)
+            return original(path, write, **kwargs)
         note(path)
         if phase == "after":
-            original(path, write)
+            original(path, write, **kwargs)
             die()
 
         def interrupted(temporary):
@@ -92,7 +92,7 @@ def kill_at(folder, target, phase):
                     f.truncate(size // 2)
             die()
 
-        return original(path, interrupted)
+        return original(path, interrupted, **kwargs)
 
     _files.write_atomically = patched
 

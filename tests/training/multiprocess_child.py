@@ -1,9 +1,9 @@
 """One process of a multi-process JAX training run, for
 `test_multiprocess.py`.
 
-`python multiprocess_child.py PROCESS_ID NUM_PROCESSES PORT OUT [DEVICES]`
-(`DEVICES`: CPU devices per process, default 1) trains the same small
-model under each layout in turn: with `NUM_PROCESSES` 1 without
+`python multiprocess_child.py PROCESS_ID NUM_PROCESSES PORT OUT [DEVICES]
+[DIE]` (`DEVICES`: CPU devices per process, default 1) trains the same
+small model under each layout in turn: with `NUM_PROCESSES` 1 without
 any distribution (the reference), otherwise after
 `keras.distribution.initialize` on `localhost:PORT` with gloo CPU
 collectives, under `DataParallel` and under a `ModelParallel` layout that
@@ -12,7 +12,19 @@ feeds its own part of every global batch (`auto_shard_dataset = False`:
 what a user with per-host data loaders does): a slice under
 `DataParallel`, the whole batch under the `ModelParallel` layout, whose
 batch axis has size 1. Process 0 writes
-`OUT` (JSON: per layout, the final weights and the last epoch's logs).
+`OUT` (JSON: per layout, the final weights, the last epoch's logs and the
+first weights).
+
+Backups: every run but the `ModelParallel` one keeps them in
+`<OUT's folder>/backup-<layout>` (BackupAndRestore, with EarlyStopping and
+SWA sharing the folder); a process other than 0 that moves a file into it
+exits with code 3 (process 0 alone writes). The `ModelParallel` layout
+splits kernels over processes, which BackupAndRestore refuses before
+training (checked). With `DIE` = `P:E` only `DataParallel` runs, and
+process `P` exits (code 17) as epoch `E` (0-based) begins, after the
+backup of the epoch before: the test then kills the others and starts
+all again with `DIE` = `-` (`DataParallel` alone), which resumes from the
+backup.
 
 The model has our layers (Dropout, GaussianDropout, DropPath), weight
 regularizers (scheduled L2, L1L2) and train-step components (clipping,
@@ -78,7 +90,34 @@ def local_slice(array, process, shards):
         for start in range(0, len(array), BATCH)])
 
 
-def run(distribution, process, processes, shards):
+class Die(keras.callbacks.Callback):
+    """Exits this process (code 17) as epoch `epoch` begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            sys.stdout.flush()
+            os._exit(17)
+
+
+def watch_writes(folder, process):
+    """Makes a process other than 0 exit (code 3) when a file is moved into
+    `folder`."""
+    replace = os.replace
+
+    def checked(source, target, *args, **kwargs):
+        if process != 0 and os.path.abspath(target).startswith(folder):
+            print(f"process {process} wrote {target}", flush=True)
+            os._exit(3)
+        return replace(source, target, *args, **kwargs)
+
+    os.replace = checked
+
+
+def run(distribution, process, processes, shards, backup=None, die=None):
     keras.backend.clear_session()  # the same layer names in every run
     keras.distribution.set_distribution(distribution)
     keras.utils.set_random_seed(0)
@@ -108,6 +147,10 @@ def run(distribution, process, processes, shards):
     x, y = data()
     x, y = local_slice(x, process, shards), local_slice(y, process, shards)
     x_val, y_val = data(seed=1)
+    saved = {} if backup is None else {"backup_dir": backup}
+    extra = [] if backup is None else [callbacks.BackupAndRestore(backup)]
+    if die is not None:
+        extra.append(Die(die))
     history = model.fit(
         x, y, batch_size=BATCH // shards, epochs=EPOCHS, shuffle=False,
         verbose=0, validation_data=(local_slice(x_val, process, shards),
@@ -115,10 +158,10 @@ def run(distribution, process, processes, shards):
         callbacks=[callbacks.StrengthScheduler(),
                    callbacks.EarlyStopping(
                        patience=3, min_delta=1e-3,
-                       restore_best_weights=True),
-                   callbacks.SWA(start_epoch=1),
+                       restore_best_weights=True, **saved),
+                   callbacks.SWA(start_epoch=1, **saved),
                    callbacks.RegularizationMonitor(),
-                   SynchronousBatchEnd()])
+                   SynchronousBatchEnd(), *extra])
     weights = gathered(model.weights)
     logs = {key: float(values[-1])
             for key, values in history.history.items()}
@@ -149,9 +192,33 @@ def gathered(variables):
         v.value, tiled=True)).tolist() for v in variables]
 
 
+def refuses_backups(distribution, folder):
+    """Whether BackupAndRestore refuses, before training, a model whose
+    kernels `distribution` splits over processes."""
+    keras.distribution.set_distribution(distribution)
+    inputs = keras.Input((6,))
+    model = keras.Model(inputs, keras.layers.Dense(8, name="hidden")(inputs))
+    model.compile("sgd", "mse")
+    x = np.ones((BATCH, 6), "float32")
+    try:
+        model.fit(x, np.ones((BATCH, 8), "float32"), batch_size=BATCH,
+                  verbose=0, callbacks=[callbacks.BackupAndRestore(folder)])
+    except ValueError as error:
+        return "split over the devices of several processes" in str(error)
+    finally:
+        keras.distribution.set_distribution(None)
+    return False
+
+
 def main():
     process, processes, port, out = (int(sys.argv[1]), int(sys.argv[2]),
                                      sys.argv[3], sys.argv[4])
+    die = None
+    if len(sys.argv) > 6 and sys.argv[6] != "-":
+        dying, epoch = (int(part) for part in sys.argv[6].split(":"))
+        die = epoch if dying == process else None
+    folder = os.path.abspath(os.path.dirname(out))
+    watch_writes(folder, process)
     layouts = {"one process": (None, 1)}
     if processes > 1:
         keras.distribution.initialize(
@@ -174,8 +241,17 @@ def main():
                    "ModelParallel": (model_parallel, 1)}
         for distribution, _ in layouts.values():
             distribution.auto_shard_dataset = False
-    results = {name: run(distribution, process, processes, shards)
-               for name, (distribution, shards) in layouts.items()}
+        if len(sys.argv) > 6:
+            layouts.pop("ModelParallel")
+        else:
+            assert refuses_backups(model_parallel,
+                                   os.path.join(folder, "refused"))
+    results = {
+        name: run(distribution, process, processes, shards,
+                  backup=None if name == "ModelParallel" else os.path.join(
+                      folder, f"backup-{name.replace(' ', '-')}"),
+                  die=die)
+        for name, (distribution, shards) in layouts.items()}
     if process == 0:
         with open(out, "w") as f:
             json.dump(results, f)

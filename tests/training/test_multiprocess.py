@@ -33,19 +33,25 @@ def _free_port():
         return sock.getsockname()[1]
 
 
-def _train(processes, out, devices=1, timeout=120):
+def _train(processes, out, devices=1, timeout=120, die=None):
     """Starts `processes` children with `devices` CPU devices each and
     returns what process 0 wrote. All are killed if one fails or time runs
     out (a stuck child prints its threads' stacks first, see the child). A
     run that times out is tried once more on a fresh port: the hangs we saw
     were Keras's asynchronous batch-end callbacks deadlocking with the
     collectives (the child now keeps them synchronous; 12 runs without a
-    hang since), and one retry keeps a rare one from failing CI."""
+    hang since), and one retry keeps a rare one from failing CI.
+
+    With `die` (`"P:E"`), only `DataParallel` runs, process P exits as
+    epoch E begins (see the child), the others are killed, and the return
+    codes and outputs are returned; `die="-"` runs `DataParallel` alone."""
     for attempt in range(2):
         timed_out, children, outputs = _start(processes, out, devices,
-                                              timeout)
+                                              timeout, die)
         if not timed_out or attempt == 1:
             break
+    if die not in (None, "-"):
+        return [child.returncode for child in children], outputs
     for index, child in enumerate(children):
         assert child.returncode == 0, (
             f"process {index} of {processes} (returncode "
@@ -55,33 +61,40 @@ def _train(processes, out, devices=1, timeout=120):
         return json.load(f)
 
 
-def _start(processes, out, devices, timeout):
+def _start(processes, out, devices, timeout, die):
     env = {key: value for key, value in os.environ.items()
            if key != "XLA_FLAGS"}
     env["PYTHONPATH"] = os.pathsep.join(
         [str(ROOT), env.get("PYTHONPATH", "")])
     port = str(_free_port())
+    # Output to files: a pipe nobody reads while waiting could fill.
+    logs = [open(pathlib.Path(out).with_name(f"process{process}.log"),
+                 "w+") for process in range(processes)]
     children = [subprocess.Popen(
         [sys.executable, str(CHILD), str(process), str(processes), port,
-         str(out), str(devices)], env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True)
-        for process in range(processes)]
+         str(out), str(devices)] + ([die] if die else []), env=env,
+        stdout=log, stderr=subprocess.STDOUT, text=True)
+        for process, log in enumerate(logs)]
     deadline = time.monotonic() + timeout
-    outputs, timed_out = [""] * processes, False
-    try:
-        for index, child in enumerate(children):
-            try:
-                outputs[index], _ = child.communicate(
-                    timeout=max(1.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                timed_out = True
-                break
-    finally:
-        for index, child in enumerate(children):
-            if child.poll() is None:
-                child.kill()
-            if not child.stdout.closed:  # not read to the end above
-                outputs[index] += child.communicate()[0] or ""
+    timed_out = False
+    # Until all end: one that fails leaves the others waiting in a
+    # collective, so they are killed then.
+    while any(child.poll() is None for child in children):
+        if any(child.poll() not in (None, 0) for child in children):
+            break
+        if time.monotonic() > deadline:
+            timed_out = True
+            break
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.kill()
+        child.wait()
+    outputs = []
+    for log in logs:
+        log.seek(0)
+        outputs.append(log.read())
+        log.close()
     return timed_out, children, outputs
 
 
@@ -121,3 +134,30 @@ def test_processes_train_to_the_weights_of_one(processes, devices,
         pytest.approx(0.01))
     assert reference_logs["epochs_run"] < 6
     assert reference_logs["swa/models"] >= 2
+    # Process 0 alone wrote the backups (another would have exited, code
+    # 3), and removed them at the end.
+    assert not list((tmp_path / "backup-DataParallel").rglob("*"))
+
+
+def test_one_process_killed_and_all_restarted_resume_exactly(one_process,
+                                                             tmp_path):
+    """Process 1 of 2 exits as epoch 3 begins (process 0 is killed waiting
+    for it, or fails when gloo notices); both start again on the same
+    folders, resume from the backup of epoch 2 (weights, seed states,
+    EarlyStopping's and SWA's state) and end with one uninterrupted
+    process's weights and logs."""
+    codes, outputs = _train(2, tmp_path / "many.json", die="1:2")
+    assert codes[1] == 17, outputs[1][-3000:]
+    assert codes[0] in (-9, 1), outputs[0][-3000:]  # killed, or gloo failed
+    assert (tmp_path / "backup-DataParallel").is_dir()
+    (weights, logs, _), = _train(2, tmp_path / "many.json",
+                                 die="-").values()
+    reference_weights, reference_logs = one_process
+    for got, expected in zip(weights, reference_weights, strict=True):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    for key, value in reference_logs.items():
+        if key != "epochs_run":
+            assert logs[key] == pytest.approx(value, rel=1e-4), key
+    # It resumed (a fresh start would end the same): epochs 1-2 were done.
+    assert logs["epochs_run"] == reference_logs["epochs_run"] - 2
+    assert not list((tmp_path / "backup-DataParallel").rglob("*"))
