@@ -108,18 +108,18 @@ def test_worker_processes_neither_repeat_nor_change_random_map():
     from absl import flags
 
     flags.FLAGS.mark_as_parsed()  # Grain's workers read absl flags
-    workers = grain.MultiprocessingOptions(num_workers=2)
-    layer = layers.RandomRotation(0.5, fill_mode="constant", seed=7)
-    mapped = grain.MapDataset.source(_same_image(16)).map(layer)
-    outputs = [out.tobytes()
-               for out in mapped.to_iter_dataset().mp_prefetch(workers)]
-    assert len(outputs) == 16 and len(set(outputs)) == 16
-
-    randomly = grain.MapDataset.source(_same_image(16)).random_map(
-        layer, seed=3)
-    in_workers = [out.tobytes()
-                  for out in randomly.to_iter_dataset().mp_prefetch(workers)]
-    assert in_workers == [randomly[index].tobytes() for index in range(16)]
+    mapped = layers.RandomRotation(0.5, fill_mode="constant", seed=7)
+    seeded = layers.RandomRotation(0.5, fill_mode="constant", seed=7)
+    # One pipeline (worker processes take seconds to start): each record
+    # through `mapped` as `map` calls it, and through `seeded` with
+    # `random_map`'s generator.
+    both = grain.MapDataset.source(_same_image(16)).random_map(
+        lambda image, rng: (mapped(image), seeded(image, rng)), seed=3)
+    in_workers = list(both.to_iter_dataset().mp_prefetch(
+        grain.MultiprocessingOptions(num_workers=2)))
+    assert len({out.tobytes() for out, _ in in_workers}) == 16
+    here = [both[index][1].tobytes() for index in range(16)]
+    assert [out.tobytes() for _, out in in_workers] == here
 
 
 def test_fit_on_grain_moves_a_scheduled_layer_in_the_pipeline():
@@ -142,3 +142,36 @@ def test_fit_on_grain_moves_a_scheduled_layer_in_the_pipeline():
     np.testing.assert_array_equal(seen[1], images[:2, :, ::-1])
     if keras.backend.backend() == "jax":  # built by the first batch, then
         assert getattr(flip, keras_layers.JITTED)  # compiled for the others
+
+
+def test_worker_copies_follow_an_epoch_schedule_through_fit():
+    """A worker holds a copy of the layer made when the iterator starts;
+    Keras starts one every epoch, after `on_epoch_begin`, so the copy
+    carries the epoch's strength. The training process never calls the
+    layer, so the scheduler is given it by name."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("spawning workers costs seconds; Grain is JAX's loader")
+    from absl import flags
+
+    flags.FLAGS.mark_as_parsed()
+    flip = layers.RandomFlip("horizontal", seed=0, probability=(
+        schedules.Piecewise([1], [0.0, 1.0])), name="worker_flip")
+    images = np.arange(4 * 4 * 4, dtype="float32").reshape(4, 4, 4, 1)
+
+    def flipped_share(batch):
+        """The batch, labelled with the share of its images flipped."""
+        out = flip(batch, training=True)
+        share = np.mean(np.all(out == batch[:, :, ::-1], axis=(1, 2, 3)))
+        return out, np.full((len(out), 1), share, "float32")
+
+    ds = grain.MapDataset.source(list(images)).batch(2).map(
+        flipped_share).to_iter_dataset().mp_prefetch(
+            grain.MultiprocessingOptions(num_workers=1))
+    # Predicts 0 and never learns: the loss is the share flipped.
+    model = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(1,
+                                                 kernel_initializer="zeros")])
+    model.compile(keras.optimizers.SGD(0.0), "mae")
+    history = model.fit(ds, epochs=2, verbose=0, callbacks=[
+        callbacks.StrengthScheduler(layers=[flip])])
+    assert history.history["loss"] == [0.0, 1.0]
