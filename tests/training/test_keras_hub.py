@@ -1,8 +1,7 @@
 """A keras-hub task fine-tuned the common way with keras_regkit: a small
-random-initialized image classifier (no download) with our augmentation in
-the data pipeline and our dropout inside it, our train-step components
-through `training.regularize`, our callbacks, and the regularized task
-saved and loaded back in safe mode."""
+random-initialized image classifier (no download) behind our augmentation
+in one model, our train-step components through `training.regularize`,
+our callbacks, and the whole saved and loaded back in safe mode."""
 
 import keras
 import numpy as np
@@ -15,7 +14,6 @@ from keras_regkit import training
 
 pytestmark = pytest.mark.backends
 keras_hub = pytest.importorskip("keras_hub")
-tf = pytest.importorskip("tensorflow")
 
 
 def _task():
@@ -32,10 +30,9 @@ def test_fine_tuning_a_keras_hub_task_with_regkit(tmp_path):
     y = np.arange(32) % 4
     augment = layers.Augment([layers.RandomFlip(seed=1),
                               layers.RandomRotation(0.1, seed=2)])
-    train = tf.data.Dataset.from_tensor_slices((x, y)).batch(8).map(
-        lambda images, labels: (augment(images, training=True), labels))
     task = _task()
-    model = training.regularize(task, [
+    augmented = keras.Sequential([keras.Input((32, 32, 3)), augment, task])
+    model = training.regularize(augmented, [
         training.AdaptiveGradientClipping(0.05),
         training.DecoupledWeightDecay(schedules.Linear(1e-4, 0.0, 2)),
     ])
@@ -43,17 +40,26 @@ def test_fine_tuning_a_keras_hub_task_with_regkit(tmp_path):
                   loss=keras.losses.SparseCategoricalCrossentropy(
                       from_logits=True), metrics=["accuracy"])
     history = model.fit(
-        train, validation_data=(x, y), epochs=2, verbose=0, callbacks=[
+        x, y, batch_size=8, validation_data=(x, y), epochs=2, verbose=0,
+        callbacks=[
             callbacks.StrengthScheduler(),
             callbacks.EarlyStopping(patience=5, restore_best_weights=True),
             callbacks.SWA(start_epoch=1),
         ])
     assert len(history.history["loss"]) == 2
+    # The augmentation runs in training only.
+    inferred = keras.ops.convert_to_numpy(augmented(x[:4], training=False))
+    assert not np.allclose(keras.ops.convert_to_numpy(
+        augmented(x[:4], training=True)), inferred)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(task(x[:4])),
+                               inferred, rtol=1e-5, atol=1e-5)
     assert np.all(np.isfinite(history.history["loss"]))
     before = keras.ops.convert_to_numpy(model.predict(x[:4], verbose=0))
     path = str(tmp_path / "task.keras")
     model.save(path)
     loaded = keras.saving.load_model(path, safe_mode=True)
+    assert isinstance(loaded.model.layers[-1],
+                      keras_hub.models.VGGImageClassifier)
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded.predict(x[:4], verbose=0)),
         before, rtol=1e-5, atol=1e-5)
