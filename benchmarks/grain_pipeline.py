@@ -87,7 +87,8 @@ def main():
     draws = {"keras in grain": _distinct_draws(
                  _keras_map(keras_geometric_stack())),
              "regkit in grain": _distinct_draws(our_geometric_stack())}
-    print(f"backend={backend} {BATCHES} batches of {BATCH}x224x224x3 uint8, "
+    print(f"backend={backend} threads={args.threads or 'default'} "
+          f"{BATCHES} batches of {BATCH}x224x224x3 uint8, "
           f"4-layer stack, {args.rounds} interleaved rounds, Grain with "
           f"{BATCHES} threads")
     print(f"{'pipeline':<20}{'img/s':>9}{'vs keras in grain':>19}"
@@ -97,7 +98,8 @@ def main():
         print(f"{name:<20}{rates[name]:>9,.0f}{ratio[name]:>18.2f}x"
               f"{'' if drawn is None else f'{drawn} of {BATCHES}':>16}")
     write_results(f"grain_pipeline_{backend}.json",
-                  {"backend": backend, "img_per_s": rates,
+                  {"backend": backend, "threads": args.threads,
+                   "img_per_s": rates,
                    "vs_keras_in_grain": ratio,
                    "distinct_draws_of": BATCHES, "distinct_draws": draws})
 
