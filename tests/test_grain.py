@@ -83,23 +83,35 @@ def test_threads_never_repeat_a_draw_and_random_map_follows_the_record():
         layer.seed_generator.state).tolist() == state
 
 
-def test_data_loader_operations_call_our_layer():
+def test_data_loader_operations_call_our_layer_and_fit_reads_it():
     layer = layers.RandomRotation(0.5, fill_mode="constant", seed=7)
 
     class Rotate(grain.transforms.Map):
         def map(self, element):
-            return layer(element)
+            image, label = element
+            return layer(image), label
 
-    source = _same_image(12)
-    loader = grain.DataLoader(
-        data_source=source,
-        sampler=grain.samplers.IndexSampler(len(source), num_epochs=1,
-                                            shuffle=False, seed=0),
-        operations=[Rotate(), grain.transforms.Batch(4)], worker_count=0)
-    batches = list(loader)
-    assert all(isinstance(batch, np.ndarray) and batch.shape == (4, 16, 16, 3)
-               for batch in batches)
-    assert len({image.tobytes() for batch in batches for image in batch}) == 12
+    source = [(image, np.float32(i % 2))
+              for i, image in enumerate(_same_image(12))]
+
+    def loader():
+        return grain.DataLoader(
+            data_source=source,
+            sampler=grain.samplers.IndexSampler(len(source), num_epochs=1,
+                                                shuffle=False, seed=0),
+            operations=[Rotate(), grain.transforms.Batch(4)],
+            worker_count=0)
+
+    batches = list(loader())
+    assert all(isinstance(images, np.ndarray)
+               and images.shape == (4, 16, 16, 3) for images, _ in batches)
+    assert len({image.tobytes() for images, _ in batches
+                for image in images}) == 12
+    model = keras.Sequential([keras.Input((16, 16, 3)),
+                              keras.layers.Flatten(), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(loader(), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
 
 
 def test_worker_processes_neither_repeat_nor_change_random_map():
