@@ -16,7 +16,8 @@ calling them) and run there eagerly on the CPU. Ours do too, and more:
   which starts from a copy of the layer, `map`'s seed states are first
   mixed with the process id, so that workers do not repeat each other's
   draws (`random_map` needs nothing: its draws follow the record).
-- Under JAX the call is compiled (`keras_layers.call_on_state`).
+- The call is compiled, by `jax.jit` under JAX and as a `tf.function`
+  under TensorFlow (`keras_layers.call_on_state`); torch runs it eagerly.
 - Outputs are NumPy arrays, what Grain batches, shares between worker
   processes and hands to `fit`.
 - Batches are counted for a layer with a scheduled strength

@@ -8,9 +8,8 @@ import numpy as np
 from keras_regkit._compat import jax as jax_compat
 from keras_regkit._compat import tensorflow as tf_compat
 
-# Where a layer keeps its compiled calls under JAX and TensorFlow (per call
-# arguments);
-# set past Keras's attribute tracking, which would wrap the dict.
+# Where a layer keeps its compiled calls (per call arguments) under JAX and
+# TensorFlow; set past Keras's attribute tracking, which would wrap it.
 JITTED = "_regkit_jitted_calls"
 
 

@@ -52,7 +52,6 @@ _COUNTERS = weakref.WeakKeyDictionary()
 _PIPELINE_USES = weakref.WeakKeyDictionary()
 
 
-
 def in_foreign_graph(inputs):
     """Whether `inputs` are symbolic TensorFlow tensors (a `tf.data` map or
     a `tf.function` being traced) while Keras's backend is not TensorFlow.

@@ -285,7 +285,7 @@ class EarlyStopping(EarlyStoppingHooks):
         self._processed_epoch = None
         self._snapshot_epoch = None
         self._restart = None
-        if self._store() == "disk" and not self._own_disk_path():
+        if self._store() == "disk":
             check_weights_whole_in_each_process(self.model, "EarlyStopping")
         if self.backup_dir is not None:
             # Read and checked now, before any training; which saved state
