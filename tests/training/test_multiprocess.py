@@ -1,8 +1,9 @@
 """Multi-process training on JAX: processes started here, joined by
 `keras.distribution.initialize` over gloo CPU collectives, train our
-layers, regularizers and train-step components, with our device-state
-callbacks, to the weights and logs of one process (`multiprocess_child.py`
-says what the model and callbacks are)."""
+layers, regularizers and train-step components, with our callbacks, to
+the weights and logs of one process; process 0 alone writes the backups,
+and a run with one process killed resumes exactly
+(`multiprocess_child.py` says what the model and callbacks are)."""
 
 import json
 import os
@@ -141,11 +142,11 @@ def test_processes_train_to_the_weights_of_one(processes, devices,
 
 def test_one_process_killed_and_all_restarted_resume_exactly(one_process,
                                                              tmp_path):
-    """Process 1 of 2 exits as epoch 3 begins (process 0 is killed waiting
-    for it, or fails when gloo notices); both start again on the same
-    folders, resume from the backup of epoch 2 (weights, seed states,
-    EarlyStopping's and SWA's state) and end with one uninterrupted
-    process's weights and logs."""
+    """Worth its 30-40 s (two runs of two processes): process 1 of 2 exits
+    as epoch 3 begins (process 0 is killed waiting for it, or fails when
+    gloo notices); both start again on the same folders, resume from the
+    backup of epoch 2 (weights, seed states, EarlyStopping's and SWA's
+    state) and end with one uninterrupted process's weights and logs."""
     codes, outputs = _train(2, tmp_path / "many.json", die="1:2")
     assert codes[1] == 17, outputs[1][-3000:]
     assert codes[0] in (-9, 1), outputs[0][-3000:]  # killed, or gloo failed
