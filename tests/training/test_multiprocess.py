@@ -149,7 +149,7 @@ def test_one_process_killed_and_all_restarted_resume_exactly(one_process,
     state) and end with one uninterrupted process's weights and logs."""
     codes, outputs = _train(2, tmp_path / "many.json", die="1:2")
     assert codes[1] == 17, outputs[1][-3000:]
-    assert codes[0] in (-9, 1), outputs[0][-3000:]  # killed, or gloo failed
+    assert codes[0] != 0, outputs[0][-3000:]  # killed, or gloo failed
     assert (tmp_path / "backup-DataParallel").is_dir()
     (weights, logs, _), = _train(2, tmp_path / "many.json",
                                  die="-").values()
