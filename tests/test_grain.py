@@ -1,6 +1,6 @@
 """Our augmentation layers in Grain pipelines on every backend
 (`keras_regkit._compat.grain`): NumPy out, boxes and masks moved with the
-images, no draw repeated across threads or worker processes, `random_map`
+images, audio layers given each batch's `lengths`, no draw repeated across threads or worker processes, `random_map`
 draws fixed by the record, `fit` on Grain datasets and loaders, and
 schedules that reach the layer in threads and in workers."""
 
@@ -61,6 +61,26 @@ def test_map_gives_numpy_and_moves_boxes_and_masks_with_the_images():
             bright = image[..., 0] > 150
             np.testing.assert_array_less(
                 np.mean(bright != (mask[..., 0] == 3)), 0.05)
+
+
+def test_audio_layers_take_lengths_in_grain():
+    """SpecAugment with each record's `lengths` (a tensor keyword
+    argument): frames past a length come out as they went in, the others
+    are masked, differently per batch."""
+    x = np.random.default_rng(0).uniform(0.5, 1.5, (8, 40, 16)).astype(
+        "float32")
+    lengths = np.array([40, 20, 10, 5] * 2, "int32")
+    spec = layers.SpecAugment(policy="LB", seed=3)
+    ds = grain.MapDataset.source(list(zip(x, lengths, strict=True))).batch(
+        4).map(lambda batch: spec(batch[0], lengths=batch[1]))
+    outputs = [ds[0], ds[1]]
+    for batch, out in enumerate(outputs):
+        assert isinstance(out, np.ndarray) and out.shape == (4, 40, 16)
+        for example, length in enumerate(lengths[:4]):
+            np.testing.assert_array_equal(out[example, length:],
+                                          x[4 * batch + example, length:])
+        assert (out == 0).any()  # inputs are >= 0.5: zeros are masks
+    assert not np.array_equal(outputs[0] == 0, outputs[1] == 0)
 
 
 def test_threads_never_repeat_a_draw_and_random_map_follows_the_record():
