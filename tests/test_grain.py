@@ -1,8 +1,9 @@
 """Our augmentation layers in Grain pipelines on every backend
 (`keras_regkit._compat.grain`): NumPy out, boxes and masks moved with the
-images, audio layers given each batch's `lengths`, no draw repeated across threads or worker processes, `random_map`
-draws fixed by the record, `fit` on Grain datasets and loaders, and
-schedules that reach the layer in threads and in workers."""
+images, audio layers given each batch's `lengths`, no draw repeated across
+threads or worker processes, `random_map` draws fixed by the record, `fit`
+on Grain datasets and loaders, and schedules that reach the layer in
+threads and in workers."""
 
 import keras
 import numpy as np
