@@ -43,6 +43,18 @@ def keras_geometric_stack():
             keras.layers.RandomTranslation(0.1, 0.1, seed=4)]
 
 
+def apply_in_turn(stack):
+    """A map function calling each layer of `stack` (a list) in turn, in
+    training mode: how Keras's layers run in a pipeline."""
+
+    def apply(images):
+        for layer in stack:
+            images = layer(images, training=True)
+        return images
+
+    return apply
+
+
 def our_geometric_stack(fill_mode="reflect"):
     """The same four layers of ours, fused in one `Augment` (`fill_mode`:
     Keras's default, `"reflect"`, unless given)."""

@@ -24,6 +24,7 @@ import grain  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import apply_in_turn  # noqa: E402
 from _common import interleaved  # noqa: E402
 from _common import keras_geometric_stack  # noqa: E402
 from _common import our_geometric_stack  # noqa: E402
@@ -36,12 +37,9 @@ BATCH = 32
 
 
 def _keras_map(stack):
-    def apply(images):
-        for layer in stack:
-            images = layer(images, training=True)
-        return keras.ops.convert_to_numpy(images)
-
-    return apply
+    """Keras's layers in turn, as NumPy (what Grain passes on)."""
+    apply = apply_in_turn(stack)
+    return lambda images: keras.ops.convert_to_numpy(apply(images))
 
 
 def _grain(map_fn, images):

@@ -20,6 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from _common import apply_in_turn  # noqa: E402
 from _common import keras_geometric_stack  # noqa: E402
 from _common import our_geometric_stack  # noqa: E402
 from _common import parser  # noqa: E402
@@ -28,16 +29,6 @@ from _common import write_results  # noqa: E402
 
 BATCHES = 8
 BATCH = 32
-
-
-def _keras_map(stack):
-    # Keras's layers switch to TensorFlow in tf.data one by one.
-    def apply(images):
-        for layer in stack:
-            images = layer(images, training=True)
-        return images
-
-    return apply
 
 
 def images_per_second(map_fn, images, repeats):
@@ -58,8 +49,9 @@ def main():
     images = np.random.default_rng(0).integers(
         0, 256, (BATCHES * BATCH, 224, 224, 3)).astype("uint8")
     backend = keras.backend.backend()
-    keras_rate = images_per_second(_keras_map(keras_geometric_stack()), images,
-                                   args.repeats)
+    # Keras's layers switch to TensorFlow in tf.data one by one.
+    keras_rate = images_per_second(apply_in_turn(keras_geometric_stack()),
+                                   images, args.repeats)
     our_rate = images_per_second(our_geometric_stack(), images,
                                  args.repeats)
     print(f"backend={backend} threads={args.threads or 'default'} "
