@@ -177,6 +177,9 @@ def test_fit_on_grain_moves_a_scheduled_layer_in_the_pipeline():
         assert getattr(flip, keras_layers.JITTED)  # compiled for the others
 
 
+# Grain's worker shutdown can leave objects whose finalizers raise when
+# collected later (seen once in CI, 25 of them); not ours to fail on.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_worker_copies_follow_an_epoch_schedule_through_fit():
     """A worker holds a copy of the layer made when the iterator starts;
     Keras starts one every epoch, after `on_epoch_begin`, so the copy
