@@ -284,6 +284,11 @@ class Augment(BaseAugmentation):
     def draws_in_apply(self):
         return any(layer.draws_in_apply for layer in self.layers)
 
+    @property
+    def resamples_bytes(self):
+        return bool(self.layers) and all(layer.resamples_bytes
+                                         for layer in self.layers)
+
     def output_size(self, height, width):
         for layer in self.layers:
             height, width = layer.output_size(height, width)

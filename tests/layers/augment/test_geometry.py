@@ -307,6 +307,19 @@ def _compiled(fn):
     return fn
 
 
+def _call_compiled(layer, images):
+    """A training call of `layer` compiled by the backend's XLA (JAX: as
+    a stateless call; eager on torch)."""
+    if keras.backend.backend() != "jax":
+        return _compiled(lambda x: layer(x, training=True))(images)
+    import jax
+
+    layer.build(images.shape)
+    state = [v.value for v in layer.non_trainable_variables]
+    return jax.jit(lambda s, x: layer.stateless_call(
+        [], s, x, training=True)[0])(state, images)
+
+
 @pytest.mark.parametrize("size", [1, 3, 7, 224, 1000])
 @pytest.mark.parametrize("fill_mode", geometry.FILL_MODES)
 def test_float_fold_equals_the_integer_fold(size, fill_mode):
@@ -332,3 +345,70 @@ def test_float_fold_equals_the_integer_fold(size, fill_mode):
         index, inside = (_np(t) for t in fold(floats))
         np.testing.assert_array_equal(index.astype("int64"), expected)
         np.testing.assert_array_equal(inside, expected_in)
+
+
+@pytest.mark.parametrize("fill_mode", geometry.FILL_MODES)
+def test_bilinear_far_outside_and_uint8_match_scipy(fill_mode):
+    """Bilinear resampling matches scipy's, for reflect and wrap at points
+    several image sizes outside (folded as positions); uint8 images come
+    out as uint8 (under JAX on a CPU, blended as packed words), each value
+    within one grey level of scipy's rounded and nearly all equal to it,
+    for one to four channels."""
+    rng = np.random.default_rng(3)
+    t = keras.ops.convert_to_tensor
+    angle = t(rng.uniform(-0.6, 0.6, 4).astype("float32"))
+    zoom = t(rng.uniform(0.7, 1.6, 4).astype("float32"))
+    far = 70 if fill_mode in ("reflect", "wrap") else 4
+    shift = t(rng.uniform(-far, far, (2, 4)).astype("float32"))
+    matrices = geometry.compose(
+        geometry.compose(geometry.rotation(angle, 16, 14),
+                         geometry.zoom(zoom, zoom, 16, 14)),
+        geometry.translation(shift[0], shift[1]))
+    resample = _compiled(lambda images, m: geometry.affine_transform(
+        images, m, fill_mode=fill_mode, fill_value=9.0))
+    numpy_matrices = _np(matrices)
+    for channels in (1, 3, 4):
+        bytes_ = rng.integers(0, 256, (4, 16, 14, channels), dtype=np.uint8)
+        floats = _np(resample(bytes_.astype("float32"), matrices))
+        out = _np(resample(bytes_, matrices))
+        assert out.dtype == np.uint8
+        for i in range(4):
+            expected = _scipy_affine(bytes_[i].astype("float64"),
+                                     numpy_matrices[i],
+                                     _SCIPY_MODES[fill_mode], 1, cval=9.0)
+            np.testing.assert_allclose(floats[i], expected, atol=2e-3)
+            grey = np.abs(out[i].astype("float64")
+                          - np.clip(np.round(expected), 0, 255))
+            assert grey.max() <= 1
+            assert np.mean(grey == 0) > 0.99
+
+
+def test_uint8_kept_through_geometric_layers_equals_float_rounded():
+    """`keep_dtype=True` uint8 images stay uint8 through a geometric layer
+    and a geometric Augment (read as bytes), within one grey level of the
+    float output rounded; an Augment with a colour step still computes in
+    float32."""
+    images = np.random.default_rng(4).integers(0, 256, (3, 20, 18, 3),
+                                               dtype=np.uint8)
+
+    def stacks(keep_dtype):
+        geometric = [layers.RandomFlip("horizontal", seed=1),
+                     layers.RandomRotation(0.1, seed=2),
+                     layers.RandomZoom(0.2, seed=3)]
+        return [layers.RandomRotation(0.2, seed=5, keep_dtype=keep_dtype),
+                layers.RandomResizedCrop(12, 10, seed=6,
+                                         keep_dtype=keep_dtype),
+                layers.Augment(geometric, keep_dtype=keep_dtype),
+                layers.Augment(geometric[:1] + [
+                    layers.RandomContrast(0.3, seed=4)],
+                    keep_dtype=keep_dtype)]
+
+    for as_bytes, as_floats in zip(stacks(True), stacks(False),
+                                   strict=True):
+        assert as_bytes.resamples_bytes == (
+            "contrast" not in str(as_bytes.get_config()))
+        out, reference = (_np(_call_compiled(layer, images))
+                          for layer in (as_bytes, as_floats))
+        assert out.dtype == np.uint8 and reference.dtype == np.float32
+        grey = np.abs(out - np.clip(np.round(reference), 0, 255))
+        assert grey.max() <= 1 and np.mean(grey == 0) > 0.99
