@@ -10,6 +10,33 @@ import numpy as np
 XLA = keras.backend.backend() != "torch"
 
 
+def compiled_by_xla(fn):
+    """`fn` compiled by the backend's XLA (eager on torch)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=True)
+    if backend == "jax":
+        import jax
+
+        return jax.jit(fn)
+    return fn
+
+
+def call_compiled(layer, images):
+    """A training call of `layer` compiled by the backend's XLA (JAX: as
+    a stateless call; eager on torch)."""
+    if keras.backend.backend() != "jax":
+        return compiled_by_xla(lambda x: layer(x, training=True))(images)
+    import jax
+
+    layer.build(images.shape)
+    state = [v.value for v in layer.non_trainable_variables]
+    return jax.jit(lambda s, x: layer.stateless_call(
+        [], s, x, training=True)[0])(state, images)
+
+
 @keras.saving.register_keras_serializable(package="regkit_tests")
 class TraceCounter(keras.layers.Layer):
     """Identity layer that counts how often its `call` is traced.

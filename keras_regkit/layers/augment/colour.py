@@ -64,18 +64,30 @@ def adjust_saturation(images, factor, value_range):
 
 
 def adjust_hue(images, shift, value_range):
-    """Rotates the hue by `shift` turns (per image), via HSV."""
+    """Rotates the hue by `shift` turns (per image): the HSV round trip
+    (`rgb_to_hsv`, shift, `hsv_to_rgb`) in closed form. Value and
+    saturation keep each pixel's largest and smallest channel, so each
+    channel is `top - chroma * ramp(k)`, with `k` the hue in sixths plus
+    the channel's offset: one division per pixel and no HSV image (about
+    2.5x faster than Keras's conversions under XLA on a CPU; the same
+    values to float32 rounding)."""
     images = ops.convert_to_tensor(images)
     low, high = value_range
-    unit = (images - low) / (high - low)
-    hsv = ops.image.rgb_to_hsv(ops.clip(unit, 0.0, 1.0))
-    hue = hsv[..., 0] + ops.reshape(shift, (-1, 1, 1))
-    # Wrapped by selections (|shift| <= 1): XLA's float `mod` made the layer
-    # 3x slower on CPU, `floor` 1.5x.
-    hue = ops.where(hue < 0.0, hue + 1.0, hue)
-    hue = ops.where(hue >= 1.0, hue - 1.0, hue)
-    hsv = ops.stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1)
-    return ops.image.hsv_to_rgb(hsv) * (high - low) + low
+    x = ops.clip(images, low, high) - low
+    # (..., 1) slices broadcast against the channel offsets below, so the
+    # three outputs come from one expression (XLA:CPU: 1.4x faster than
+    # stacking three).
+    r, g, b = x[..., 0:1], x[..., 1:2], x[..., 2:3]
+    top = ops.maximum(ops.maximum(r, g), b)
+    chroma = top - ops.minimum(ops.minimum(r, g), b)
+    # One division per pixel: the branch's numerator is picked first.
+    numerator = ops.where(top == r, g - b, ops.where(
+        top == g, b - r + 2.0 * chroma, r - g + 4.0 * chroma))
+    sixths = numerator / ops.where(chroma > 0, chroma, 1.0)
+    sixths = sixths + 6.0 * _per_image(shift)
+    k = ops.convert_to_tensor([5.0, 3.0, 1.0]) + sixths  # R, G, B
+    k = k - 6.0 * ops.floor(k / 6.0)
+    return top - chroma * ops.clip(ops.minimum(k, 4.0 - k), 0.0, 1.0) + low
 
 
 class _ColourAugmentation(BaseAugmentation):
@@ -241,6 +253,7 @@ class RandomHue(_ColourAugmentation):
 
     accepted_channels = (3,)
     factor = ScheduledRange((0.0, 1.0))
+    needs_input_apart = True
 
     def apply_images(self, images, draw):
         sign = ops.where(draw["sign"] < 0.5, -1.0, 1.0)

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _registry
+from keras_regkit._fusion import kept_apart
 from keras_regkit._fusion import kept_apart_under_tensorflow
 from keras_regkit.layers.augment import bounding_boxes
 from keras_regkit.layers.augment import geometry
@@ -337,7 +338,10 @@ class Augment(BaseAugmentation):
         """`values` as step `number` (`layer`, or None for a fused run)
         takes them: kept apart from a resampling's gathers, which XLA
         would otherwise fill by recomputing the step before for every
-        value they read (see `kept_apart_under_tensorflow`)."""
+        value they read (see `kept_apart_under_tensorflow`), and from a
+        layer that `needs_input_apart` (hue)."""
+        if number and layer is not None and layer.needs_input_apart:
+            return kept_apart(values, self.seed_generator.state)
         if number and (layer is None or layer.fuses_with(None)):
             return kept_apart_under_tensorflow(
                 values, self.seed_generator.state)

@@ -11,6 +11,7 @@ from keras_regkit.layers.augment import colour
 from keras_regkit.strengths import collect_strengths
 from tests.helpers import XLA
 from tests.helpers import TraceCounter
+from tests.helpers import compiled_by_xla
 
 pytestmark = pytest.mark.backends
 
@@ -105,6 +106,27 @@ def test_brightness_contrast_saturation_hue_maths():
         [0.299, 0.587, 0.114]), atol=1e-3)
     full_turn = _np(colour.adjust_hue(x, np.ones(1, "float32"), (0, 255)))
     np.testing.assert_allclose(full_turn, x, atol=0.05)
+
+
+@pytest.mark.parametrize("value_range", [(0, 255), (-1, 1)])
+def test_hue_equals_the_hsv_round_trip(value_range):
+    """`adjust_hue`'s closed form gives Keras's `rgb_to_hsv`, shift,
+    `hsv_to_rgb`, on gray pixels, ties between channels and shifts up to
+    half a turn either way, eager and compiled."""
+    rng = np.random.default_rng(5)
+    low, high = value_range
+    unit = rng.uniform(0, 1, (6, 9, 8, 3)).astype("float32")
+    unit[:, 0] = unit[:, 0, :, :1]  # gray rows
+    unit[:, 1, :, 1] = unit[:, 1, :, 0]  # red = green
+    unit[:, 2, :, 2] = unit[:, 2, :, 1]  # green = blue
+    shift = np.array([-0.5, -0.31, 0.0, 0.07, 0.33, 0.5], "float32")
+    hsv = _np(keras.ops.image.rgb_to_hsv(unit))
+    hsv[..., 0] = np.mod(hsv[..., 0] + shift[:, None, None], 1.0)
+    expected = _np(keras.ops.image.hsv_to_rgb(hsv)) * (high - low) + low
+    images = unit * (high - low) + low
+    for adjust in (colour.adjust_hue, compiled_by_xla(colour.adjust_hue)):
+        out = _np(adjust(images, shift, value_range))
+        np.testing.assert_allclose(out, expected, atol=2e-5 * (high - low))
 
 
 @pytest.mark.skipif(keras.backend.backend() != "jax",

@@ -9,6 +9,8 @@ import scipy.ndimage as ndimage
 
 from keras_regkit import layers
 from keras_regkit.layers.augment import geometry
+from tests.helpers import call_compiled
+from tests.helpers import compiled_by_xla
 
 pytestmark = pytest.mark.backends
 
@@ -293,33 +295,6 @@ def test_geometry_is_exact_whatever_the_matmul_precision(monkeypatch):
     assert np.abs(rounded - matrices @ grid).max() > 0.05
 
 
-def _compiled(fn):
-    """`fn` compiled by the backend's XLA (eager on torch)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(fn, jit_compile=True)
-    if backend == "jax":
-        import jax
-
-        return jax.jit(fn)
-    return fn
-
-
-def _call_compiled(layer, images):
-    """A training call of `layer` compiled by the backend's XLA (JAX: as
-    a stateless call; eager on torch)."""
-    if keras.backend.backend() != "jax":
-        return _compiled(lambda x: layer(x, training=True))(images)
-    import jax
-
-    layer.build(images.shape)
-    state = [v.value for v in layer.non_trainable_variables]
-    return jax.jit(lambda s, x: layer.stateless_call(
-        [], s, x, training=True)[0])(state, images)
-
-
 @pytest.mark.parametrize("size", [1, 3, 7, 224, 1000])
 @pytest.mark.parametrize("fill_mode", geometry.FILL_MODES)
 def test_float_fold_equals_the_integer_fold(size, fill_mode):
@@ -341,7 +316,7 @@ def test_float_fold_equals_the_integer_fold(size, fill_mode):
     expected, expected_in = (_np(t) for t in integer_fold(
         keras.ops.convert_to_tensor(values.astype("int32"))))
     floats = keras.ops.convert_to_tensor(values.astype("float32"))
-    for fold in (float_fold, _compiled(float_fold)):
+    for fold in (float_fold, compiled_by_xla(float_fold)):
         index, inside = (_np(t) for t in fold(floats))
         np.testing.assert_array_equal(index.astype("int64"), expected)
         np.testing.assert_array_equal(inside, expected_in)
@@ -364,7 +339,7 @@ def test_bilinear_far_outside_and_uint8_match_scipy(fill_mode):
         geometry.compose(geometry.rotation(angle, 16, 14),
                          geometry.zoom(zoom, zoom, 16, 14)),
         geometry.translation(shift[0], shift[1]))
-    resample = _compiled(lambda images, m: geometry.affine_transform(
+    resample = compiled_by_xla(lambda images, m: geometry.affine_transform(
         images, m, fill_mode=fill_mode, fill_value=9.0))
     numpy_matrices = _np(matrices)
     for channels in (1, 3, 4):
@@ -407,7 +382,7 @@ def test_uint8_kept_through_geometric_layers_equals_float_rounded():
                                    strict=True):
         assert as_bytes.resamples_bytes == (
             "contrast" not in str(as_bytes.get_config()))
-        out, reference = (_np(_call_compiled(layer, images))
+        out, reference = (_np(call_compiled(layer, images))
                           for layer in (as_bytes, as_floats))
         assert out.dtype == np.uint8 and reference.dtype == np.float32
         grey = np.abs(out - np.clip(np.round(reference), 0, 255))
