@@ -108,12 +108,14 @@ class BaseAugmentation(RunsInPipelines, HasStrengths,
     #: TensorFlow, 4.6 -> 3.5 ms under JAX).
     needs_input_apart = False
 
-    #: Whether the layer only moves pixels (resampling, flips, crops): then
-    #: uint8 images that leave it as uint8 (`keep_dtype=True`) are handed
-    #: to `apply_images` and `inference_images` as uint8, which read them
-    #: as bytes and round once (under JAX on a CPU, bilinear resampling
-    #: reads each pixel's channels as one word: about 2x faster).
-    resamples_bytes = False
+    #: Whether the layer only moves or copies pixel values (resampling,
+    #: flips, crops, erasing with a fixed fill): then uint8 images that
+    #: leave it as uint8 (`keep_dtype=True`) are handed to `apply_images`
+    #: and `inference_images` as uint8, never converted to float32 (4x the
+    #: memory traffic); bilinear resampling reads them as bytes and rounds
+    #: once (under JAX on a CPU, each pixel's channels as one word: about
+    #: 2x faster).
+    handles_bytes = False
 
     #: Whether `apply_images` draws random numbers of its own (beyond
     #: `draw`'s): then it is never run as a separately compiled function
@@ -272,7 +274,7 @@ class BaseAugmentation(RunsInPipelines, HasStrengths,
             # Keras's rule. (Signed integers are numbers rather than
             # pixels, np.arange input: they always get the compute dtype.)
             dtype = self.compute_dtype
-        if not (dtype == "uint8" and self.resamples_bytes):
+        if not (dtype == "uint8" and self.handles_bytes):
             images = ops.cast(images, "float32")
 
         def restore(result):
@@ -281,7 +283,7 @@ class BaseAugmentation(RunsInPipelines, HasStrengths,
             if unbatched:
                 result = ops.squeeze(result, 0)
             if keras.backend.standardize_dtype(result.dtype) == dtype:
-                return result  # uint8 kept (`resamples_bytes`)
+                return result  # uint8 kept (`handles_bytes`)
             if "int" in dtype:  # uint8/uint16 images; rounded, clipped
                 info = np.iinfo(dtype)
                 result = ops.clip(ops.round(result), float(info.min),

@@ -62,7 +62,7 @@ class GeometricAugmentation(BaseAugmentation):
         self.interpolation = interpolation
         self.fill_value = fill_value
 
-    resamples_bytes = True
+    handles_bytes = True
 
     #: Whether `matrices` may be projective (a last row other than 0 0 1);
     #: resampling then divides by the third coordinate.

@@ -286,8 +286,8 @@ class Augment(BaseAugmentation):
         return any(layer.draws_in_apply for layer in self.layers)
 
     @property
-    def resamples_bytes(self):
-        return bool(self.layers) and all(layer.resamples_bytes
+    def handles_bytes(self):
+        return bool(self.layers) and all(layer.handles_bytes
                                          for layer in self.layers)
 
     def output_size(self, height, width):

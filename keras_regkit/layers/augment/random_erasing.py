@@ -93,6 +93,10 @@ class RandomErasing(BaseAugmentation):
     def draws_in_apply(self):
         return self.fill_value is None  # noise the size of the images
 
+    @property
+    def handles_bytes(self):
+        return self.fill_value is not None  # copies a fixed value
+
     def apply_images(self, images, draw):
         height, width = images.shape[1], images.shape[2]
         mask = box_mask(draw["top"], draw["left"], draw["box_height"],
@@ -104,6 +108,8 @@ class RandomErasing(BaseAugmentation):
                 ops.shape(images), self.seed_generator)
         else:
             fill = ops.convert_to_tensor(self.fill_value, "float32")
+            if keras.backend.standardize_dtype(images.dtype) == "uint8":
+                fill = ops.cast(ops.clip(ops.round(fill), 0, 255), "uint8")
         return ops.where(mask, fill, images)
 
     def get_config(self):

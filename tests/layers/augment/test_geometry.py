@@ -358,10 +358,11 @@ def test_bilinear_far_outside_and_uint8_match_scipy(fill_mode):
             assert np.mean(grey == 0) > 0.99
 
 
-def test_uint8_kept_through_geometric_layers_equals_float_rounded():
-    """`keep_dtype=True` uint8 images stay uint8 through a geometric layer
-    and a geometric Augment (read as bytes), within one grey level of the
-    float output rounded; an Augment with a colour step still computes in
+def test_uint8_kept_through_layers_that_move_values_equals_float_rounded():
+    """`keep_dtype=True` uint8 images stay uint8 through layers that only
+    move or copy values (geometric layers, a geometric Augment, erasing
+    with a fixed fill), within one grey level of the float output rounded;
+    erasing with noise and an Augment with a colour step still compute in
     float32."""
     images = np.random.default_rng(4).integers(0, 256, (3, 20, 18, 3),
                                                dtype=np.uint8)
@@ -370,18 +371,20 @@ def test_uint8_kept_through_geometric_layers_equals_float_rounded():
         geometric = [layers.RandomFlip("horizontal", seed=1),
                      layers.RandomRotation(0.1, seed=2),
                      layers.RandomZoom(0.2, seed=3)]
-        return [layers.RandomRotation(0.2, seed=5, keep_dtype=keep_dtype),
-                layers.RandomResizedCrop(12, 10, seed=6,
-                                         keep_dtype=keep_dtype),
-                layers.Augment(geometric, keep_dtype=keep_dtype),
-                layers.Augment(geometric[:1] + [
-                    layers.RandomContrast(0.3, seed=4)],
-                    keep_dtype=keep_dtype)]
+        kept = {"keep_dtype": keep_dtype}
+        return [
+            (True, layers.RandomRotation(0.2, seed=5, **kept)),
+            (True, layers.RandomResizedCrop(12, 10, seed=6, **kept)),
+            (True, layers.Augment(geometric, **kept)),
+            (True, layers.RandomErasing(fill_value=[10, 20.6, 300], seed=7,
+                                        **kept)),
+            (False, layers.RandomErasing(seed=7, **kept)),
+            (False, layers.Augment(geometric[:1] + [
+                layers.RandomContrast(0.3, seed=4)], **kept))]
 
-    for as_bytes, as_floats in zip(stacks(True), stacks(False),
-                                   strict=True):
-        assert as_bytes.resamples_bytes == (
-            "contrast" not in str(as_bytes.get_config()))
+    for (handles, as_bytes), (_, as_floats) in zip(
+            stacks(True), stacks(False), strict=True):
+        assert as_bytes.handles_bytes == handles
         out, reference = (_np(call_compiled(layer, images))
                           for layer in (as_bytes, as_floats))
         assert out.dtype == np.uint8 and reference.dtype == np.float32
