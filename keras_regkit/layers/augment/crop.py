@@ -33,6 +33,7 @@ class _Crop(GeometricAugmentation):
         return self.height, self.width
 
     stays_inside = True  # the box lies inside the image
+    axis_aligned = True
 
     def center_box(self, height, width):
         """The largest centred window with the output's aspect ratio."""
@@ -139,7 +140,7 @@ class RandomCrop(_Crop):
         return geometry.affine_transform(
             images, self.matrices(draw, height, width),
             output_size=(self.height, self.width), interpolation="nearest",
-            fill_mode="nearest")
+            fill_mode="nearest", axis_aligned=True)
 
     def get_config(self):
         return {**super().get_config(), "allow_resize": self.allow_resize}

@@ -68,6 +68,11 @@ class GeometricAugmentation(BaseAugmentation):
     #: resampling then divides by the third coordinate.
     projective = False
 
+    #: Whether `matrices` keep rows as rows and columns as columns (no
+    #: rotation, shear or perspective): then resampling computes each
+    #: output row's and column's source once (`affine_transform`).
+    axis_aligned = False
+
     #: Whether the map keeps every sampled point inside the image (flips,
     #: crops): then no fill mode or interpolation is the layer's own to
     #: agree on, and it joins any fused run, taking the run's settings.
@@ -99,6 +104,7 @@ class GeometricAugmentation(BaseAugmentation):
             self.matrices(draw, height, width),
             output_size=self.output_size(height, width),
             projective=self.projective,
+            axis_aligned=self.axis_aligned,
             **self.resampling,
         )
 
@@ -117,7 +123,8 @@ class GeometricAugmentation(BaseAugmentation):
         image (constant fill) `mask_fill_value`: no class id."""
         return geometry.resample_nearest(
             masks, matrices, output_size, fill_mode or self.fill_mode,
-            mask_fill_value(masks.dtype), projective=self.projective)
+            mask_fill_value(masks.dtype), projective=self.projective,
+            axis_aligned=self.axis_aligned)
 
     # -- inference: the identity, except for crops --------------------------
 
@@ -133,7 +140,7 @@ class GeometricAugmentation(BaseAugmentation):
             return images
         return geometry.affine_transform(
             images, matrices, output_size=self.output_size(height, width),
-            **self.resampling)
+            axis_aligned=self.axis_aligned, **self.resampling)
 
     def inference_bounding_boxes(self, boxes, height, width):
         matrices = self.inference_matrices(ops.shape(boxes["boxes"])[0],
@@ -189,6 +196,7 @@ class RandomFlip(GeometricAugmentation):
 
     probability = Scheduled(PROBABILITY)
     stays_inside = True  # pixels land on pixels
+    axis_aligned = True
 
     def __init__(self, mode="horizontal_and_vertical", seed=None,
                  data_format=None, probability=0.5, **kwargs):
@@ -323,6 +331,7 @@ class RandomZoom(GeometricAugmentation):
 
     height_factor = ScheduledRange()
     width_factor = ScheduledRange(optional=True)
+    axis_aligned = True
 
     def __init__(self, height_factor, width_factor=None, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0,
@@ -382,6 +391,7 @@ class RandomTranslation(GeometricAugmentation):
 
     height_factor = ScheduledRange()
     width_factor = ScheduledRange()
+    axis_aligned = True
 
     def __init__(self, height_factor, width_factor, fill_mode="reflect",
                  interpolation="bilinear", seed=None, fill_value=0.0,

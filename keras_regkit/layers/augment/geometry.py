@@ -224,11 +224,23 @@ def _take_nearest(flat, x, y, offsets, height, width, fill_mode,
 
 
 def _source_coordinates(matrices, out_height, out_width, projective=False,
-                        snap=True):
+                        snap=True, axis_aligned=False):
     """Every output pixel's source `(x, y)`, each `(B, out_h * out_w)`;
     `projective` divides by the third coordinate (affine maps skip it).
     `snap=False` skips the snap to integers, which changes nothing for
-    nearest sampling (a point within `_SNAP` of an integer rounds to it)."""
+    nearest sampling (a point within `_SNAP` of an integer rounds to it).
+    `axis_aligned` (maps without rotation, shear or perspective) gives
+    each output column's `x` `(B, 1, out_w)` and each row's `y`
+    `(B, out_h, 1)` instead, which broadcast to every pixel."""
+    if axis_aligned:
+        rows = ops.cast(matrices, "float32")
+        x = (rows[:, 0, 0:1] * ops.arange(out_width, dtype="float32")
+             + rows[:, 0, 2:3])
+        y = (rows[:, 1, 1:2] * ops.arange(out_height, dtype="float32")
+             + rows[:, 1, 2:3])
+        if snap:
+            x, y = _snapped(x), _snapped(y)
+        return x[:, None, :], y[:, :, None]
     ys, xs = ops.meshgrid(
         ops.arange(out_height, dtype="float32"),
         ops.arange(out_width, dtype="float32"),
@@ -243,16 +255,20 @@ def _source_coordinates(matrices, out_height, out_width, projective=False,
     if projective:
         coords = coords / (rows[:, 2:, 0] * grid_x + rows[:, 2:, 1] * grid_y
                            + rows[:, 2:, 2])
-    if not snap:
-        return coords[:, 0], coords[:, 1]
-    nearest_integer = ops.round(coords)
-    coords = ops.where(ops.abs(coords - nearest_integer) < _SNAP,
-                       nearest_integer, coords)
+    if snap:
+        coords = _snapped(coords)
     return coords[:, 0], coords[:, 1]
 
 
+def _snapped(coords):
+    """Coordinates within `_SNAP` of an integer moved onto it."""
+    nearest_integer = ops.round(coords)
+    return ops.where(ops.abs(coords - nearest_integer) < _SNAP,
+                     nearest_integer, coords)
+
+
 def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
-                     fill_value=0, projective=False):
+                     fill_value=0, projective=False, axis_aligned=False):
     """Nearest-neighbour resampling of `(batch, height, width, channels)`
     `values` of any dtype (segmentation masks: class ids are copied, never
     interpolated or cast) under the same output-to-input `matrices` as
@@ -272,14 +288,14 @@ def resample_nearest(values, matrices, output_size=None, fill_mode="reflect",
         return ops.zeros((0, out_height, out_width, values.shape[3]),
                          values.dtype)
     x, y = _source_coordinates(matrices, out_height, out_width, projective,
-                               snap=False)
+                               snap=False, axis_aligned=axis_aligned)
     return sample(values, x, y, (out_height, out_width), "nearest",
                   fill_mode, ops.cast(fill_value, values.dtype))
 
 
 def affine_transform(images, matrices, output_size=None,
                      interpolation="bilinear", fill_mode="reflect",
-                     fill_value=0.0, projective=False):
+                     fill_value=0.0, projective=False, axis_aligned=False):
     """Resamples `images` under per-image affine `matrices`.
 
     With `projective=True` the matrices may be projective (a last row other
@@ -299,6 +315,14 @@ def affine_transform(images, matrices, output_size=None,
             `"reflect"`.
         fill_value: value outside the input when `fill_mode="constant"`.
             Defaults to `0.0`.
+        projective: whether the matrices may be projective. Defaults to
+            `False`.
+        axis_aligned: whether every matrix keeps rows as rows and columns
+            as columns (flips, crops, zooms, translations: no rotation,
+            shear or perspective); then each output row's source row and
+            each column's source column are computed once instead of
+            every pixel's (crops under TensorFlow's XLA: 15% faster).
+            Defaults to `False`.
 
     Returns:
         `(batch, out_height, out_width, channels)` tensor, `images`' dtype.
@@ -317,7 +341,8 @@ def affine_transform(images, matrices, output_size=None,
     if images.shape[0] == 0:  # an empty batch (static size): nothing to do
         return ops.zeros((0, out_height, out_width, images.shape[3]),
                          images.dtype)
-    x, y = _source_coordinates(matrices, out_height, out_width, projective)
+    x, y = _source_coordinates(matrices, out_height, out_width, projective,
+                               axis_aligned=axis_aligned)
     return sample(images, x, y, (out_height, out_width), interpolation,
                   fill_mode, fill_value)
 
@@ -326,7 +351,8 @@ def sample(images, x, y, output_size, interpolation="bilinear",
            fill_mode="reflect", fill_value=0.0, source=None):
     """Reads `images` `(batch, height, width, channels)` at source
     coordinates `x`, `y` (`(batch, out_h * out_w)` pixel positions, one
-    per output pixel, row-major) with gathers: the resampler of
+    per output pixel, row-major; or `(batch, 1, out_w)` and
+    `(batch, out_h, 1)` for axis-aligned maps) with gathers: the resampler of
     `affine_transform`, for maps that are not matrices
     (`RandomElasticTransform`). Nearest sampling copies values of any dtype
     (masks); bilinear reads floats, or uint8 images, which come out
@@ -338,8 +364,9 @@ def sample(images, x, y, output_size, interpolation="bilinear",
     batch_size = shape[0]
     out_height, out_width = output_size
     flat = ops.reshape(images, (-1, channels))
-    if source is None:
-        source = ops.arange(batch_size, dtype="int32")[:, None]
+    if source is None:  # (B, 1) or, for axis-aligned maps, (B, 1, 1)
+        source = ops.reshape(ops.arange(batch_size, dtype="int32"),
+                             (-1,) + (1,) * (len(x.shape) - 1))
     offsets = source * (height * width)
     if interpolation == "nearest":
         values = _take_nearest(flat, x, y, offsets, height, width, fill_mode,
@@ -372,9 +399,18 @@ def _fold_coordinates(x, y, height, width, fill_mode):
     gathers cost a fifth of the resampling under TensorFlow's XLA).
     Both axes are folded as one `(B, 2, P)` tensor: XLA:CPU then computes
     them with the source coordinates instead of inside the gathers."""
+    if len(x.shape) == 3:  # axis-aligned: a row of x, a column of y
+        return (_fold_positions(x, float(width), fill_mode),
+                _fold_positions(y, float(height), fill_mode))
     coords = ops.stack([x, y], axis=1)
     size = ops.reshape(ops.convert_to_tensor(
         [float(width), float(height)]), (1, 2, 1))
+    coords = _fold_positions(coords, size, fill_mode)
+    return coords[:, 0], coords[:, 1]
+
+
+def _fold_positions(coords, size, fill_mode):
+    """`_fold_coordinates` of one tensor, `size` broadcasting to it."""
     if fill_mode == "reflect":
         coords, period = coords + 0.5, 2.0 * size
     else:  # "wrap"
@@ -387,7 +423,7 @@ def _fold_coordinates(x, y, height, width, fill_mode):
     coords = ops.where(coords >= period, coords - period, coords)
     if fill_mode == "reflect":
         coords = ops.where(coords > size, period - coords, coords) - 0.5
-    return coords[:, 0], coords[:, 1]
+    return coords
 
 
 def _bilinear_corners(x, y, offsets, height, width, fill_mode):

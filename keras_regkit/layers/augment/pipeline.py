@@ -331,7 +331,9 @@ class Augment(BaseAugmentation):
                                                                       step)
                 height, width = layer.output_size(height, width)
             settings = {**(settings or run[0].resampling),
-                        "projective": any(layer.projective for layer in run)}
+                        "projective": any(layer.projective for layer in run),
+                        "axis_aligned": all(layer.axis_aligned
+                                            for layer in run)}
             yield None, matrix, settings, (height, width)
 
     def _before_step(self, values, number, layer):
@@ -378,7 +380,8 @@ class Augment(BaseAugmentation):
                 masks = geometry.resample_nearest(
                     masks, step, size, settings["fill_mode"],
                     mask_fill_value(masks.dtype),
-                    projective=settings["projective"])
+                    projective=settings["projective"],
+                    axis_aligned=settings["axis_aligned"])
         return masks
 
     def apply_labels(self, labels, draw):

@@ -390,3 +390,43 @@ def test_uint8_kept_through_layers_that_move_values_equals_float_rounded():
         assert out.dtype == np.uint8 and reference.dtype == np.float32
         grey = np.abs(out - np.clip(np.round(reference), 0, 255))
         assert grey.max() <= 1 and np.mean(grey == 0) > 0.99
+
+
+@pytest.mark.parametrize("fill_mode", geometry.FILL_MODES)
+def test_axis_aligned_maps_resample_as_the_general_path(fill_mode):
+    """Flips, zooms, translations and crops (`axis_aligned=True`: each
+    row's and column's source computed once) give the general path's
+    result: images bilinear and nearest, float and uint8, and masks."""
+    rng = np.random.default_rng(6)
+    t = keras.ops.convert_to_tensor
+    zoom_x, zoom_y = (t(rng.uniform(0.6, 1.7, 4).astype("float32"))
+                      for _ in range(2))
+    far = 30 if fill_mode in ("reflect", "wrap") else 3
+    shift = t(rng.uniform(-far, far, (2, 4)).astype("float32"))
+    matrices = geometry.compose(
+        geometry.compose(geometry.flip(t(np.array([1, 0, 1, 0], bool)),
+                                       t(np.array([0, 0, 1, 1], bool)),
+                                       16, 14),
+                         geometry.zoom(zoom_x, zoom_y, 16, 14)),
+        geometry.compose(geometry.translation(shift[0], shift[1]),
+                         geometry.crop_and_resize(
+                             t(np.float32([0, 2, 1, 3])),
+                             t(np.float32([1, 0, 2, 2])),
+                             t(np.float32([9, 10, 8, 12])),
+                             t(np.float32([7, 12, 9, 10])), 12, 11)))
+    images = rng.uniform(0, 255, (4, 16, 14, 3)).astype("float32")
+    masks = rng.integers(0, 5, (4, 16, 14, 1)).astype("int32")
+    def resampled(aligned):
+        bilinear = compiled_by_xla(lambda x, m: geometry.affine_transform(
+            x, m, (12, 11), "bilinear", fill_mode, 9.0,
+            axis_aligned=aligned))
+        nearest = compiled_by_xla(lambda x, m: geometry.resample_nearest(
+            x, m, (12, 11), fill_mode, -1, axis_aligned=aligned))
+        return (_np(bilinear(images, matrices)),
+                _np(bilinear(images.astype("uint8"), matrices)),
+                _np(nearest(masks, matrices)))
+
+    (floats, bytes_, mask_out), general = resampled(True), resampled(False)
+    np.testing.assert_allclose(floats, general[0], atol=1e-3)
+    assert np.abs(bytes_.astype(int) - general[1]).max() <= 1
+    np.testing.assert_array_equal(mask_out, general[2])
