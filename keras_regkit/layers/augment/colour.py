@@ -10,7 +10,6 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
-from keras_regkit._compat import tensorflow as tf_compat
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.strengths import PROBABILITY
 from keras_regkit.strengths import Scheduled
@@ -71,11 +70,8 @@ def adjust_hue(images, shift, value_range):
     channel is `top - chroma * ramp(k)`, with `k` the hue in sixths plus
     the channel's offset: one division per pixel and no HSV image (about
     2.5x faster than Keras's conversions under XLA on a CPU; the same
-    values to float32 rounding). TensorFlow outside XLA uses its HSV
-    kernels instead."""
+    values to float32 rounding)."""
     images = ops.convert_to_tensor(images)
-    if tf_compat.without_xla():
-        return _hue_with_hsv_kernels(images, shift, value_range)
     low, high = value_range
     x = ops.clip(images, low, high) - low
     # (..., 1) slices broadcast against the channel offsets below, so the
@@ -92,20 +88,6 @@ def adjust_hue(images, shift, value_range):
     k = ops.convert_to_tensor([5.0, 3.0, 1.0]) + sixths  # R, G, B
     k = k - 6.0 * ops.floor(k / 6.0)
     return top - chroma * ops.clip(ops.minimum(k, 4.0 - k), 0.0, 1.0) + low
-
-
-def _hue_with_hsv_kernels(images, shift, value_range):
-    """`adjust_hue` through `rgb_to_hsv` and `hsv_to_rgb`: TensorFlow outside
-    XLA has a kernel for each (one pass each instead of the closed form's
-    twenty; `AugMix` in a graph 1.8x Keras's time with the closed form)."""
-    low, high = value_range
-    unit = ops.clip((images - low) / (high - low), 0.0, 1.0)
-    hsv = ops.image.rgb_to_hsv(unit)
-    hue = hsv[..., 0] + ops.reshape(shift, (-1, 1, 1))
-    hue = ops.where(hue < 0.0, hue + 1.0, hue)
-    hue = ops.where(hue >= 1.0, hue - 1.0, hue)
-    hsv = ops.stack([hue, hsv[..., 1], hsv[..., 2]], axis=-1)
-    return ops.image.hsv_to_rgb(hsv) * (high - low) + low
 
 
 class _ColourAugmentation(BaseAugmentation):
