@@ -19,6 +19,7 @@ from keras_regkit._fusion import computed_once
 from keras_regkit._fusion import kept_apart
 from keras_regkit.layers._in_pipelines import RunsInPipelines
 from keras_regkit.layers.augment import bounding_boxes
+from keras_regkit.layers.augment import geometry
 from keras_regkit.strengths import HasStrengths
 
 _INPUT_KEYS = ("images", "labels", "bounding_boxes", "segmentation_masks")
@@ -285,9 +286,7 @@ class BaseAugmentation(RunsInPipelines, HasStrengths,
             if keras.backend.standardize_dtype(result.dtype) == dtype:
                 return result  # uint8 kept (`handles_bytes`)
             if "int" in dtype:  # uint8/uint16 images; rounded, clipped
-                info = np.iinfo(dtype)
-                result = ops.clip(ops.round(result), float(info.min),
-                                  float(info.max))
+                return geometry.rounded_to(result, dtype)
             return ops.cast(result, dtype)
 
         return images, restore

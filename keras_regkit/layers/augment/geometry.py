@@ -15,6 +15,7 @@ float32 round-off in `cos` and `sin`, and changes nothing else.
 """
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_regkit._compat import jax as jax_compat
@@ -186,16 +187,30 @@ def _fold_exact_integers(value, size, fill_mode):
     inside = (value >= 0) & (value < size)
     if fill_mode in ("reflect", "wrap"):
         period = 2 * size if fill_mode == "reflect" else size
-        value = value - period * ops.floor(value / period)
-        # The quotient may be off by one if a compiler multiplies by the
-        # reciprocal; one period back or forth corrects it exactly.
-        value = ops.where(value < 0, value + period, value)
-        value = ops.where(value >= period, value - period, value)
+        value = _float_mod(value, period)
         if fill_mode == "reflect":
             value = ops.where(value < size, value, 2 * size - 1 - value)
     else:
         value = ops.clip(value, 0, size - 1)
     return value, inside
+
+
+def _float_mod(value, period):
+    """`value` modulo `period` in float arithmetic (vectorized by XLA:CPU),
+    in `[0, period)`."""
+    value = value - period * ops.floor(value / period)
+    # The quotient may be off by one if a compiler multiplies by the
+    # reciprocal; one period back or forth corrects it exactly.
+    value = ops.where(value < 0, value + period, value)
+    return ops.where(value >= period, value - period, value)
+
+
+def rounded_to(values, dtype):
+    """Float `values` as integer `dtype` images: rounded, clipped to the
+    dtype's range, cast (uint8 images out of a float computation)."""
+    info = np.iinfo(dtype)
+    values = ops.clip(ops.round(values), float(info.min), float(info.max))
+    return ops.cast(values, dtype)
 
 
 def _take_nearest(flat, x, y, offsets, height, width, fill_mode,
@@ -383,8 +398,7 @@ def sample(images, x, y, output_size, interpolation="bilinear",
             if fill is not None:
                 values = values + ops.expand_dims(fill, -1)
             if keras.backend.standardize_dtype(images.dtype) == "uint8":
-                values = ops.cast(ops.clip(ops.round(values), 0, 255),
-                                  "uint8")
+                values = rounded_to(values, "uint8")
     return ops.reshape(values, (batch_size, out_height, out_width, channels))
 
 
@@ -415,12 +429,8 @@ def _fold_positions(coords, size, fill_mode):
         coords, period = coords + 0.5, 2.0 * size
     else:  # "wrap"
         period = size
-    coords = ops.clip(coords, -_FLOAT_EXACT, _FLOAT_EXACT)
-    coords = coords - period * ops.floor(coords / period)
-    # The quotient may be off by one if a compiler multiplies by the
-    # reciprocal; one period back or forth corrects it exactly.
-    coords = ops.where(coords < 0, coords + period, coords)
-    coords = ops.where(coords >= period, coords - period, coords)
+    coords = _float_mod(ops.clip(coords, -_FLOAT_EXACT, _FLOAT_EXACT),
+                        period)
     if fill_mode == "reflect":
         coords = ops.where(coords > size, period - coords, coords) - 0.5
     return coords

@@ -5,6 +5,7 @@ from keras import ops
 
 from keras_regkit import _checks as checks
 from keras_regkit import _random
+from keras_regkit.layers.augment import geometry
 from keras_regkit.layers.augment._base import BaseAugmentation
 from keras_regkit.layers.augment._regions import box_mask
 from keras_regkit.layers.augment._regions import box_size
@@ -109,7 +110,7 @@ class RandomErasing(BaseAugmentation):
         else:
             fill = ops.convert_to_tensor(self.fill_value, "float32")
             if keras.backend.standardize_dtype(images.dtype) == "uint8":
-                fill = ops.cast(ops.clip(ops.round(fill), 0, 255), "uint8")
+                fill = geometry.rounded_to(fill, "uint8")
         return ops.where(mask, fill, images)
 
     def get_config(self):
